@@ -1,0 +1,66 @@
+# smguard developer tasks. `make` lists them.
+
+PY ?= python3
+VENV = .venv
+PYTEST_ARGS ?=
+# Extra options for the local broker, e.g. KAFKA_ARGS="--port 19092 --controller-port 19093"
+KAFKA_ARGS ?=
+
+# infra/kafka/broker.py needs only the standard library: use the venv if there is one.
+BROKER_PY = $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,$(PY))
+BROKER = $(BROKER_PY) infra/kafka/broker.py
+COMPOSE = docker compose -f infra/docker-compose.yml
+
+.DEFAULT_GOAL := help
+.PHONY: help venv python-version kafka-up kafka-down kafka-status test run schemas up down clean
+
+help: ## list the targets
+	@echo "smguard: make <target>"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+python-version:
+	@command -v $(PY) >/dev/null 2>&1 || { echo "smguard needs Python 3.11+: '$(PY)' not found (set PY=/path/to/python3.11)"; exit 1; }
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "smguard needs Python 3.11+, but $(PY) is $$($(PY) -c 'import platform; print(platform.python_version())') (set PY=/path/to/python3.11)"; exit 1; }
+
+$(VENV)/bin/python:
+	@$(MAKE) --no-print-directory python-version
+	$(PY) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed ## create .venv and install smguard with dev extras (again when pyproject.toml changes)
+
+kafka-up: ## start the local Kafka broker (from jars, no Docker) in the background
+	@$(BROKER) up $(KAFKA_ARGS)
+
+kafka-down: ## stop the local Kafka broker
+	@$(BROKER) down $(KAFKA_ARGS)
+
+kafka-status: ## show whether the local Kafka broker runs
+	@$(BROKER) status $(KAFKA_ARGS) || [ $$? -eq 3 ]
+
+test: venv ## run the tests (they start their own broker); PYTEST_ARGS="-k name -x" passes options
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+run: venv ## start the local broker and all services
+	$(VENV)/bin/smguard run
+
+schemas: venv ## regenerate the event schemas
+	$(VENV)/bin/smguard schemas
+
+up: ## docker compose: build and start Kafka and the services
+	@command -v docker >/dev/null 2>&1 || { echo "'make up' needs Docker with the compose plugin; without Docker use 'make run'"; exit 1; }
+	@docker compose version >/dev/null 2>&1 || { echo "'make up' needs the Docker compose plugin ('docker compose'); without it use 'make run'"; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "no Docker engine answers; start it, or use 'make run' (local broker from jars)"; exit 1; }
+	$(COMPOSE) up --build
+
+down: ## docker compose: stop and remove the containers
+	@command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1 || { echo "'make down' needs Docker with the compose plugin"; exit 1; }
+	$(COMPOSE) down
+
+clean: ## stop the local broker and delete .data (keeps the .cache of downloaded jars)
+	-@$(BROKER) down
+	rm -rf .data

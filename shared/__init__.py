@@ -1,0 +1,1 @@
+"""Code the four smguard services share: the event catalog, the Kafka backbone, auth and operations."""

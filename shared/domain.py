@@ -1,0 +1,71 @@
+"""The aggregate base: state changes only by applying events; decisions record new ones."""
+
+from __future__ import annotations
+
+from typing import Iterable, Self
+
+from shared.events import DomainEvent
+
+
+class DomainError(Exception):
+    """A command that the rules refuse; ``code`` picks the HTTP status at the edge."""
+
+    code = "invalid"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Conflict(DomainError):
+    """The command does not fit the aggregate's current state (HTTP 409)."""
+
+    code = "conflict"
+
+
+class Invalid(DomainError):
+    """The command's content breaks a rule (HTTP 422)."""
+
+    code = "invalid"
+
+
+class NotFound(DomainError):
+    """No such aggregate, or not one the caller may see (HTTP 404)."""
+
+    code = "not_found"
+
+
+class Aggregate:
+    """An event-sourced aggregate: rebuilt by replaying its events, changed only by ``_apply``."""
+
+    def __init__(self, aggregate_id: str) -> None:
+        self.id = aggregate_id
+        self.version = 0
+        self.pending: list[DomainEvent] = []
+
+    @classmethod
+    def rehydrate(cls, aggregate_id: str, events: Iterable[DomainEvent]) -> Self:
+        """The aggregate as its past events left it."""
+        aggregate = cls(aggregate_id)
+        for event in events:
+            aggregate._apply(event)
+            aggregate.version += 1
+        return aggregate
+
+    def _record(self, event: DomainEvent) -> None:
+        """Decide that ``event`` happens: apply it now, publish it when the handler appends."""
+        self._apply(event)
+        self.pending.append(event)
+
+    def _apply(self, event: DomainEvent) -> None:  # pragma: no cover - every aggregate overrides
+        raise NotImplementedError
+
+    @property
+    def loaded_version(self) -> int:
+        """The version the aggregate had before its pending events."""
+        return self.version
+
+    def take_pending(self) -> list[DomainEvent]:
+        """Hand over the events decided since loading, and forget them here."""
+        events, self.pending = self.pending, []
+        return events

@@ -1,0 +1,151 @@
+"""The CloudEvents 1.0 envelope (structured JSON mode) through the official SDK's Kafka binding."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
+
+from cloudevents.core.bindings.kafka import KafkaMessage, from_structured, to_structured
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from pydantic import ValidationError
+
+from shared.events import DomainEvent, UnknownEventType, event_class
+
+TYPE_PREFIX = "jp.smguard."
+SCHEMA_PREFIX = "urn:smguard:event:"
+_FORMAT = JSONFormat()
+
+
+class DecodeError(ValueError):
+    """A Kafka message is not a smguard event we can read; the reason says why."""
+
+
+class Position(NamedTuple):
+    """Where a record sits in Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+def utcnow() -> datetime:
+    """The current time in UTC, zone-aware."""
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    """A fresh unique id."""
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A domain event with its envelope attributes; ``position`` is set on events read back."""
+
+    event: DomainEvent
+    subject: str
+    sequence: int
+    source: str
+    id: str = field(default_factory=new_id)
+    time: datetime = field(default_factory=utcnow)
+    operator_id: str | None = None
+    actor: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    idempotency_key: str | None = None
+    traceparent: str | None = None
+    position: Position | None = None
+
+    @property
+    def type(self) -> str:
+        """The event's public name, e.g. ``IncidentOpened``."""
+        return self.event.event_type()
+
+    def at(self, position: Position) -> "Envelope":
+        """The same envelope, known to sit at ``position``."""
+        return replace(self, position=position)
+
+
+_EXTENSIONS = {
+    "operatorid": "operator_id",
+    "actor": "actor",
+    "correlationid": "correlation_id",
+    "causationid": "causation_id",
+    "idempotencykey": "idempotency_key",
+    "traceparent": "traceparent",
+}
+
+
+def encode(envelope: Envelope) -> KafkaMessage:
+    """Serialise to a Kafka message: JSON CloudEvent as value, the subject as key."""
+    cls = type(envelope.event)
+    attributes: dict[str, Any] = {
+        "id": envelope.id,
+        "source": envelope.source,
+        "type": TYPE_PREFIX + cls.event_type(),
+        "subject": envelope.subject,
+        "time": envelope.time,
+        "datacontenttype": "application/json",
+        "dataschema": f"{SCHEMA_PREFIX}{cls.event_type()}:{cls.schema_version}",
+        "sequence": envelope.sequence,
+        "schemaversion": cls.schema_version,
+    }
+    for ext, attr in _EXTENSIONS.items():
+        value = getattr(envelope, attr)
+        if value is not None:
+            attributes[ext] = value
+    event = CloudEvent(attributes, envelope.event.model_dump(mode="json"))
+    message = to_structured(event, _FORMAT, key_mapper=lambda _: envelope.subject.encode())
+    headers = dict(message.headers)
+    for name in ("correlationid", "traceparent"):
+        if attributes.get(name):
+            headers[name] = str(attributes[name]).encode()
+    return KafkaMessage(headers=headers, key=message.key, value=message.value)
+
+
+def kafka_headers(message: KafkaMessage) -> list[tuple[str, bytes]]:
+    """Headers in the list form Kafka clients take."""
+    return list(message.headers.items())
+
+
+def decode(value: bytes | None, *, key: bytes | None = None, position: Position | None = None) -> Envelope:
+    """Parse a Kafka record into an envelope, upcasting old schema versions; DecodeError if not ours."""
+    if not value:
+        raise DecodeError("empty record value")
+    try:
+        cloud = from_structured(KafkaMessage(headers={}, key=None, value=value), _FORMAT, CloudEvent)
+    except Exception as exc:  # the SDK raises several kinds for malformed input
+        raise DecodeError(f"not a CloudEvents JSON record: {exc}") from None
+    attributes = cloud.get_attributes()
+    event_type = str(attributes.get("type", ""))
+    if not event_type.startswith(TYPE_PREFIX):
+        raise DecodeError(f"not a smguard event type: {event_type!r}")
+    try:
+        cls = event_class(event_type.removeprefix(TYPE_PREFIX))
+    except UnknownEventType as exc:
+        raise DecodeError(str(exc)) from None
+    data = cloud.get_data()
+    if not isinstance(data, dict):
+        raise DecodeError(f"{cls.__name__}: data is not a JSON object")
+    try:
+        version = int(attributes.get("schemaversion", 1))
+        event = cls.model_validate(cls.upcast(data, version))
+        sequence = int(attributes["sequence"])
+    except (ValidationError, ValueError, KeyError, TypeError) as exc:
+        raise DecodeError(f"{cls.__name__}: invalid payload: {exc}") from None
+    subject = attributes.get("subject") or (key.decode() if key else "")
+    if not subject:
+        raise DecodeError(f"{cls.__name__}: no subject")
+    return Envelope(
+        event=event,
+        subject=subject,
+        sequence=sequence,
+        source=str(attributes["source"]),
+        id=str(attributes["id"]),
+        time=attributes.get("time") or utcnow(),
+        position=position,
+        **{attr: attributes.get(ext) for ext, attr in _EXTENSIONS.items()},
+    )

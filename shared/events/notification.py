@@ -1,0 +1,75 @@
+"""Events of notifications (topic ``smguard.notification.events``, key = notification id)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from shared import topics
+from shared.events.base import DomainEvent
+from shared.events.values import Direction, Value
+
+Channel = Literal["email", "webhook"]
+
+
+class Recipient(Value):
+    """Where a notification goes: an operator contact or the utility desk."""
+
+    kind: Literal["security_incident", "applicant", "utility_desk"]
+    operator_id: str | None = None
+    name: str
+    email: str | None = None
+    webhook_url: str | None = None
+
+
+class NotificationEvent(DomainEvent):
+    """Base of the notification aggregate's events."""
+
+    notification_id: str
+
+
+class NotificationQueued(NotificationEvent):
+    """A domain event the other party must learn of became a notification."""
+
+    topic: ClassVar[str] = topics.NOTIFICATION_EVENTS
+    domain_event_id: str
+    domain_event_type: str
+    operator_id: str | None = None
+    subject_id: str | None = None
+    route: Direction
+    channel: Channel
+    recipient: Recipient
+    title: str
+
+
+class NotificationDelivered(NotificationEvent):
+    """The channel accepted the message."""
+
+    topic: ClassVar[str] = topics.NOTIFICATION_EVENTS
+    attempt: int
+    delivered_at: datetime
+
+
+class NotificationFailed(NotificationEvent):
+    """A delivery attempt failed; retried with back-off unless ``final``."""
+
+    topic: ClassVar[str] = topics.NOTIFICATION_EVENTS
+    attempt: int
+    error: str
+    next_attempt_at: datetime | None = None
+    final: bool = False
+
+
+class NotificationAcknowledged(NotificationEvent):
+    """The recipient side acknowledged the notification."""
+
+    topic: ClassVar[str] = topics.NOTIFICATION_EVENTS
+    acknowledged_by: str
+
+
+class NotificationEscalated(NotificationEvent):
+    """Not acknowledged in time: sent on to the fallback contact."""
+
+    topic: ClassVar[str] = topics.NOTIFICATION_EVENTS
+    escalated_to: Recipient
+    reason: str

@@ -1,0 +1,12 @@
+"""Event stores: the port, an in-memory one for handler tests, and the Kafka one."""
+
+from shared.eventstore.ports import (
+    AppendResult,
+    ConcurrencyError,
+    Context,
+    EventStore,
+    StoreUnavailable,
+    WriterFenced,
+)
+
+__all__ = ["AppendResult", "ConcurrencyError", "Context", "EventStore", "StoreUnavailable", "WriterFenced"]

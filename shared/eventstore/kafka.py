@@ -1,0 +1,207 @@
+"""The event store over Kafka: the topics are the truth; this process is their one writer.
+
+On start the store opens a transactional producer (fencing any earlier writer with the same
+transactional id), then reads its topics to the end (read_committed) to know every stream.
+Appends are grouped: whatever is waiting when the writer is free goes out in one Kafka
+transaction, so a burst costs one commit, not one per append.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Iterator, Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import InvalidProducerEpoch, KafkaError, ProducerFenced
+
+from shared.envelope import DecodeError, Envelope, Position, decode, encode, kafka_headers
+from shared.events import DomainEvent
+from shared.eventstore.index import StreamIndex
+from shared.eventstore.ports import (
+    AppendResult,
+    Context,
+    EventStore,
+    StoreUnavailable,
+    WriterFenced,
+)
+from shared.kafka.reader import assign_all, committed_consumer, read_to_end
+
+log = logging.getLogger(__name__)
+_FENCED = (ProducerFenced, InvalidProducerEpoch)
+MAX_BATCH = 500
+
+
+class _Pending:
+    __slots__ = ("envelopes", "future", "key")
+
+    def __init__(self, envelopes: list[Envelope], future: asyncio.Future[AppendResult], key: str | None) -> None:
+        self.envelopes, self.future, self.key = envelopes, future, key
+
+
+class KafkaEventStore(EventStore):
+    """Event streams kept in Kafka topics (key = aggregate id), written by one process."""
+
+    def __init__(self, *, bootstrap: str, topics: dict[str, str], source: str, transactional_id: str) -> None:
+        """``topics`` maps a catalog topic constant to its full name (with the deployment prefix)."""
+        self._bootstrap = bootstrap
+        self._topics = topics
+        self._transactional_id = transactional_id
+        self._index = StreamIndex(source)
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._producer: AIOKafkaProducer | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
+        self.ready = False
+        self.undecodable: list[tuple[Position, str]] = []
+
+    async def start(self) -> None:
+        """Fence earlier writers, read the topics to the end, start the writer."""
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            transactional_id=self._transactional_id,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=0,
+        )
+        await self._producer.start()
+        await self._catch_up()
+        self._writer = asyncio.create_task(self._write_loop(), name=f"eventstore-writer:{self._transactional_id}")
+        self.ready = True
+
+    async def stop(self) -> None:
+        """Finish the batch under way, then disconnect."""
+        self.ready = False
+        if self._writer:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+        if self._producer:
+            await self._producer.stop()
+
+    async def _catch_up(self) -> None:
+        self._index.reset()
+        consumer = committed_consumer(self._bootstrap)
+        await consumer.start()
+        try:
+            partitions = await assign_all(consumer, self._topics.values())
+            await consumer.seek_to_beginning(*partitions)
+            async for records in read_to_end(consumer, partitions):
+                for record in records:
+                    position = Position(record.topic, record.partition, record.offset)
+                    try:
+                        self._index.add([decode(record.value, key=record.key, position=position)])
+                    except DecodeError as exc:
+                        self.undecodable.append((position, str(exc)))
+                        log.warning("skipped an unreadable record in an event topic", extra={"reason": str(exc)})
+        finally:
+            await consumer.stop()
+
+    async def append(
+        self,
+        aggregate_id: str,
+        events: Sequence[DomainEvent],
+        *,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+        context: Context = Context(),
+    ) -> AppendResult:
+        """Append in the next transaction; returns once it is committed."""
+        self._check_writable()
+        earlier = self._index.earlier_answer(idempotency_key)
+        if earlier is not None:
+            return await asyncio.shield(earlier) if isinstance(earlier, asyncio.Future) else earlier
+        envelopes = self._index.stage(
+            aggregate_id,
+            events,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+            context=context,
+        )
+        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        self._index.promise(idempotency_key, future)
+        self._index.add(envelopes)  # staged: later decisions see them; a failed commit resets the index
+        self._queue.put_nowait(_Pending(envelopes, future, idempotency_key))
+        return await asyncio.shield(future)
+
+    def _check_writable(self) -> None:
+        if isinstance(self._failure, WriterFenced):
+            raise self._failure
+        if not self.ready or self._failure is not None:
+            raise StoreUnavailable("the event store is not ready to append")
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            except _FENCED as exc:
+                self._fail(batch, WriterFenced(f"writer {self._transactional_id} was fenced: {exc}"))
+                return
+            except (KafkaError, OSError) as exc:
+                self._fail(batch, StoreUnavailable(f"append failed: {exc}"))
+                await self._recover()
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        assert self._producer is not None
+        sends = []
+        async with self._producer.transaction():
+            for pending in batch:
+                for envelope in pending.envelopes:
+                    message = encode(envelope)
+                    topic = self._topics[type(envelope.event).topic]
+                    sends.append(
+                        await self._producer.send(
+                            topic, message.value, key=message.key, headers=kafka_headers(message)
+                        )
+                    )
+        metadata = iter([await send for send in sends])
+        for pending in batch:
+            committed = tuple(e.at(Position(m.topic, m.partition, m.offset)) for e, m in zip(pending.envelopes, metadata))
+            result = AppendResult(committed, committed[-1].sequence)
+            self._index.settle(pending.key, result)
+            if not pending.future.done():
+                pending.future.set_result(result)
+
+    def _fail(self, batch: list[_Pending], error: Exception) -> None:
+        self._failure = error
+        self.ready = False
+        log.error("event store append failed", extra={"error": str(error)})
+        for pending in [*batch, *self._drain()]:
+            if not pending.future.done():
+                pending.future.set_exception(error)
+
+    def _drain(self) -> list[_Pending]:
+        drained = []
+        while not self._queue.empty():
+            drained.append(self._queue.get_nowait())
+        return drained
+
+    async def _recover(self) -> None:
+        """After a failed transaction: read the topics again, so staged events that never landed vanish."""
+        while True:
+            try:
+                await self._catch_up()
+                self._failure = None
+                self.ready = True
+                return
+            except (KafkaError, OSError) as exc:
+                log.warning("event store recovery failed; retrying", extra={"error": str(exc)})
+                await asyncio.sleep(1.0)
+
+    def load(self, aggregate_id: str) -> list[Envelope]:
+        """Events of one aggregate (including those in the transaction under way)."""
+        return self._index.load(aggregate_id)
+
+    def version(self, aggregate_id: str) -> int:
+        """The aggregate's version."""
+        return self._index.version(aggregate_id)
+
+    def all(self) -> Iterator[Envelope]:
+        """Every event in order."""
+        return self._index.all()
+
+    def seen(self, idempotency_key: str) -> bool:
+        """Whether the key was used."""
+        return self._index.seen(idempotency_key)

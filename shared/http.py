@@ -1,0 +1,129 @@
+"""The HTTP edge every service shares: errors, correlation ids, health, readiness, metrics."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from shared.auth import CurrentPrincipal, Principal, require_roles
+from shared.domain import Conflict, DomainError, NotFound
+from shared.eventstore import ConcurrencyError, Context, StoreUnavailable, WriterFenced
+from shared.logs import correlation_id
+
+REQUESTS = Counter("smguard_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
+LATENCY = Histogram("smguard_http_request_seconds", "HTTP request latency", ["service", "method", "route"])
+_STATUS = {"conflict": 409, "invalid": 422, "not_found": 404}
+
+
+def install(app: FastAPI, *, service: str) -> None:
+    """Add the shared middleware, error handlers and operations routes to a service's app."""
+
+    @app.middleware("http")
+    async def correlate(request: Request, call_next: Any) -> Response:
+        value = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+        token = correlation_id.set(value)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            correlation_id.reset(token)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        REQUESTS.labels(service, request.method, route, response.status_code).inc()
+        LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
+        response.headers["X-Correlation-ID"] = value
+        return response
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=_STATUS.get(exc.code, 422))
+
+    @app.exception_handler(ConcurrencyError)
+    async def concurrency_error(_: Request, exc: ConcurrencyError) -> JSONResponse:
+        body = {"detail": str(exc), "code": "version_conflict", "current_version": exc.actual}
+        return JSONResponse(body, status_code=409)
+
+    @app.exception_handler(StoreUnavailable)
+    @app.exception_handler(WriterFenced)
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "code": "unavailable"}, status_code=503, headers={"Retry-After": "2"})
+
+    app.include_router(operations_router(service))
+
+
+def operations_router(service: str) -> APIRouter:
+    """``/healthz``, ``/readyz``, ``/metrics`` and ``/ops/parked``."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok", "service": service}
+
+    @router.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        """Broker reachable, event store loaded, own projections caught up."""
+        runtime = getattr(request.app.state, "runtime", None)
+        ok, detail = await runtime.readiness() if runtime else (False, {"runtime": "not started"})
+        return JSONResponse({"ready": ok, "service": service, **detail}, status_code=200 if ok else 503)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @router.get("/ops/parked")
+    async def parked(
+        request: Request, _: Annotated[Principal, Depends(require_roles("utility_soc", "auditor"))]
+    ) -> dict[str, Any]:
+        """Events parked because they could not be applied, and dead-lettered record counts."""
+        runtime = request.app.state.runtime
+        return runtime.parked_report()
+
+    return router
+
+
+def context_of(principal: Principal, *, operator_id: str | None = None) -> Context:
+    """The event-store context of a request: who, for which tenant, under which correlation id."""
+    return Context(
+        actor=principal.sub,
+        operator_id=operator_id if operator_id is not None else principal.operator_id,
+        correlation_id=correlation_id.get(),
+    )
+
+
+def idempotency_key(
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> str | None:
+    """The ``Idempotency-Key`` header, scoped to the caller and the route (a retry gets the first answer)."""
+    if not idempotency_key:
+        return None
+    return f"{principal.sub}|{request.method} {request.url.path}|{idempotency_key}"
+
+
+def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+    """The ``If-Match`` header as the aggregate version the caller last saw (409 when it moved on)."""
+    if if_match is None:
+        return None
+    try:
+        return int(if_match.strip().strip('"').removeprefix("W/").strip('"'))
+    except ValueError:
+        raise HTTPException(422, "If-Match must be the aggregate version, e.g. If-Match: 3") from None
+
+
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+ExpectedVersion = Annotated[int | None, Depends(expected_version)]
+
+
+def not_found(what: str, ident: str) -> NotFound:
+    """The 404 for an object that does not exist or belongs to another tenant (the same answer)."""
+    return NotFound(f"{what} {ident} not found")
+
+
+__all__ = ["Conflict", "ExpectedVersion", "IdempotencyKey", "context_of", "install", "not_found"]

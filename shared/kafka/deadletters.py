@@ -1,0 +1,48 @@
+"""The dead-letter topic: a record no one can read goes here with the reason, and work goes on."""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+
+from shared.config import Settings
+from shared.topics import DEAD_LETTERS
+
+log = logging.getLogger(__name__)
+
+
+class DeadLetters:
+    """Sends unreadable records, unchanged, to the dead-letter topic with headers saying why."""
+
+    def __init__(self, settings: Settings, *, consumer: str) -> None:
+        self._topic = settings.topic(DEAD_LETTERS)
+        self._consumer = consumer
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True
+        )
+        self.count = 0
+
+    async def start(self) -> None:
+        """Connect."""
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        """Flush and disconnect."""
+        await self._producer.stop()
+
+    async def send(self, record: ConsumerRecord, reason: str) -> None:
+        """Park one record for people to look at; waits until the broker has it."""
+        headers = [
+            ("dlq.reason", reason.encode()),
+            ("dlq.topic", record.topic.encode()),
+            ("dlq.partition", str(record.partition).encode()),
+            ("dlq.offset", str(record.offset).encode()),
+            ("dlq.consumer", self._consumer.encode()),
+        ]
+        await self._producer.send_and_wait(self._topic, record.value, key=record.key, headers=headers)
+        self.count += 1
+        log.warning(
+            "dead-lettered a record",
+            extra={"reason": reason, "topic": record.topic, "partition": record.partition, "offset": record.offset},
+        )

@@ -1,0 +1,153 @@
+"""The consumer base: every event applied once, failures parked in order, unreadable records dead-lettered."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+from aiokafka import ConsumerRecord, TopicPartition
+
+from shared.envelope import DecodeError, Envelope, Position, decode
+from shared.kafka.deadletters import DeadLetters
+from shared.kafka.reader import assign_all, committed_consumer, reached
+from shared.kafka.sinks import Sink
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Parked:
+    """An event that could not be applied, waiting with the later events of its aggregate."""
+
+    envelope: Envelope
+    reason: str
+    attempts: int = 1
+
+
+class Subscriber:
+    """Reads topics (read_committed, every partition) into a sink; runs until stopped."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        topics: list[str],
+        sink: Sink,
+        dead_letters: DeadLetters,
+        name: str,
+        retry_seconds: float = 5.0,
+    ) -> None:
+        self._bootstrap, self._topics, self._sink, self._dlq = bootstrap, topics, sink, dead_letters
+        self.name = name
+        self._retry_seconds = retry_seconds
+        self.parked: OrderedDict[str, deque[Parked]] = OrderedDict()
+        self._ends: dict[TopicPartition, int] = {}
+        self._consumer = committed_consumer(bootstrap)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.applied = 0
+
+    async def start(self) -> None:
+        """Assign all partitions, seek to where the sink left off, start reading in the background."""
+        await self._consumer.start()
+        partitions = await assign_all(self._consumer, self._topics)
+        resume = self._sink.resume_positions()
+        for tp in partitions:
+            if tp in resume:
+                self._consumer.seek(tp, resume[tp])
+            else:
+                await self._consumer.seek_to_beginning(tp)
+        self._ends = await self._consumer.end_offsets(partitions)
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"subscriber:{self.name}"),
+            asyncio.create_task(self._retry_parked(), name=f"subscriber-retry:{self.name}"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop reading (what was applied stays applied)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._consumer.stop()
+
+    async def caught_up(self) -> bool:
+        """Whether everything that was in the topics when this subscriber started has been read."""
+        return await reached(self._consumer, self._ends)
+
+    async def _run(self) -> None:
+        while True:
+            fetched = await self._consumer.getmany(timeout_ms=500, max_records=1000)
+            for records in fetched.values():
+                for record in records:
+                    await self.process(record)
+
+    async def process(self, record: ConsumerRecord) -> None:
+        """Decode and apply one record, or dead-letter it, or park it behind its aggregate's."""
+        position = Position(record.topic, record.partition, record.offset)
+        try:
+            envelope = decode(record.value, key=record.key, position=position)
+        except DecodeError as exc:
+            await self._dlq.send(record, str(exc))
+            return
+        if self._sink.already_applied(envelope.id):
+            return
+        queue = self.parked.get(envelope.subject)
+        if queue is not None:
+            queue.append(Parked(envelope, "waiting behind an earlier parked event", attempts=0))
+            return
+        try:
+            await self._sink.apply(envelope, resume_at=self._resume_at(position))
+            self.applied += 1
+        except Exception as exc:  # any failure of the sink parks the event; the subscriber goes on
+            log.exception("parked an event that could not be applied", extra={"event_id": envelope.id})
+            self.parked[envelope.subject] = deque([Parked(envelope, f"{type(exc).__name__}: {exc}")])
+
+    def _resume_at(self, position: Position) -> int:
+        """Resume after this record, but never past a parked event of the same partition."""
+        earliest = [
+            p.envelope.position.offset
+            for queue in self.parked.values()
+            for p in queue
+            if p.envelope.position and p.envelope.position[:2] == position[:2]
+        ]
+        return min([position.offset + 1, *earliest])
+
+    async def _retry_parked(self) -> None:
+        while True:
+            await asyncio.sleep(self._retry_seconds)
+            await self.retry_parked()
+
+    async def retry_parked(self) -> None:
+        """Try each parked aggregate's events again, in order; stop at the first that still fails."""
+        for subject in list(self.parked):
+            queue = self.parked[subject]
+            while queue:
+                item = queue[0]
+                try:
+                    position = item.envelope.position
+                    resume = self._resume_at(position) if position else 0
+                    await self._sink.apply(item.envelope, resume_at=resume)
+                    self.applied += 1
+                    queue.popleft()
+                except Exception as exc:
+                    item.attempts += 1
+                    item.reason = f"{type(exc).__name__}: {exc}"
+                    break
+            if not queue:
+                del self.parked[subject]
+
+    def parked_view(self) -> list[dict[str, object]]:
+        """What is parked, for the people who run the system."""
+        return [
+            {
+                "subject": subject,
+                "event_id": p.envelope.id,
+                "type": p.envelope.type,
+                "position": list(p.envelope.position) if p.envelope.position else None,
+                "reason": p.reason,
+                "attempts": p.attempts,
+            }
+            for subject, queue in self.parked.items()
+            for p in queue
+        ]

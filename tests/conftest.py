@@ -1,0 +1,23 @@
+"""Fixtures shared by the whole test suite."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from kafka_broker import provide_broker
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """bootstrap.servers of one Kafka broker for the whole session (see tests/kafka_broker.py)."""
+    with provide_broker() as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A prefix unique to this test, e.g. "t1f2e3d4c.", for topic and group names."""
+    return f"t{uuid.uuid4().hex[:8]}."
