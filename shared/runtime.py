@@ -137,3 +137,23 @@ class Runtime:
                 await self.stop()
 
         return run
+
+
+class FaustComponent:
+    """Runs a faust app as one of the runtime's components, on the running loop."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._running: Any = None
+
+    async def start(self) -> None:
+        """Bind the app to this loop and start its agents."""
+        from faust.contrib.asgi import faust_app_running
+
+        self._running = faust_app_running(self.app)
+        await self._running.__aenter__()
+
+    async def stop(self) -> None:
+        """Stop the agents (offsets of processed records are committed)."""
+        if self._running is not None:
+            await self._running.__aexit__(None, None, None)

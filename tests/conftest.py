@@ -21,3 +21,11 @@ def kafka_bootstrap() -> Iterator[str]:
 def topic_prefix() -> str:
     """A prefix unique to this test, e.g. "t1f2e3d4c.", for topic and group names."""
     return f"t{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, topic_prefix: str, tmp_path):
+    """Settings for one test against the session's broker, with unique topic names."""
+    from support import make_settings
+
+    return make_settings(kafka_bootstrap, topic_prefix, tmp_path / "data")

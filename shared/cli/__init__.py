@@ -1,0 +1,34 @@
+"""The ``smguard`` command line: one sub-command per module, loaded only when used."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name → (module, one-line help). Each module has ``configure(parser)`` and ``main(args) -> int``.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("shared.cli.run", "the whole system on this machine: Kafka broker and the four services"),
+    "serve": ("shared.cli.serve", "one service in the foreground (incident, connection, notification, audit)"),
+    "token": ("shared.cli.token", "mint a development bearer token for a role"),
+    "schemas": ("shared.cli.schemas", "write the JSON Schemas and AsyncAPI document of the event catalog"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run one sub-command."""
+    parser = argparse.ArgumentParser(prog="smguard", description="smguard: the security agreement, operated.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        module.configure(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.main(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

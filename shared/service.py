@@ -1,0 +1,19 @@
+"""Building a service's FastAPI app around its runtime: one composition for all four services."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from shared.http import install
+from shared.runtime import Runtime
+
+
+def create_app(runtime: Runtime, *, title: str, description: str, routers: list[APIRouter]) -> FastAPI:
+    """The service's app: its routes, plus health, readiness, metrics and the shared error mapping."""
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=runtime.lifespan())
+    app.state.runtime = runtime
+    app.state.settings = runtime.settings
+    install(app, service=runtime.service)
+    for router in routers:
+        app.include_router(router)
+    return app
