@@ -12,6 +12,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("shared.cli.serve", "one service in the foreground (incident, connection, notification, audit)"),
     "token": ("shared.cli.token", "mint a development bearer token for a role"),
     "schemas": ("shared.cli.schemas", "write the JSON Schemas and AsyncAPI document of the event catalog"),
+    "mail": ("shared.cli.mail", "list the e-mails the development SMTP catcher of 'smguard run' received"),
 }
 
 
