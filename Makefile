@@ -12,7 +12,7 @@ BROKER = $(BROKER_PY) infra/kafka/broker.py
 COMPOSE = docker compose -f infra/docker-compose.yml
 
 .DEFAULT_GOAL := help
-.PHONY: help venv python-version kafka-up kafka-down kafka-status test run schemas up down clean
+.PHONY: help venv python-version kafka-up kafka-down kafka-status test run bench schemas up down clean
 
 help: ## list the targets
 	@echo "smguard: make <target>"
@@ -47,6 +47,9 @@ test: venv ## run the tests (they start their own broker); PYTEST_ARGS="-k name 
 
 run: venv ## start the local broker and all services
 	$(VENV)/bin/smguard run
+
+bench: venv ## measure the hot path and the event store on a real broker; figures to bench/results/
+	$(VENV)/bin/python -m bench
 
 schemas: venv ## regenerate the event schemas
 	$(VENV)/bin/smguard schemas

@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): ``make bench`` measures and writes figures to bench/results/."""

@@ -1,0 +1,32 @@
+"""``python -m bench``: run every benchmark against a real broker, write bench/results/, print a table.
+
+How to run: ``make bench`` (or ``.venv/bin/python -m bench``). Uses KAFKA_BOOTSTRAP_SERVERS if set,
+else starts a local broker from jars for the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from bench import eventstore_bench
+from bench.harness import broker, print_table, write_results
+
+
+async def _all(bootstrap: str) -> list[dict]:
+    rows = []
+    print("event store append …", flush=True)
+    rows.append(await eventstore_bench.run(bootstrap))
+    return rows
+
+
+def main() -> None:
+    """Run, record, show."""
+    with broker() as bootstrap:
+        rows = asyncio.run(_all(bootstrap))
+    path = write_results(rows)
+    print_table(rows)
+    print(f"figures written to {path}")
+
+
+if __name__ == "__main__":
+    main()
