@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.domain import Conflict, DomainError, NotFound
 from shared.eventstore import ConcurrencyError, Context, StoreUnavailable, WriterFenced
-from shared.logs import correlation_id
+from shared.logs import correlation_id, traceparent
 
 REQUESTS = Counter("smguard_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 LATENCY = Histogram("smguard_http_request_seconds", "HTTP request latency", ["service", "method", "route"])
@@ -27,11 +27,13 @@ def install(app: FastAPI, *, service: str) -> None:
     async def correlate(request: Request, call_next: Any) -> Response:
         value = request.headers.get("x-correlation-id") or str(uuid.uuid4())
         token = correlation_id.set(value)
+        trace = traceparent.set(request.headers.get("traceparent"))
         started = time.perf_counter()
         try:
             response = await call_next(request)
         finally:
             correlation_id.reset(token)
+            traceparent.reset(trace)
         route = getattr(request.scope.get("route"), "path", "unmatched")
         REQUESTS.labels(service, request.method, route, response.status_code).inc()
         LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
@@ -93,6 +95,7 @@ def context_of(principal: Principal, *, operator_id: str | None = None) -> Conte
         actor=principal.sub,
         operator_id=operator_id if operator_id is not None else principal.operator_id,
         correlation_id=correlation_id.get(),
+        traceparent=traceparent.get(),
     )
 
 

@@ -9,6 +9,7 @@ from contextvars import ContextVar
 import structlog
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+traceparent: ContextVar[str | None] = ContextVar("traceparent", default=None)
 
 
 def _add_correlation(_: object, __: str, event_dict: dict[str, object]) -> dict[str, object]:

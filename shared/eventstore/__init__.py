@@ -7,6 +7,7 @@ from shared.eventstore.ports import (
     EventStore,
     StoreUnavailable,
     WriterFenced,
+    caused_by,
 )
 
-__all__ = ["AppendResult", "ConcurrencyError", "Context", "EventStore", "StoreUnavailable", "WriterFenced"]
+__all__ = ["AppendResult", "ConcurrencyError", "Context", "EventStore", "StoreUnavailable", "WriterFenced", "caused_by"]

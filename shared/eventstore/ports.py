@@ -37,6 +37,17 @@ class Context:
     traceparent: str | None = None
 
 
+def caused_by(envelope: Envelope, *, actor: str) -> Context:
+    """The context of a reaction to ``envelope``: same correlation and tenant, caused by that event."""
+    return Context(
+        actor=actor,
+        operator_id=envelope.operator_id,
+        correlation_id=envelope.correlation_id or envelope.id,
+        causation_id=envelope.id,
+        traceparent=envelope.traceparent,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AppendResult:
     """The envelopes an append produced; ``replayed`` when an idempotency key matched a first call."""

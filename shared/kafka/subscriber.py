@@ -13,6 +13,7 @@ from shared.envelope import DecodeError, Envelope, Position, decode
 from shared.kafka.deadletters import DeadLetters
 from shared.kafka.reader import assign_all, committed_consumer, reached
 from shared.kafka.sinks import Sink
+from shared.logs import correlation_id
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +97,15 @@ class Subscriber:
         if queue is not None:
             queue.append(Parked(envelope, "waiting behind an earlier parked event", attempts=0))
             return
+        token = correlation_id.set(envelope.correlation_id or envelope.id)
         try:
             await self._sink.apply(envelope, resume_at=self._resume_at(position))
             self.applied += 1
         except Exception as exc:  # any failure of the sink parks the event; the subscriber goes on
             log.exception("parked an event that could not be applied", extra={"event_id": envelope.id})
             self.parked[envelope.subject] = deque([Parked(envelope, f"{type(exc).__name__}: {exc}")])
+        finally:
+            correlation_id.reset(token)
 
     def _resume_at(self, position: Position) -> int:
         """Resume after this record, but never past a parked event of the same partition."""
