@@ -6,6 +6,7 @@ from typing import ClassVar, Literal
 
 from shared import topics
 from shared.events.base import DomainEvent
+from shared.events.values import Actor
 
 ContactKind = Literal["applicant", "security_incident"]
 
@@ -20,6 +21,7 @@ class ContactEvent(DomainEvent):
     email: str
     phone: str
     webhook_url: str | None = None
+    changed_by: Actor | None = None
 
 
 class ContactRegistered(ContactEvent):

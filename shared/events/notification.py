@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from shared import topics
 from shared.events.base import DomainEvent
@@ -40,6 +40,11 @@ class NotificationQueued(NotificationEvent):
     channel: Channel
     recipient: Recipient
     title: str
+    channels: list[Channel] = []
+    message_subject: str = ""
+    message_body: str = ""
+    details: dict[str, Any] = {}
+    escalation_of: str | None = None
 
 
 class NotificationDelivered(NotificationEvent):
@@ -48,6 +53,7 @@ class NotificationDelivered(NotificationEvent):
     topic: ClassVar[str] = topics.NOTIFICATION_EVENTS
     attempt: int
     delivered_at: datetime
+    channel: Channel | None = None
 
 
 class NotificationFailed(NotificationEvent):
@@ -58,6 +64,7 @@ class NotificationFailed(NotificationEvent):
     error: str
     next_attempt_at: datetime | None = None
     final: bool = False
+    channel: Channel | None = None
 
 
 class NotificationAcknowledged(NotificationEvent):
@@ -73,3 +80,4 @@ class NotificationEscalated(NotificationEvent):
     topic: ClassVar[str] = topics.NOTIFICATION_EVENTS
     escalated_to: Recipient
     reason: str
+    escalation_notification_id: str | None = None
