@@ -1,0 +1,40 @@
+"""E-mail over SMTP (aiosmtplib): UTF-8 subject and body, Japanese intact."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+
+import aiosmtplib
+
+from services.notification.application.ports import DeliveryError, OutboundMessage, Sender
+
+
+class SmtpSender(Sender):
+    """Sends notifications as e-mail through one SMTP server."""
+
+    channel = "email"
+
+    def __init__(self, *, host: str, port: int, sender: str, timeout: float = 10.0) -> None:
+        self.host, self.port, self.sender, self.timeout = host, port, sender, timeout
+
+    def build(self, message: OutboundMessage) -> EmailMessage:
+        """The e-mail for a message (RFC 2047 subject, UTF-8 body)."""
+        if not message.recipient.email:
+            raise DeliveryError("the recipient has no e-mail address")
+        mail = EmailMessage()
+        mail["From"] = formataddr(("smguard", self.sender))
+        mail["To"] = formataddr((message.recipient.name, message.recipient.email), charset="utf-8")
+        mail["Subject"] = message.subject
+        mail["Message-ID"] = make_msgid(idstring=message.notification_id, domain="smguard")
+        mail["X-Smguard-Notification-Id"] = message.notification_id
+        mail.set_content(message.body, charset="utf-8")
+        return mail
+
+    async def send(self, message: OutboundMessage) -> None:
+        """Send one e-mail; any SMTP or network failure is a DeliveryError."""
+        mail = self.build(message)
+        try:
+            await aiosmtplib.send(mail, hostname=self.host, port=self.port, timeout=self.timeout)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise DeliveryError(f"SMTP {self.host}:{self.port}: {type(exc).__name__}: {exc}") from None

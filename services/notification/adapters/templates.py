@@ -1,0 +1,59 @@
+"""Bilingual message texts from Jinja2 templates; times shown in Japan time with the zone written."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChainableUndefined, Environment, FileSystemLoader
+from pydantic import BaseModel
+
+JST = timezone(timedelta(hours=9), "JST")
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def jst(value: datetime | None) -> str:
+    """A time as people in Japan read it, e.g. ``2026-11-26 18:00 JST``."""
+    if value is None:
+        return "-"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(JST).strftime("%Y-%m-%d %H:%M JST")
+
+
+def show(value: Any) -> str:
+    """Any fact value as text: times in JST, lists joined, records as key=value."""
+    if isinstance(value, datetime):
+        return jst(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, BaseModel):
+        value = value.model_dump(exclude_none=True)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={show(v)}" for k, v in value.items() if v not in (None, "", []))
+    if isinstance(value, (list, tuple)):
+        return ", ".join(show(v) for v in value)
+    return str(value)
+
+
+class Templates:
+    """Renders the subject and body of notifications and escalations."""
+
+    def __init__(self, folder: Path = TEMPLATES) -> None:
+        self.env = Environment(
+            loader=FileSystemLoader(folder), autoescape=False, undefined=ChainableUndefined, keep_trailing_newline=True
+        )
+        self.env.filters["jst"] = jst
+        self.env.filters["show"] = show
+
+    def message(self, context: dict[str, Any]) -> tuple[str, str]:
+        """(subject, body) of a notification."""
+        subject = self.env.get_template("subject.j2").render(context).strip()
+        return subject, self.env.get_template("body.j2").render(context)
+
+    def escalation(self, context: dict[str, Any]) -> tuple[str, str]:
+        """(subject, body) of the message to the fallback contact."""
+        subject = f"【smguard エスカレーション / Escalation】{context['original_subject']}"
+        return subject, self.env.get_template("escalation.j2").render(context)
+

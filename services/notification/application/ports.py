@@ -1,0 +1,34 @@
+"""Ports of the notification service: the channels a message goes out on."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.events.notification import Channel, Recipient
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One notification as a channel sends it."""
+
+    notification_id: str
+    recipient: Recipient
+    subject: str
+    body: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+class DeliveryError(Exception):
+    """The channel did not accept the message (the reason is kept as the notification's last error)."""
+
+
+class Sender(abc.ABC):
+    """Sends a message over one channel; raises DeliveryError when it was not accepted."""
+
+    channel: Channel
+
+    @abc.abstractmethod
+    async def send(self, message: OutboundMessage) -> None:
+        """Hand the message to the channel."""

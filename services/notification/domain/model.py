@@ -1,0 +1,134 @@
+"""The notification aggregate: queued → delivered | failed (retried) → acknowledged | escalated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shared.domain import Aggregate, Conflict
+from shared.events import DomainEvent
+from shared.events.notification import (
+    Channel,
+    NotificationAcknowledged,
+    NotificationDelivered,
+    NotificationEscalated,
+    NotificationFailed,
+    NotificationQueued,
+    Recipient,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential back-off: base, 2·base, 4·base … capped; final after ``max_attempts``."""
+
+    max_attempts: int
+    base_seconds: float
+    max_seconds: float
+
+    def delay(self, attempt: int) -> timedelta:
+        """How long to wait after failed attempt number ``attempt`` (1-based)."""
+        return timedelta(seconds=min(self.max_seconds, self.base_seconds * 2 ** (attempt - 1)))
+
+
+class Notification(Aggregate):
+    """One message to one recipient about one domain event, over one or more channels."""
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.queued: NotificationQueued | None = None
+        self.attempts = 0
+        self.delivered: set[str] = set()
+        self.delivered_at: datetime | None = None
+        self.last_error: str | None = None
+        self.next_attempt_at: datetime | None = None
+        self.final_failure = False
+        self.acknowledged_by: str | None = None
+        self.escalated_to: Recipient | None = None
+
+    @property
+    def channels(self) -> list[Channel]:
+        """Every channel the message goes out on."""
+        assert self.queued is not None
+        return list(self.queued.channels or [self.queued.channel])
+
+    @property
+    def pending_channels(self) -> list[Channel]:
+        """Channels that have not accepted the message yet."""
+        return [c for c in self.channels if c not in self.delivered]
+
+    @property
+    def status(self) -> str:
+        """queued, delivered, failed, acknowledged or escalated."""
+        if self.acknowledged_by:
+            return "acknowledged"
+        if self.escalated_to is not None:
+            return "escalated"
+        if self.queued is not None and not self.pending_channels:
+            return "delivered"
+        return "failed" if self.attempts else "queued"
+
+    def due_for_delivery(self, now: datetime) -> bool:
+        """Queued or failed-but-retrying, and its back-off has passed."""
+        if self.queued is None or self.final_failure or not self.pending_channels:
+            return False
+        return self.next_attempt_at is None or now >= self.next_attempt_at
+
+    def record_attempt(self, errors: dict[str, str | None], *, now: datetime, policy: RetryPolicy) -> None:
+        """Record what each pending channel answered (None = accepted) in one attempt."""
+        attempt = self.attempts + 1
+        failures = {c: e for c, e in errors.items() if e is not None}
+        for channel in errors:
+            if errors[channel] is None:
+                self._record(NotificationDelivered(notification_id=self.id, attempt=attempt, delivered_at=now, channel=channel))
+        if failures:
+            final = attempt >= policy.max_attempts
+            error = "; ".join(f"{c}: {e}" for c, e in failures.items())
+            next_at = None if final else now + policy.delay(attempt)
+            channel = next(iter(failures)) if len(failures) == 1 else None
+            failed = NotificationFailed(
+                notification_id=self.id, attempt=attempt, error=error, next_attempt_at=next_at, final=final, channel=channel
+            )
+            self._record(failed)
+
+    def acknowledge(self, by: str) -> None:
+        """The recipient side has seen it; a second acknowledgement changes nothing."""
+        if self.acknowledged_by is None:
+            self._record(NotificationAcknowledged(notification_id=self.id, acknowledged_by=by))
+
+    def due_for_escalation(self, now: datetime, *, ack_timeout: timedelta) -> bool:
+        """Not acknowledged in time after delivery, or undeliverable; escalations do not escalate."""
+        if self.queued is None or self.queued.escalation_of or self.acknowledged_by or self.escalated_to:
+            return False
+        if self.final_failure:
+            return True
+        return self.delivered_at is not None and not self.pending_channels and now >= self.delivered_at + ack_timeout
+
+    def escalate(self, to: Recipient, *, reason: str, escalation_id: str) -> None:
+        """Hand the matter on to the fallback contact (the message to it is its own notification)."""
+        if self.escalated_to is not None:
+            raise Conflict(f"notification {self.id} was escalated already")
+        self._record(
+            NotificationEscalated(
+                notification_id=self.id, escalated_to=to, reason=reason, escalation_notification_id=escalation_id
+            )
+        )
+
+    def _apply(self, event: DomainEvent) -> None:
+        if isinstance(event, NotificationQueued):
+            self.queued = event
+        elif isinstance(event, NotificationDelivered):
+            self._apply_delivered(event)
+        elif isinstance(event, NotificationFailed):
+            self.attempts = max(self.attempts, event.attempt)
+            self.last_error, self.next_attempt_at, self.final_failure = event.error, event.next_attempt_at, event.final
+        elif isinstance(event, NotificationAcknowledged):
+            self.acknowledged_by = event.acknowledged_by
+        elif isinstance(event, NotificationEscalated):
+            self.escalated_to = event.escalated_to
+
+    def _apply_delivered(self, event: NotificationDelivered) -> None:
+        self.attempts = max(self.attempts, event.attempt)
+        self.delivered.add(event.channel or (self.queued.channel if self.queued else "email"))
+        if not self.pending_channels:
+            self.delivered_at = event.delivered_at
