@@ -1,0 +1,1 @@
+"""The connection service: operators, connections, blocks, reconnection and enforcement."""

@@ -1,0 +1,54 @@
+"""Connection secrets sealed with Fernet (AES-128-CBC + HMAC) and fingerprinted with a keyed HMAC."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from services.connection.application.ports import PlainSecrets, SecretSealer
+from shared.events.connection import SealedSecrets
+
+
+def mask(value: str) -> str:
+    """A hint a person can recognise, e.g. ``ab…z9``; short values show nothing."""
+    return f"{value[:2]}…{value[-2:]}" if len(value) >= 8 else "…"
+
+
+def load_or_create_key(configured: str | None, path: Path) -> bytes:
+    """The configured Fernet key, else a development key generated once into the data folder."""
+    if configured:
+        return configured.encode()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(Fernet.generate_key())
+        path.chmod(0o600)
+    return path.read_bytes().strip()
+
+
+class FernetSealer(SecretSealer):
+    """Encrypts the three secrets together; the password gets no hint at all."""
+
+    def __init__(self, key: bytes) -> None:
+        self._fernet = Fernet(key)
+        self._fingerprint_key = hmac.new(key, b"smguard connection secret fingerprint", hashlib.sha256).digest()
+
+    def seal(self, secrets: PlainSecrets) -> SealedSecrets:
+        """Ciphertext of the JSON of the secrets, an HMAC-SHA256 fingerprint, masked hints."""
+        plain = json.dumps(
+            {"auth_id": secrets.auth_id, "password": secrets.password, "pairing_id": secrets.pairing_id},
+            ensure_ascii=False,
+            sort_keys=True,
+        ).encode()
+        return SealedSecrets(
+            ciphertext=self._fernet.encrypt(plain).decode(),
+            fingerprint=hmac.new(self._fingerprint_key, plain, hashlib.sha256).hexdigest(),
+            hints={"auth_id": mask(secrets.auth_id), "password": "********", "pairing_id": mask(secrets.pairing_id)},
+        )
+
+    def unseal(self, sealed: SealedSecrets) -> PlainSecrets:
+        """Decrypt (for the enforcement side that needs them; never returned by the API)."""
+        return PlainSecrets(**json.loads(self._fernet.decrypt(sealed.ciphertext.encode())))

@@ -1,0 +1,97 @@
+"""The enforcement webhook: an HMAC-SHA256-signed JSON POST to the utility's network access control.
+
+Headers: ``X-Smguard-Request-Id`` (also ``Idempotency-Key``; the peer must treat a repeat as the
+same request), ``X-Smguard-Timestamp`` and ``X-Smguard-Signature: sha256=<hex>`` over
+``<timestamp>.<body>``. Any 2xx is the acknowledgement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from pathlib import Path
+
+import httpx
+
+from services.connection.application.ports import (
+    EnforcementCall,
+    EnforcementError,
+    EnforcementNotConfigured,
+    EnforcementPort,
+)
+
+log = logging.getLogger(__name__)
+
+
+def sign(key: bytes, timestamp: str, body: bytes) -> str:
+    """The signature header value for a body sent at ``timestamp``."""
+    return "sha256=" + hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def load_or_create_secret(configured: str | None, path: Path) -> bytes:
+    """The configured signing secret, else a development secret generated once into the data folder."""
+    if configured:
+        return configured.encode()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def body_of(call: EnforcementCall) -> bytes:
+    """The JSON body of a request."""
+    return json.dumps(
+        {
+            "request_id": call.request_id,
+            "action": call.action,
+            "connection_id": call.connection_id,
+            "operator_id": call.operator_id,
+            "smart_meter_ids": list(call.smart_meter_ids),
+            "incident_id": call.incident_id,
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+    ).encode()
+
+
+class WebhookEnforcement(EnforcementPort):
+    """Posts each request to ``url``; the caller retries."""
+
+    def __init__(self, *, url: str, key: bytes, timeout: float) -> None:
+        self._url, self._key = url, key
+        self._client = httpx.AsyncClient(timeout=timeout)
+
+    async def send(self, call: EnforcementCall) -> None:
+        """POST, signed; EnforcementError unless the peer answers 2xx."""
+        body = body_of(call)
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Smguard-Request-Id": call.request_id,
+            "Idempotency-Key": call.request_id,
+            "X-Smguard-Timestamp": timestamp,
+            "X-Smguard-Signature": sign(self._key, timestamp, body),
+        }
+        try:
+            response = await self._client.post(self._url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise EnforcementError(f"{type(exc).__name__}: {exc}") from None
+        if not response.is_success:
+            raise EnforcementError(f"HTTP {response.status_code} from the enforcement peer")
+
+    async def close(self) -> None:
+        """Close the HTTP client."""
+        await self._client.aclose()
+
+
+class UnconfiguredEnforcement(EnforcementPort):
+    """No peer configured: says so, and never pretends a request was enforced."""
+
+    async def send(self, call: EnforcementCall) -> None:
+        """Always refuses."""
+        raise EnforcementNotConfigured("SMGUARD_ENFORCEMENT_URL is not set")

@@ -1,0 +1,57 @@
+"""Ports of the connection service: sealing secrets and asking the network to enforce."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Literal
+
+from shared.events.connection import SealedSecrets
+
+
+@dataclass(frozen=True)
+class PlainSecrets:
+    """Secrets as the caller gave them; lives only for the request (repr never shows them)."""
+
+    auth_id: str = field(repr=False)
+    password: str = field(repr=False)
+    pairing_id: str = field(repr=False)
+
+
+class SecretSealer(abc.ABC):
+    """Turns plain secrets into what may be stored: ciphertext, keyed fingerprint, masked hints."""
+
+    @abc.abstractmethod
+    def seal(self, secrets: PlainSecrets) -> SealedSecrets:
+        """Encrypt and fingerprint."""
+
+
+@dataclass(frozen=True)
+class EnforcementCall:
+    """What the network access control is asked to do (idempotent by ``request_id``)."""
+
+    request_id: str
+    action: Literal["block", "reconnect"]
+    connection_id: str
+    operator_id: str
+    smart_meter_ids: tuple[str, ...]
+    incident_id: str | None = None
+
+
+class EnforcementError(Exception):
+    """The peer did not acknowledge (it is retried)."""
+
+
+class EnforcementNotConfigured(EnforcementError):
+    """No enforcement peer is configured: requests stay pending, nothing is recorded as enforced."""
+
+
+class EnforcementPort(abc.ABC):
+    """The utility's HES / network access control."""
+
+    @abc.abstractmethod
+    async def send(self, call: EnforcementCall) -> None:
+        """Ask for the action; returns when acknowledged, raises EnforcementError otherwise."""
+
+    async def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,175 @@
+"""Reactions to the incident service's events: block policy, fleet-wide blocks, clearing, leaks.
+
+Every append carries ``idempotency_key = connection:<source event id>:<connection id>``, and the
+domain refuses a second block/recommendation per connection and incident, so a replayed or
+redelivered incident event adds nothing. The policy applied is the one in force when the source
+event was written, so a replay after a policy change decides as the first time did.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from services.connection.application.handlers import ConnectionHandlers
+from services.connection.domain.connection import Connection
+from services.connection.domain.matching import FirmwareMatcher, VulnerabilityCriteria
+from services.connection.domain.policy import policy_actor
+from shared.domain import DomainError
+from shared.envelope import Envelope, new_id
+from shared.eventstore import Context
+from shared.events.incident import (
+    AnomalyAttached,
+    AnomalyDetected,
+    IncidentCleared,
+    IncidentOpened,
+    VulnerabilityDeclared,
+)
+from shared.events.values import Actor, BlockReason
+
+log = logging.getLogger(__name__)
+CONSUMER = "connection"
+
+
+@dataclass
+class IncidentInfo:
+    """What this service knows of an incident."""
+
+    incident_id: str
+    status: str = "open"
+    operator_ids: set[str] = field(default_factory=set)
+
+
+class IncidentReactions:
+    """Decides what the connection service does when the incident service tells something."""
+
+    def __init__(self, handlers: ConnectionHandlers) -> None:
+        self.handlers = handlers
+        self.directory = handlers.directory
+        self.incidents: dict[str, IncidentInfo] = {}
+
+    async def handle(self, envelope: Envelope) -> None:
+        """Dispatch one incident event."""
+        event = envelope.event
+        if isinstance(event, IncidentOpened):
+            info = self._info(event.incident_id)
+            info.operator_ids.update([*event.operator_ids, *([event.operator_id] if event.operator_id else [])])
+            if event.category == "credential_leak":
+                await self._credential_leak(envelope, event)
+        elif isinstance(event, (AnomalyDetected, AnomalyAttached)):
+            self._info(event.incident_id).operator_ids.add(event.operator_id)
+            await self._anomaly(envelope, event)
+        elif isinstance(event, VulnerabilityDeclared):
+            self._info(event.incident_id)
+            await self._vulnerability(envelope, event)
+        elif isinstance(event, IncidentCleared):
+            self._info(event.incident_id).status = "cleared"
+            await self._cleared(envelope, event)
+
+    def _info(self, incident_id: str) -> IncidentInfo:
+        return self.incidents.setdefault(incident_id, IncidentInfo(incident_id))
+
+    # ------------------------------------------------------------------ the hot path
+
+    async def _anomaly(self, envelope: Envelope, event: AnomalyDetected | AnomalyAttached) -> None:
+        view = self.directory.connections.get(event.connection_id)
+        if view is None or not view.connection.exists:
+            log.warning(
+                "anomaly names a connection this service does not know",
+                extra={"connection_id": event.connection_id, "incident_id": event.incident_id},
+            )
+            return
+        await self._apply_policy(envelope, event.connection_id, reason=event.anomaly_type, incident_id=event.incident_id)
+
+    async def _apply_policy(self, envelope: Envelope, connection_id: str, *, reason: BlockReason, incident_id: str) -> None:
+        mode = self.directory.policy_at(envelope.time).get(reason, "off")
+        if mode == "off":
+            return
+        actor = policy_actor(reason, mode)
+        request_id, recommendation_id = new_id(), new_id()
+
+        def decide(c: Connection) -> None:
+            if mode == "auto":
+                c.block_by_policy(reason=reason, incident_id=incident_id, decided_by=actor, request_id=request_id)
+            else:
+                c.recommend_block(recommendation_id=recommendation_id, reason=reason, incident_id=incident_id)
+
+        await self._react(envelope, connection_id, decide, actor=actor.id)
+
+    async def _react(self, envelope: Envelope, connection_id: str, decide, *, actor: str) -> None:  # type: ignore[no-untyped-def]
+        key = f"{CONSUMER}:{envelope.id}:{connection_id}"
+        if self.handlers.store.seen(key):
+            return
+        connection = self.handlers.load(Connection, connection_id)
+        decide(connection)
+        context = Context(
+            actor=actor,
+            operator_id=connection.operator_id,
+            correlation_id=envelope.correlation_id,
+            causation_id=envelope.id,
+        )
+        await self.handlers.save(connection, context=context, idempotency_key=key)
+
+    # ------------------------------------------------------------------ fleet-wide
+
+    async def _vulnerability(self, envelope: Envelope, event: VulnerabilityDeclared) -> None:
+        try:
+            criteria = VulnerabilityCriteria(
+                asset_kind=event.asset_kind,
+                maker=event.maker,
+                model=event.model,
+                firmware=FirmwareMatcher(event.firmware),
+            )
+        except DomainError as exc:
+            log.error("vulnerability criteria cannot be matched", extra={"incident_id": event.incident_id, "error": exc.message})
+            return
+        targets = self._affected(criteria, event)
+        log.info(
+            "vulnerability matched connections",
+            extra={"incident_id": event.incident_id, "matched": len(targets)},
+        )
+        for connection_id in targets:
+            await self._apply_policy(
+                envelope, connection_id, reason="serious_vulnerability", incident_id=event.incident_id
+            )
+
+    def _affected(self, criteria: VulnerabilityCriteria, event: VulnerabilityDeclared) -> list[str]:
+        if not criteria.operator_side:
+            if not event.smart_meter_ids:
+                log.warning(
+                    "utility-side vulnerability without smart_meter_ids: no connection can be matched",
+                    extra={"incident_id": event.incident_id},
+                )
+            meters = [self.directory.by_meter.get(m, set()) for m in event.smart_meter_ids]
+            return sorted(set().union(*meters)) if meters else []
+        if not (criteria.maker or criteria.model):
+            log.warning("vulnerability names neither maker nor model: matching by kind and firmware only")
+        return [
+            view.connection.id
+            for view in self.directory.of_operator(None)
+            if criteria.matches(
+                kind=view.connection.kind,
+                maker=view.connection.maker,
+                model=view.connection.model,
+                firmware=view.connection.firmware,
+            )
+        ]
+
+    # ------------------------------------------------------------------ clearing and leaks
+
+    async def _cleared(self, envelope: Envelope, event: IncidentCleared) -> None:
+        targets = self.directory.by_incident.get(event.incident_id, set()) | set(event.connection_ids)
+        for connection_id in sorted(targets):
+            view = self.directory.connections.get(connection_id)
+            if view is not None and event.incident_id in view.connection.holds:
+                await self._react(envelope, connection_id, lambda c: c.release(event.incident_id), actor="smguard/connection")
+
+    async def _credential_leak(self, envelope: Envelope, event: IncidentOpened) -> None:
+        named = {event.connection_id} if event.connection_id else set()
+        named |= {asset.id for asset in event.affected_assets}
+        for connection_id in sorted(named):
+            view = self.directory.connections.get(connection_id)
+            if view is not None and view.connection.exists and event.incident_id not in view.connection.leaks_seen:
+                await self._react(
+                    envelope, connection_id, lambda c: c.mark_compromised(event.incident_id), actor="smguard/connection"
+                )

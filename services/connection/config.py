@@ -1,0 +1,24 @@
+"""Settings of the connection service (environment, prefix ``SMGUARD_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConnectionSettings(BaseSettings):
+    """Secrets key and enforcement peer; defaults suit one laptop."""
+
+    model_config = SettingsConfigDict(env_prefix="SMGUARD_", extra="ignore")
+
+    connection_secrets_key: str | None = None
+    """Fernet key (urlsafe base64, 32 bytes) sealing connection secrets; unset: a dev key in the data folder."""
+    enforcement_url: str | None = None
+    """The HES / network access control webhook; unset: requests stay pending (logged), none is faked."""
+    enforcement_secret: str | None = None
+    """HMAC-SHA256 key signing enforcement requests; unset: a dev key in the data folder."""
+    enforcement_timeout_seconds: float = Field(default=10.0, gt=0)
+    enforcement_backoff_seconds: float = Field(default=1.0, gt=0)
+    enforcement_backoff_max_seconds: float = Field(default=60.0, gt=0)
+    enforcement_escalate_seconds: float = Field(default=300.0, gt=0)
+    enforcement_sweep_seconds: float = Field(default=1.0, gt=0)

@@ -1,0 +1,337 @@
+"""The Connection aggregate: one piece of operator equipment and its block/reconnect life (part 2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from shared.domain import Aggregate, Conflict, Invalid
+from shared.events import DomainEvent
+from shared.events.connection import (
+    BlockEnforced,
+    BlockEnforcementFailed,
+    BlockRecommendationRejected,
+    BlockRecommended,
+    BlockReleased,
+    ConnectionBlocked,
+    ConnectionReconnected,
+    ConnectionRegistered,
+    CredentialsCompromised,
+    EnforcementEscalated,
+    ReconnectEnforced,
+    ReconnectionApproved,
+    SealedSecrets,
+    SecretsRotated,
+)
+from shared.events.values import OPERATOR_ASSET_KINDS, Actor, BlockReason, Party, responsible_side
+
+Status = Literal["active", "blocked", "awaiting_approval"]
+
+
+@dataclass
+class Recommendation:
+    """A block the policy recommended; an analyst confirms or rejects it."""
+
+    recommendation_id: str
+    reason: BlockReason
+    incident_id: str
+    status: Literal["open", "confirmed", "rejected"] = "open"
+
+
+@dataclass
+class EnforcementRequest:
+    """One request to the network access control to block or reconnect."""
+
+    request_id: str
+    action: Literal["block", "reconnect"]
+    incident_id: str | None = None
+    enforced_at: datetime | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    escalated: bool = False
+
+    @property
+    def pending(self) -> bool:
+        """Requested but not acknowledged."""
+        return self.enforced_at is None
+
+
+@dataclass
+class Hold:
+    """An incident that currently blocks the connection."""
+
+    incident_id: str
+    reason: BlockReason
+    decided_by: Actor
+    request_id: str
+
+
+class Connection(Aggregate):
+    """Decides blocks, releases, approvals and enforcement records; state changes only in ``_apply``."""
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.operator_id, self.kind, self.maker, self.model, self.firmware = "", "", "", "", ""
+        self.smart_meter_ids, self.secrets = [], None
+        self.holds, self.blocked_by_ever, self.approvals, self.awaiting = {}, set(), {}, False
+        self.compromised_by, self.leaks_seen, self.recommendations, self.requests = set(), set(), {}, {}
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def exists(self) -> bool:
+        """Whether the connection was registered."""
+        return bool(self.operator_id)
+
+    @property
+    def status(self) -> Status:
+        """active, blocked (some incident holds it) or awaiting_approval (all cleared, not reconnected)."""
+        if self.holds:
+            return "blocked"
+        return "awaiting_approval" if self.awaiting else "active"
+
+    @property
+    def compromised(self) -> bool:
+        """A credential leak concerns it and the secrets were not rotated since."""
+        return bool(self.compromised_by)
+
+    # ------------------------------------------------------------------ decisions
+
+    @classmethod
+    def register(
+        cls,
+        connection_id: str,
+        *,
+        operator_id: str,
+        kind: str,
+        maker: str,
+        model: str,
+        firmware: str,
+        smart_meter_ids: list[str],
+        secrets: SealedSecrets,
+    ) -> "Connection":
+        """A new connection of operator equipment; utility-side kinds are refused (part 4)."""
+        if kind not in OPERATOR_ASSET_KINDS:
+            side = responsible_side(kind)
+            raise Invalid(
+                f"kind {kind} is a {side}-side asset: by the responsibility demarcation (part 4, 責任分界点) "
+                f"a connection is operator equipment, one of {', '.join(sorted(OPERATOR_ASSET_KINDS))}"
+            )
+        connection = cls(connection_id)
+        connection._record(
+            ConnectionRegistered(
+                connection_id=connection_id,
+                operator_id=operator_id,
+                kind=kind,  # type: ignore[arg-type]
+                maker=maker,
+                model=model,
+                firmware=firmware,
+                smart_meter_ids=list(dict.fromkeys(smart_meter_ids)),
+                secrets=secrets,
+            )
+        )
+        return connection
+
+    def rotate_secrets(self, secrets: SealedSecrets) -> None:
+        """Replace the secrets; this ends a compromise by earlier leaks."""
+        self._record(SecretsRotated(**self._ids(), secrets=secrets))
+
+    def mark_compromised(self, incident_id: str) -> bool:
+        """A credential-leak incident names this connection; once per incident."""
+        if incident_id in self.leaks_seen:
+            return False
+        self._record(CredentialsCompromised(**self._ids(), incident_id=incident_id))
+        return True
+
+    def block(
+        self, *, reason: BlockReason, incident_id: str, decided_by: Actor, request_id: str, note: str = ""
+    ) -> None:
+        """Block for an incident (a person or a policy decided); 409 when that incident already did."""
+        self._refuse_repeat_block(incident_id)
+        self._record(
+            ConnectionBlocked(
+                **self._ids(), reason=reason, incident_id=incident_id, decided_by=decided_by,
+                note=note, request_id=request_id,
+            )
+        )
+
+    def block_by_policy(self, *, reason: BlockReason, incident_id: str, decided_by: Actor, request_id: str) -> bool:
+        """The policy's block: once per connection and incident, a no-op afterwards."""
+        if incident_id in self.blocked_by_ever:
+            return False
+        self.block(reason=reason, incident_id=incident_id, decided_by=decided_by, request_id=request_id)
+        return True
+
+    def recommend_block(self, *, recommendation_id: str, reason: BlockReason, incident_id: str) -> bool:
+        """Raise a recommendation; once per connection and incident, none when it already blocked."""
+        known = {r.incident_id for r in self.recommendations.values()}
+        if incident_id in self.blocked_by_ever or incident_id in known:
+            return False
+        self._record(
+            BlockRecommended(
+                **self._ids(), recommendation_id=recommendation_id, reason=reason, incident_id=incident_id
+            )
+        )
+        return True
+
+    def confirm_recommendation(self, recommendation_id: str, *, decided_by: Actor, request_id: str, note: str = "") -> None:
+        """An analyst confirms: the connection is blocked for the recommendation's incident."""
+        rec = self._open_recommendation(recommendation_id)
+        self._refuse_repeat_block(rec.incident_id)
+        self._record(
+            ConnectionBlocked(
+                **self._ids(), reason=rec.reason, incident_id=rec.incident_id, decided_by=decided_by,
+                note=note, recommendation_id=recommendation_id, request_id=request_id,
+            )
+        )
+
+    def reject_recommendation(self, recommendation_id: str, *, decided_by: Actor, note: str = "") -> None:
+        """An analyst rejects the recommendation."""
+        self._open_recommendation(recommendation_id)
+        self._record(
+            BlockRecommendationRejected(
+                **self._ids(), recommendation_id=recommendation_id, note=note, decided_by=decided_by
+            )
+        )
+
+    def release(self, incident_id: str) -> bool:
+        """The incident was cleared: its hold ends (no-op when it holds nothing)."""
+        if incident_id not in self.holds:
+            return False
+        still = sorted(i for i in self.holds if i != incident_id)
+        self._record(BlockReleased(**self._ids(), incident_id=incident_id, still_blocking=still))
+        return True
+
+    def approve(self, *, party: Party, decided_by: Actor, note: str, request_id: str) -> bool:
+        """One party approves reconnection; the second approval reconnects. Returns whether it did."""
+        if self.holds:
+            raise Conflict(
+                "reconnection needs every blocking incident cleared first; still open: "
+                + ", ".join(sorted(self.holds))
+            )
+        if not self.awaiting:
+            raise Conflict(f"connection {self.id} is not blocked: there is nothing to approve")
+        if self.compromised:
+            raise Conflict(
+                "the connection's credentials were leaked (incident "
+                + ", ".join(sorted(self.compromised_by))
+                + "): rotate its secrets before approving reconnection"
+            )
+        if party in self.approvals:
+            raise Conflict(f"the {party} side has already approved reconnection since the last clearing")
+        self._record(ReconnectionApproved(**self._ids(), party=party, decided_by=decided_by, note=note))
+        if {"utility", "operator"} <= set(self.approvals):
+            self._record(ConnectionReconnected(**self._ids(), request_id=request_id))
+            return True
+        return False
+
+    def enforced(self, request_id: str, *, at: datetime) -> bool:
+        """The network access control acknowledged a request (once)."""
+        request = self.requests.get(request_id)
+        if request is None or not request.pending:
+            return False
+        event_type = BlockEnforced if request.action == "block" else ReconnectEnforced
+        self._record(event_type(**self._ids(), request_id=request_id, enforced_at=at))
+        return True
+
+    def enforcement_failed(self, request_id: str, *, error: str) -> bool:
+        """An attempt failed; recorded with its attempt number."""
+        request = self.requests.get(request_id)
+        if request is None or not request.pending:
+            return False
+        self._record(
+            BlockEnforcementFailed(
+                **self._ids(), request_id=request_id, action=request.action,
+                attempt=request.attempts + 1, error=error[:500],
+            )
+        )
+        return True
+
+    def escalate(self, request_id: str, *, waited_seconds: float) -> bool:
+        """The request was not acknowledged in time (once per request)."""
+        request = self.requests.get(request_id)
+        if request is None or not request.pending or request.escalated:
+            return False
+        self._record(
+            EnforcementEscalated(
+                **self._ids(), request_id=request_id, action=request.action, waited_seconds=waited_seconds
+            )
+        )
+        return True
+
+    # ------------------------------------------------------------------ helpers
+
+    def _ids(self) -> dict[str, str]:
+        return {"connection_id": self.id, "operator_id": self.operator_id}
+
+    def _refuse_repeat_block(self, incident_id: str) -> None:
+        if incident_id in self.holds:
+            raise Conflict(f"connection {self.id} is already blocked for incident {incident_id}")
+        if incident_id in self.blocked_by_ever:
+            raise Conflict(f"incident {incident_id} already blocked connection {self.id} and was cleared")
+
+    def _open_recommendation(self, recommendation_id: str) -> Recommendation:
+        rec = self.recommendations.get(recommendation_id)
+        if rec is None:
+            raise Invalid(f"no recommendation {recommendation_id} on connection {self.id}")
+        if rec.status != "open":
+            raise Conflict(f"recommendation {recommendation_id} was already {rec.status}")
+        return rec
+
+    # ------------------------------------------------------------------ state changes
+
+    def _apply(self, event: DomainEvent) -> None:
+        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event)
+
+    def _on_ConnectionRegistered(self, e: ConnectionRegistered) -> None:
+        self.operator_id, self.kind, self.maker, self.model = e.operator_id, e.kind, e.maker, e.model
+        self.firmware, self.smart_meter_ids, self.secrets = e.firmware, list(e.smart_meter_ids), e.secrets
+
+    def _on_SecretsRotated(self, e: SecretsRotated) -> None:
+        self.secrets = e.secrets
+        self.compromised_by.clear()
+
+    def _on_CredentialsCompromised(self, e: CredentialsCompromised) -> None:
+        self.compromised_by.add(e.incident_id)
+        self.leaks_seen.add(e.incident_id)
+
+    def _on_BlockRecommended(self, e: BlockRecommended) -> None:
+        self.recommendations[e.recommendation_id] = Recommendation(e.recommendation_id, e.reason, e.incident_id)
+
+    def _on_BlockRecommendationRejected(self, e: BlockRecommendationRejected) -> None:
+        self.recommendations[e.recommendation_id].status = "rejected"
+
+    def _on_ConnectionBlocked(self, e: ConnectionBlocked) -> None:
+        self.holds[e.incident_id] = Hold(e.incident_id, e.reason, e.decided_by, e.request_id)
+        self.blocked_by_ever.add(e.incident_id)
+        self.approvals.clear()
+        self.awaiting = True
+        if e.recommendation_id in self.recommendations:
+            self.recommendations[e.recommendation_id].status = "confirmed"
+        self.requests[e.request_id] = EnforcementRequest(e.request_id, "block", e.incident_id)
+
+    def _on_BlockReleased(self, e: BlockReleased) -> None:
+        self.holds.pop(e.incident_id, None)
+
+    def _on_ReconnectionApproved(self, e: ReconnectionApproved) -> None:
+        self.approvals[e.party] = e
+
+    def _on_ConnectionReconnected(self, e: ConnectionReconnected) -> None:
+        self.approvals.clear()
+        self.awaiting = False
+        self.requests[e.request_id] = EnforcementRequest(e.request_id, "reconnect")
+
+    def _on_BlockEnforced(self, e: BlockEnforced) -> None:
+        self.requests[e.request_id].enforced_at = e.enforced_at
+
+    _on_ReconnectEnforced = _on_BlockEnforced
+
+    def _on_BlockEnforcementFailed(self, e: BlockEnforcementFailed) -> None:
+        request = self.requests[e.request_id]
+        request.attempts, request.last_error = e.attempt, e.error
+
+    def _on_EnforcementEscalated(self, e: EnforcementEscalated) -> None:
+        self.requests[e.request_id].escalated = True

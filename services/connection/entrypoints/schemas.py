@@ -1,0 +1,151 @@
+"""HTTP input and output models (``XCreate`` strict input, ``XPublic`` output)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+
+from shared.events.values import AssetKind, BlockReason, Party
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Note = Annotated[str, StringConstraints(max_length=4000)]
+Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+Secret = Annotated[SecretStr, Field(min_length=1, max_length=256)]
+Mode = Literal["auto", "recommend", "off"]
+
+
+class Input(BaseModel):
+    """Strict HTTP input: unknown fields are a 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class OperatorCreate(Input):
+    """Onboard an operator."""
+
+    operator_id: Ident
+    name: Text
+    agreement_date: date
+
+
+class SecretsCreate(Input):
+    """Write-only secrets of a connection (never echoed, not even in a 422)."""
+
+    auth_id: Secret
+    password: Secret
+    pairing_id: Secret
+
+
+class ConnectionCreate(Input):
+    """Register a connection; ``operator_id`` only when the utility registers it."""
+
+    operator_id: Ident | None = None
+    kind: AssetKind
+    maker: Text
+    model: Text
+    firmware: Text
+    smart_meter_ids: list[Ident] = Field(default_factory=list, max_length=1000)
+    secrets: SecretsCreate
+
+
+class BlockCreate(Input):
+    """An analyst blocks a connection for an incident."""
+
+    reason: BlockReason
+    incident_id: Ident
+    note: Note = ""
+
+
+class ApprovalCreate(Input):
+    """A party approves reconnection."""
+
+    note: Note = ""
+
+
+class DecisionCreate(Input):
+    """Confirm or reject a recommendation."""
+
+    note: Note = ""
+
+
+class BlockPolicyUpdate(Input):
+    """Some or all reasons' modes."""
+
+    serious_vulnerability: Mode | None = None
+    unauthorized_access: Mode | None = None
+    abnormal_communication: Mode | None = None
+
+
+class Created(BaseModel):
+    """A created object's id."""
+
+    id: str
+    version: int | None = None
+
+
+class HoldPublic(BaseModel):
+    """An incident blocking the connection."""
+
+    incident_id: str
+    reason: BlockReason
+    decided_by: dict[str, str | None]
+    blocked_at: datetime | None
+    request_id: str
+
+
+class RequestPublic(BaseModel):
+    """An enforcement request and its state."""
+
+    request_id: str
+    action: Literal["block", "reconnect"]
+    state: Literal["pending", "enforced", "escalated"]
+    incident_id: str | None
+    requested_at: datetime | None
+    enforced_at: datetime | None
+    attempts: int
+    last_error: str | None
+
+
+class ConnectionPublic(BaseModel):
+    """A connection as callers may see it: secrets only as masked hints."""
+
+    id: str
+    operator_id: str
+    kind: str
+    maker: str
+    model: str
+    firmware: str
+    smart_meter_ids: list[str]
+    status: Literal["active", "blocked", "awaiting_approval"]
+    blocking_incidents: list[HoldPublic]
+    approvals: dict[Party, dict[str, str | None] | None]
+    enforcement: Literal["none", "pending", "enforced", "escalated"]
+    enforcement_requests: list[RequestPublic]
+    compromised: bool
+    compromised_by: list[str]
+    secrets: dict[str, str]
+    version: int
+    registered_at: datetime | None
+    updated_at: datetime | None
+
+
+class ConnectionsPublic(BaseModel):
+    """A page of connections."""
+
+    items: list[ConnectionPublic]
+    total: int
+    offset: int
+    limit: int
+    next_offset: int | None
+
+
+class RecommendationPublic(BaseModel):
+    """An open block recommendation."""
+
+    id: str
+    connection_id: str
+    operator_id: str
+    reason: BlockReason
+    incident_id: str
