@@ -12,6 +12,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("shared.cli.serve", "one service in the foreground (incident, connection, notification, audit)"),
     "token": ("shared.cli.token", "mint a development bearer token for a role"),
     "schemas": ("shared.cli.schemas", "write the JSON Schemas and AsyncAPI document of the event catalog"),
+    "verify": ("services.audit.entrypoints.cli_verify", "verify the audit log, optionally against a kept checkpoint"),
+    "dossier": ("services.audit.entrypoints.cli_dossier", "an incident's whole story as a document"),
+    "replay": ("services.audit.entrypoints.cli_replay", "rebuild read models from the topics and compare with the live ones"),
     "mail": ("shared.cli.mail", "list the e-mails the development SMTP catcher of 'smguard run' received"),
 }
 
