@@ -1,0 +1,78 @@
+"""Reads every event topic, record by record (raw bytes, read_committed), into the audit log.
+
+Not a ``shared.kafka.Subscriber``: the log keeps each record's exact bytes and every record
+(a duplicate or unreadable record is still part of the stream), so it must see raw records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.audit.application.log import AuditLog, Record
+from services.audit.domain.merkle import log_name
+from shared.config import Settings
+from shared.kafka.reader import assign_all, committed_consumer, reached
+from shared.topics import EVENT_TOPICS
+
+log = logging.getLogger(__name__)
+
+
+class AuditConsumer:
+    """A runtime component: appends each committed record of the event topics to the audit log."""
+
+    def __init__(self, settings: Settings, audit_log: AuditLog, *, name: str = "audit.log") -> None:
+        self.name = name
+        self._settings = settings
+        self._log = audit_log
+        self._consumer: AIOKafkaConsumer | None = None  # made in start(): aiokafka needs the running loop
+        self._ends: dict[TopicPartition, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._bases = {settings.topic(base): base for base in EVENT_TOPICS}
+
+    async def start(self) -> None:
+        """Assign every partition and seek to where the log left off."""
+        self._consumer = committed_consumer(self._settings.kafka_bootstrap_servers)
+        await self._consumer.start()
+        partitions = await assign_all(self._consumer, list(self._bases))
+        for tp in partitions:
+            position = self._log.positions.get(log_name(self._bases[tp.topic], tp.partition))
+            if position is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, position)
+        self._ends = await self._consumer.end_offsets(partitions)
+        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.name}")
+
+    async def stop(self) -> None:
+        """Stop reading."""
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer:
+            await self._consumer.stop()
+
+    async def caught_up(self) -> bool:
+        """Whether what was in the topics at start has been logged."""
+        return self._consumer is not None and await reached(self._consumer, self._ends)
+
+    def parked_view(self) -> list[dict[str, Any]]:
+        """The log parks nothing: every record is appended as it is."""
+        return []
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while True:
+            fetched = await self._consumer.getmany(timeout_ms=500, max_records=2000)
+            for tp, records in fetched.items():
+                base = self._bases[tp.topic]
+                batch = [Record(base, r.partition, r.offset, r.value or b"") for r in records]
+                try:
+                    self._log.append(batch)
+                except Exception:
+                    log.exception("could not append to the audit log; re-reading from the last stored entry")
+                    self._consumer.seek(tp, self._log.positions.get(log_name(base, tp.partition), 0))
+                    await asyncio.sleep(1.0)

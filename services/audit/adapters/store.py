@@ -1,0 +1,126 @@
+"""The audit log's SQLite projection: entries with their hashes, plus tenants for scoping."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from services.audit.domain.entries import EntryFacts, canonical_json
+from services.audit.domain.integrity import StoredEntry
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+  log TEXT NOT NULL, idx INTEGER NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL,
+  kafka_offset INTEGER NOT NULL, value BLOB NOT NULL, leaf_hash BLOB NOT NULL, root_after BLOB NOT NULL,
+  event_id TEXT, type TEXT, subject TEXT, operator_id TEXT, actor TEXT, time TEXT, incident_id TEXT,
+  data TEXT, PRIMARY KEY (log, idx));
+CREATE INDEX IF NOT EXISTS entries_subject ON entries (subject);
+CREATE INDEX IF NOT EXISTS entries_incident ON entries (incident_id);
+CREATE INDEX IF NOT EXISTS entries_time ON entries (time, log, idx);
+CREATE INDEX IF NOT EXISTS entries_event ON entries (event_id);
+CREATE TABLE IF NOT EXISTS entry_tenants (log TEXT, idx INTEGER, operator_id TEXT, PRIMARY KEY (log, idx, operator_id));
+CREATE INDEX IF NOT EXISTS tenants_operator ON entry_tenants (operator_id);
+"""
+COLUMNS = ("log, idx, topic, part, kafka_offset, value, leaf_hash, root_after, event_id, type, subject,"
+           " operator_id, actor, time, incident_id, data")
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """A record appended to a log, with the hashes computed on append."""
+
+    log: str
+    index: int
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+    leaf_hash: bytes
+    root_after: bytes
+    facts: EntryFacts
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating) the audit log database."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(SCHEMA)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def append(db: sqlite3.Connection, entries: list[NewEntry]) -> None:
+    """Insert a batch in one transaction."""
+    db.execute("BEGIN")
+    try:
+        for e in entries:
+            f = e.facts
+            data = canonical_json(f.data) if f.data is not None else None
+            db.execute(
+                f"INSERT INTO entries ({COLUMNS}) VALUES ({', '.join('?' * 16)})",
+                (e.log, e.index, e.topic, e.partition, e.offset, e.value, e.leaf_hash, e.root_after,
+                 f.event_id, f.type, f.subject, f.operator_id, f.actor, f.time, f.incident_id, data),
+            )
+            db.executemany("INSERT INTO entry_tenants VALUES (?, ?, ?)", [(e.log, e.index, t) for t in f.tenants])
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def stored_entries(db: sqlite3.Connection) -> Iterator[StoredEntry]:
+    """Every entry in log order, as stored (for recomputation)."""
+    rows = db.execute("SELECT log, idx, kafka_offset, value, leaf_hash, root_after FROM entries ORDER BY log, idx")
+    for r in rows:
+        yield StoredEntry(r[0], r[1], r[2], bytes(r[3]), bytes(r[4]), bytes(r[5]))
+
+
+def next_offsets(db: sqlite3.Connection) -> dict[str, int]:
+    """Per log, the offset after the last stored record (where to resume)."""
+    rows = db.execute("SELECT log, MAX(kafka_offset) FROM entries GROUP BY log").fetchall()
+    return {log: offset + 1 for log, offset in rows}
+
+
+def public(row: sqlite3.Row) -> dict[str, Any]:
+    """An entry as the API shows it."""
+    return {
+        "entry": f"{row['topic']}:{row['part']}:{row['kafka_offset']}",
+        "log": row["log"], "index": row["idx"], "topic": row["topic"], "partition": row["part"],
+        "offset": row["kafka_offset"], "event_id": row["event_id"], "type": row["type"],
+        "subject": row["subject"], "operator_id": row["operator_id"], "actor": row["actor"],
+        "time": row["time"], "leaf_hash": bytes(row["leaf_hash"]).hex(),
+        "data": json.loads(row["data"]) if row["data"] else None,
+    }
+
+
+def find_entry(db: sqlite3.Connection, ident: str) -> sqlite3.Row | None:
+    """An entry by ``topic:partition:offset``, by ``log#index``, or by event id."""
+    if "#" in ident:
+        log, _, index = ident.rpartition("#")
+        return db.execute("SELECT * FROM entries WHERE log = ? AND idx = ?", (log, _int(index))).fetchone()
+    topic, _, rest = ident.partition(":")
+    part, _, offset = rest.partition(":")
+    if offset:
+        row = db.execute(
+            "SELECT * FROM entries WHERE topic = ? AND part = ? AND kafka_offset = ?", (topic, _int(part), _int(offset))
+        ).fetchone()
+        if row is not None:
+            return row
+    return db.execute("SELECT * FROM entries WHERE event_id = ? ORDER BY log, idx LIMIT 1", (ident,)).fetchone()
+
+
+def tenants_of(db: sqlite3.Connection, log: str, index: int) -> list[str]:
+    """The operators an entry concerns."""
+    rows = db.execute("SELECT operator_id FROM entry_tenants WHERE log = ? AND idx = ?", (log, index))
+    return [r[0] for r in rows]
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return -1

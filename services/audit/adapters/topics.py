@@ -1,0 +1,75 @@
+"""Reading event topics once, from the beginning to given positions (or their end), as raw records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import AsyncIterator, Callable, Iterable
+
+from aiokafka import TopicPartition
+
+from services.audit.application.log import Record
+from services.audit.domain.merkle import log_name
+from shared.config import Settings
+from shared.envelope import DecodeError, decode
+from shared.kafka.reader import assign_all, committed_consumer
+
+
+async def read_records(
+    settings: Settings,
+    bases: Iterable[str],
+    *,
+    until: datetime | None = None,
+    positions: dict[str, int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> AsyncIterator[list[Record]]:
+    """Batches of records per partition, in offset order; a partition stops at its first event after ``until``."""
+    names = {settings.topic(base): base for base in bases}
+    consumer = committed_consumer(settings.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        partitions = await assign_all(consumer, list(names))
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        limits = {tp: _limit(tp, ends[tp], names, positions) for tp in partitions}
+        done, total = 0, sum(limits.values())
+        open_parts = {tp for tp in partitions if limits[tp] > 0}
+        while open_parts:
+            fetched = await consumer.getmany(*open_parts, timeout_ms=200, max_records=2000)
+            for tp, records in fetched.items():
+                batch, stop = _take(records, limits[tp], names[tp.topic], until)
+                if batch:
+                    yield batch
+                done += len(records)
+                if stop or await consumer.position(tp) >= limits[tp]:
+                    open_parts.discard(tp)
+            if progress:
+                progress(min(done, total), total)
+            for tp in list(open_parts):
+                if await consumer.position(tp) >= limits[tp]:
+                    open_parts.discard(tp)
+    finally:
+        await consumer.stop()
+
+
+def _limit(tp: TopicPartition, end: int, names: dict[str, str], positions: dict[str, int] | None) -> int:
+    if positions is None:
+        return end
+    return min(end, positions.get(log_name(names[tp.topic], tp.partition), 0))
+
+
+def _take(records: list, limit: int, base: str, until: datetime | None) -> tuple[list[Record], bool]:
+    batch: list[Record] = []
+    for r in records:
+        if r.offset >= limit:
+            return batch, True
+        if until is not None and _after(r.value, until):
+            return batch, True
+        batch.append(Record(base, r.partition, r.offset, r.value or b""))
+    return batch, False
+
+
+def _after(value: bytes | None, until: datetime) -> bool:
+    try:
+        return decode(value).time > until
+    except DecodeError:
+        return False

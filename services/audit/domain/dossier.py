@@ -1,0 +1,69 @@
+"""An incident's dossier: which entries tell its story, in what order; no I/O.
+
+Entries here are the public dicts of the store (``type``, ``subject``, ``topic``, ``log``,
+``index``, ``time``, ``data``...). The story: the incident's own events; the events of other
+aggregates that name it (blocks, releases, recommendations); each such connection's events from
+its first mention of the incident up to its reconnection (approvals, enforcement); and the
+notifications about any of these, with their delivery, acknowledgement and escalation.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Any, Iterable
+
+from shared.topics import CONNECTION_EVENTS
+
+Entry = dict[str, Any]
+AFTER_RECONNECT = {"ReconnectEnforced", "BlockEnforcementFailed", "EnforcementEscalated"}
+
+
+def order_key(entry: Entry) -> tuple[str, str, int, int]:
+    """Across services by event time, then by topic, partition and offset (deterministic)."""
+    return (entry.get("time") or "", entry["topic"], entry["partition"], entry["offset"])
+
+
+def connection_window(incident_id: str, entries: Iterable[Entry]) -> list[Entry]:
+    """Each connection's events from its first mention of the incident until its reconnection is enforced."""
+    chosen: list[Entry] = []
+    ordered = sorted((e for e in entries if e["topic"] == CONNECTION_EVENTS), key=lambda e: (e["subject"], e["log"], e["index"]))
+    for _, events in groupby(ordered, key=lambda e: e["subject"]):
+        chosen.extend(_window(incident_id, list(events)))
+    return chosen
+
+
+def _window(incident_id: str, events: list[Entry]) -> list[Entry]:
+    start = next((i for i, e in enumerate(events) if (e.get("data") or {}).get("incident_id") == incident_id), None)
+    if start is None:
+        return []
+    window: list[Entry] = []
+    reconnected = False
+    for event in events[start:]:
+        if reconnected and event["type"] not in AFTER_RECONNECT:
+            break
+        window.append(event)
+        reconnected = reconnected or event["type"] == "ConnectionReconnected"
+    return window
+
+
+def summary(incident_id: str, entries: list[Entry]) -> dict[str, Any]:
+    """Title, category, severity, status and the operators concerned, from the incident's own events."""
+    own = [e for e in entries if e["subject"] == incident_id]
+    opened = next((e["data"] for e in own if e["type"] == "IncidentOpened"), {}) or {}
+    cleared = next((e for e in own if e["type"] == "IncidentCleared"), None)
+    operators = sorted({o for e in own for o in e.get("tenants", [])})
+    return {
+        "incident_id": incident_id,
+        "title": opened.get("title"),
+        "category": opened.get("category"),
+        "severity": opened.get("severity"),
+        "status": "cleared" if cleared else "open",
+        "opened_at": next((e["time"] for e in own if e["type"] == "IncidentOpened"), None),
+        "cleared_at": cleared["time"] if cleared else None,
+        "operator_ids": operators,
+    }
+
+
+def visible_to_operator(operator_id: str, entries: list[Entry]) -> list[Entry]:
+    """An operator's view: only entries that concern it (never another operator's blocks or mail)."""
+    return [e for e in entries if operator_id in e.get("tenants", [])]

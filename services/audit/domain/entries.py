@@ -1,0 +1,70 @@
+"""An audit entry: one Kafka record of an event topic, with what queries and dossiers need; no I/O."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from shared.envelope import DecodeError, decode
+
+
+def time_key(moment: datetime) -> str:
+    """A fixed-width UTC timestamp that sorts as text (what the store compares)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFacts:
+    """What an event record says, for queries (``type`` is None for a record that is not an event)."""
+
+    event_id: str | None = None
+    type: str | None = None
+    subject: str | None = None
+    operator_id: str | None = None
+    actor: str | None = None
+    time: str | None = None
+    incident_id: str | None = None
+    data: dict[str, Any] | None = None
+    tenants: tuple[str, ...] = ()
+
+
+def facts_of(value: bytes) -> EntryFacts:
+    """Read the envelope of a record value; an unreadable record is still logged, with no facts."""
+    try:
+        envelope = decode(value)
+    except DecodeError:
+        return EntryFacts()
+    data = envelope.event.model_dump(mode="json")
+    operator_id = envelope.operator_id or data.get("operator_id")
+    return EntryFacts(
+        event_id=envelope.id,
+        type=envelope.type,
+        subject=envelope.subject,
+        operator_id=operator_id,
+        actor=envelope.actor or _decider(data),
+        time=time_key(envelope.time),
+        incident_id=data.get("incident_id"),
+        data=data,
+        tenants=_tenants(operator_id, data),
+    )
+
+
+def _decider(data: dict[str, Any]) -> str | None:
+    decided = data.get("decided_by")
+    return decided.get("id") if isinstance(decided, dict) else None
+
+
+def _tenants(operator_id: str | None, data: dict[str, Any]) -> tuple[str, ...]:
+    """Every operator the entry concerns (a vulnerability incident may concern many)."""
+    found = {operator_id, *(data.get("operator_ids") or [])}
+    recipient = data.get("recipient")
+    if isinstance(recipient, dict):
+        found.add(recipient.get("operator_id"))
+    return tuple(sorted(o for o in found if o))
+
+
+def canonical_json(value: Any) -> str:
+    """Compact sorted JSON, UTF-8 kept readable."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

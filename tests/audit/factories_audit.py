@@ -1,0 +1,67 @@
+"""Builders for audit tests: events of every service, written with real Kafka event stores."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import AsyncIterator
+
+from shared.config import Settings
+from shared.events.connection import ConnectionBlocked, ConnectionRegistered, SealedSecrets
+from shared.events.incident import IncidentOpened
+from shared.events.values import Actor
+from shared.eventstore import Context
+from shared.eventstore.kafka import KafkaEventStore
+from shared.kafka.admin import ensure_topics
+from shared.topics import EVENT_TOPICS
+
+SOC = Actor(kind="person", id="soc-analyst-1", role="utility_soc")
+
+
+def uid(prefix: str) -> str:
+    """A unique id with a readable prefix."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@asynccontextmanager
+async def event_stores(settings: Settings, service: str) -> AsyncIterator[KafkaEventStore]:
+    """A started event store over every event topic, with a transactional id unique to this test."""
+    await ensure_topics(settings)
+    store = KafkaEventStore(
+        bootstrap=settings.kafka_bootstrap_servers,
+        topics={base: settings.topic(base) for base in EVENT_TOPICS},
+        source=f"smguard/{service}",
+        transactional_id=f"{settings.topic_prefix}{service}.{uuid.uuid4().hex[:6]}",
+    )
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.stop()
+
+
+def opened(incident_id: str, operator_id: str, title: str = "不正アクセスの検知") -> IncidentOpened:
+    """An incident opened by the utility for one operator."""
+    return IncidentOpened(
+        incident_id=incident_id, operator_id=operator_id, category="unauthorized_access", severity="high",
+        title=title, detected_at=datetime(2025, 4, 1, 0, 30, tzinfo=timezone.utc), opened_by="utility",
+    )
+
+
+def registered(connection_id: str, operator_id: str) -> ConnectionRegistered:
+    """A special meter connection."""
+    secrets = SealedSecrets(ciphertext="x", fingerprint="f", hints={"auth_id": "ab**"})
+    return ConnectionRegistered(connection_id=connection_id, operator_id=operator_id, kind="special_meter",
+                                maker="M", model="X1", firmware="1.0", secrets=secrets)
+
+
+def blocked(connection_id: str, operator_id: str, incident_id: str) -> ConnectionBlocked:
+    """The utility blocked a connection for an incident."""
+    return ConnectionBlocked(connection_id=connection_id, operator_id=operator_id, reason="unauthorized_access",
+                             incident_id=incident_id, decided_by=SOC, request_id=uid("req"))
+
+
+def ctx(operator_id: str, actor: str = "soc-analyst-1") -> Context:
+    """An append context for a tenant."""
+    return Context(actor=actor, operator_id=operator_id)
