@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.notification.application.ports import DeliveryError, OutboundMessage, Sender
+from services.notification.application.ports import DeliveryError, OutboundMessage, Sender, Undeliverable
 
 
 class RecordingSender(Sender):
@@ -15,6 +15,9 @@ class RecordingSender(Sender):
 
     async def send(self, message: OutboundMessage) -> None:
         """Record the message, or fail with ``failing`` as the reason."""
+        address = message.recipient.email if self.channel == "email" else message.recipient.webhook_url
+        if not address:
+            raise Undeliverable(f"the recipient has no {self.channel} address")
         if self.failing:
             raise DeliveryError(self.failing)
         self.sent.append(message)

@@ -7,7 +7,7 @@ from email.utils import formataddr, make_msgid
 
 import aiosmtplib
 
-from services.notification.application.ports import DeliveryError, OutboundMessage, Sender
+from services.notification.application.ports import DeliveryError, OutboundMessage, Sender, Undeliverable
 
 
 class SmtpSender(Sender):
@@ -21,7 +21,7 @@ class SmtpSender(Sender):
     def build(self, message: OutboundMessage) -> EmailMessage:
         """The e-mail for a message (RFC 2047 subject, UTF-8 body)."""
         if not message.recipient.email:
-            raise DeliveryError("the recipient has no e-mail address")
+            raise Undeliverable("the recipient has no e-mail address")
         mail = EmailMessage()
         mail["From"] = formataddr(("smguard", self.sender))
         mail["To"] = formataddr((message.recipient.name, message.recipient.email), charset="utf-8")

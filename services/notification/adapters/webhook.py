@@ -8,7 +8,7 @@ import json
 
 import httpx
 
-from services.notification.application.ports import DeliveryError, OutboundMessage, Sender
+from services.notification.application.ports import DeliveryError, OutboundMessage, Sender, Undeliverable
 
 SIGNATURE_HEADER = "X-Smguard-Signature"
 
@@ -35,7 +35,7 @@ class WebhookSender(Sender):
         """POST, signed; anything but a 2xx answer is a DeliveryError."""
         url = message.recipient.webhook_url
         if not url:
-            raise DeliveryError("the recipient has no webhook URL")
+            raise Undeliverable("the recipient has no webhook URL")
         body = json.dumps(message.payload, ensure_ascii=False, sort_keys=True).encode()
         headers = {
             "Content-Type": "application/json; charset=utf-8",

@@ -13,7 +13,7 @@ from shared.events.notification import NotificationQueued
 from services.notification.adapters.templates import Templates
 from services.notification.application import handlers
 from services.notification.application.notifier import ack_url
-from services.notification.application.ports import DeliveryError, OutboundMessage, Sender
+from services.notification.application.ports import DeliveryError, OutboundMessage, Sender, Undeliverable
 from services.notification.domain.model import Notification, RetryPolicy
 from services.notification.domain.recipients import Desk, channels_of, fallback
 
@@ -116,13 +116,15 @@ class Dispatcher:
         """Try every channel that has not accepted the message yet; record the outcome."""
         message = outbound(notification)
         errors: dict[str, str | None] = {}
+        permanent = False
         for channel in notification.pending_channels:
             try:
                 await self.senders[channel].send(message)
                 errors[channel] = None
             except DeliveryError as exc:
                 errors[channel] = str(exc)
-        await handlers.record_attempt(self.store, notification, errors, now=now, policy=self.policy)
+                permanent = permanent or isinstance(exc, Undeliverable)
+        await handlers.record_attempt(self.store, notification, errors, now=now, policy=self.policy, permanent=permanent)
 
     async def escalate(self, notification: Notification) -> None:
         """Queue the message to the fallback contact and mark the original escalated."""

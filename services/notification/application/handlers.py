@@ -50,11 +50,17 @@ async def queue(store: EventStore, event: NotificationQueued, *, key: str, conte
 
 
 async def record_attempt(
-    store: EventStore, notification: Notification, errors: dict[str, str | None], *, now: datetime, policy: RetryPolicy
+    store: EventStore,
+    notification: Notification,
+    errors: dict[str, str | None],
+    *,
+    now: datetime,
+    policy: RetryPolicy,
+    permanent: bool = False,
 ) -> None:
     """Append what one delivery attempt gave."""
     attempt = notification.attempts + 1
-    notification.record_attempt(errors, now=now, policy=policy)
+    notification.record_attempt(errors, now=now, policy=policy, permanent=permanent)
     await store.append(
         notification.id,
         notification.take_pending(),

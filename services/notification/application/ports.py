@@ -24,6 +24,10 @@ class DeliveryError(Exception):
     """The channel did not accept the message (the reason is kept as the notification's last error)."""
 
 
+class Undeliverable(DeliveryError):
+    """A failure that no retry can mend (e.g. the recipient has no address): the attempt is final."""
+
+
 class Sender(abc.ABC):
     """Sends a message over one channel; raises DeliveryError when it was not accepted."""
 

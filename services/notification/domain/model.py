@@ -74,15 +74,17 @@ class Notification(Aggregate):
             return False
         return self.next_attempt_at is None or now >= self.next_attempt_at
 
-    def record_attempt(self, errors: dict[str, str | None], *, now: datetime, policy: RetryPolicy) -> None:
-        """Record what each pending channel answered (None = accepted) in one attempt."""
+    def record_attempt(
+        self, errors: dict[str, str | None], *, now: datetime, policy: RetryPolicy, permanent: bool = False
+    ) -> None:
+        """Record what each pending channel answered (None = accepted); ``permanent`` failures are final."""
         attempt = self.attempts + 1
         failures = {c: e for c, e in errors.items() if e is not None}
         for channel in errors:
             if errors[channel] is None:
                 self._record(NotificationDelivered(notification_id=self.id, attempt=attempt, delivered_at=now, channel=channel))
         if failures:
-            final = attempt >= policy.max_attempts
+            final = permanent or attempt >= policy.max_attempts
             error = "; ".join(f"{c}: {e}" for c, e in failures.items())
             next_at = None if final else now + policy.delay(attempt)
             channel = next(iter(failures)) if len(failures) == 1 else None
