@@ -74,7 +74,8 @@ def build_app(settings: Settings, own: ConnectionSettings | None = None) -> Fast
     worker.configured = not isinstance(port, UnconfiguredEnforcement)
     runtime.add(DirectoryLoader(handlers))
     runtime.add(worker)
-    runtime.subscribe([topics.INCIDENT_EVENTS], IncidentSink(reactions), name="incidents")
+    sink = IncidentSink(reactions)
+    runtime.subscribe([topics.INCIDENT_EVENTS], sink, name="incidents")
     app = create_app(
         runtime,
         title="smguard connection service",
@@ -84,5 +85,5 @@ def build_app(settings: Settings, own: ConnectionSettings | None = None) -> Fast
     app.add_exception_handler(RequestValidationError, api.redacted_validation_error)  # type: ignore[arg-type]
     app.state.connection_handlers = handlers
     app.state.connection_reactions = reactions
-    app.state.enforcement = worker
+    app.state.enforcement, app.state.incident_sink = worker, sink
     return app
