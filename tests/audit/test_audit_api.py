@@ -9,8 +9,7 @@ import json
 import sqlite3
 
 import pytest
-from test_audit_log_integration import all_entries, produce_one_of_each
-from factories_audit import listening
+from factories_audit import all_entries, listening, produce_one_of_each
 from support import bearer, eventually, serving
 
 from services.audit.bootstrap import build_app

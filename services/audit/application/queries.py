@@ -72,10 +72,14 @@ def dossier(db: sqlite3.Connection, incident_id: str, principal: Principal) -> d
 
 
 def _notifications(db: sqlite3.Connection, subjects: set[str], event_ids: set[str]) -> list[dict[str, Any]]:
-    queued = [
-        e for e in _rows(db, "e.topic = ? AND e.type = 'NotificationQueued'", [NOTIFICATION_EVENTS])
-        if (e["data"] or {}).get("subject_id") in subjects or (e["data"] or {}).get("domain_event_id") in event_ids
-    ]
+    refs = sorted(subjects | event_ids)
+    marks = ", ".join("?" * len(refs))
+    queued = _rows(
+        db,
+        f"e.topic = ? AND e.type = 'NotificationQueued' AND (json_extract(e.data, '$.subject_id') IN ({marks})"
+        f" OR json_extract(e.data, '$.domain_event_id') IN ({marks}))",
+        [NOTIFICATION_EVENTS, *refs, *refs],
+    )
     ids = sorted({e["subject"] for e in queued})
     return _rows_in(db, "e.topic = ? AND e.subject", ids, [NOTIFICATION_EVENTS])
 

@@ -40,10 +40,11 @@ class AuditService:
 
     async def verify(self) -> dict[str, Any]:
         """Recompute every log from the stored entries, against every signed checkpoint."""
-        return await asyncio.to_thread(self._verify)
+        checkpoints = self.checkpoints.all(limit=1_000_000)  # read here: the connection belongs to the loop
+        return await asyncio.to_thread(self._verify, checkpoints)
 
-    def _verify(self) -> dict[str, Any]:
-        heads, checkpoint_problems = trusted_heads(self.checkpoints.all(limit=1_000_000), self.key)
+    def _verify(self, checkpoints: list[dict[str, Any]]) -> dict[str, Any]:
+        heads, checkpoint_problems = trusted_heads(checkpoints, self.key)
         db = store.connect(self.log.path)
         try:
             report = recompute(store.stored_entries(db), heads)
