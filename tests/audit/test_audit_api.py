@@ -14,7 +14,7 @@ from support import bearer, eventually, serving
 
 from services.audit.bootstrap import build_app
 from services.audit.config import log_db_path
-from services.audit.entrypoints import cli_replay, cli_verify
+from services.audit.entrypoints import cli_dossier, cli_replay, cli_verify
 from services.audit.verifier import verify_inclusion
 
 
@@ -118,6 +118,17 @@ class TestCommands:
         out = capsys.readouterr().out
         assert good == 0 and "consistent with" in out
         assert bad == 1 and "FAILED" in out
+
+    async def test_dossier_prints_the_document_and_fails_for_an_unknown_incident(self, settings, capsys):
+        ids = await produce_one_of_each(settings)
+        app = build_app(settings)
+        async with listening(app) as url:
+            await eventually(lambda: app.state.audit.log.logs.total_size() >= 6, what="logged")
+            found = await asyncio.to_thread(cli_dossier.main, argparse.Namespace(incident_id=ids["incident"], format="md", output=None, url=url), settings)
+            missing = await asyncio.to_thread(cli_dossier.main, argparse.Namespace(incident_id="nope", format="md", output=None, url=url), settings)
+        out = capsys.readouterr().out
+        assert found == 0 and "インシデント記録 / Incident dossier" in out and "ConnectionBlocked" in out
+        assert missing == 1
 
 
 def serving_client(url, settings):
