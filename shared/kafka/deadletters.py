@@ -18,18 +18,19 @@ class DeadLetters:
     def __init__(self, settings: Settings, *, consumer: str) -> None:
         self._topic = settings.topic(DEAD_LETTERS)
         self._consumer = consumer
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True
-        )
+        self._bootstrap = settings.kafka_bootstrap_servers
+        self._producer: AIOKafkaProducer | None = None
         self.count = 0
 
     async def start(self) -> None:
-        """Connect."""
+        """Connect (aiokafka clients are made inside the running loop)."""
+        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True)
         await self._producer.start()
 
     async def stop(self) -> None:
         """Flush and disconnect."""
-        await self._producer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
 
     async def send(self, record: ConsumerRecord, reason: str) -> None:
         """Park one record for people to look at; waits until the broker has it."""
@@ -40,6 +41,7 @@ class DeadLetters:
             ("dlq.offset", str(record.offset).encode()),
             ("dlq.consumer", self._consumer.encode()),
         ]
+        assert self._producer is not None, "DeadLetters.start() first"
         await self._producer.send_and_wait(self._topic, record.value, key=record.key, headers=headers)
         self.count += 1
         log.warning(

@@ -7,7 +7,7 @@ import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from shared.envelope import DecodeError, Envelope, Position, decode
 from shared.kafka.deadletters import DeadLetters
@@ -45,12 +45,13 @@ class Subscriber:
         self._retry_seconds = retry_seconds
         self.parked: OrderedDict[str, deque[Parked]] = OrderedDict()
         self._ends: dict[TopicPartition, int] = {}
-        self._consumer = committed_consumer(bootstrap)
+        self._consumer: AIOKafkaConsumer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.applied = 0
 
     async def start(self) -> None:
         """Assign all partitions, seek to where the sink left off, start reading in the background."""
+        self._consumer = committed_consumer(self._bootstrap)
         await self._consumer.start()
         partitions = await assign_all(self._consumer, self._topics)
         resume = self._sink.resume_positions()
@@ -70,11 +71,12 @@ class Subscriber:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._consumer.stop()
+        if self._consumer is not None:
+            await self._consumer.stop()
 
     async def caught_up(self) -> bool:
         """Whether everything that was in the topics when this subscriber started has been read."""
-        return await reached(self._consumer, self._ends)
+        return self._consumer is not None and await reached(self._consumer, self._ends)
 
     async def _run(self) -> None:
         while True:
