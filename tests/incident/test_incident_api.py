@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from support import bearer, eventually, make_settings, serving
@@ -14,7 +16,7 @@ from services.incident.bootstrap import build_app
 async def service(kafka_bootstrap, tmp_path_factory):
     """One incident service for the module (tests use their own operators, so they do not meet)."""
     settings = make_settings(kafka_bootstrap, f"t{uid('api')[4:]}.", tmp_path_factory.mktemp("incident-api"))
-    app = build_app(settings)
+    app = build_app(settings, clock=lambda: DETECTED + timedelta(hours=1))
     async with serving(app) as client:
         client.settings, client.app = settings, app
         yield client

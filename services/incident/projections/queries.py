@@ -64,9 +64,12 @@ def list_page(
     limit: int,
     offset: int,
 ) -> dict[str, object]:
-    """A page of incident summaries, newest first, that the caller may see and that match."""
+    """A page of incident summaries, newest first, that the caller may see and that match.
+
+    Ordered by opening time and id, not by arrival: a rebuild reads partitions interleaved differently.
+    """
     matched = []
-    for view in reversed(views):
+    for view in sorted(views, key=lambda v: (v["opened_at"], v["id"]), reverse=True):
         blocked = blocked_for(view["id"])
         if not visible(view, principal, blocked):
             continue
