@@ -12,6 +12,7 @@ from services.connection.domain.policy import POLICY_ID, BlockPolicy
 from services.connection.projections.directory import Directory
 from shared.domain import Aggregate, Invalid
 from shared.envelope import new_id
+from shared.events import DomainEvent
 from shared.eventstore import AppendResult, Context, EventStore
 from shared.events.connection import ConnectionBlocked, ConnectionReconnected
 from shared.events.values import Actor, BlockReason, Party
@@ -42,10 +43,24 @@ class ConnectionHandlers:
         events = aggregate.take_pending()
         if not events:
             return None
-        result = await self.store.append(
+        return await self.commit(
             aggregate.id, events, expected_version=aggregate.version, idempotency_key=idempotency_key, context=context
         )
-        self._after(aggregate.id, result)
+
+    async def commit(
+        self,
+        aggregate_id: str,
+        events: list[DomainEvent],
+        *,
+        expected_version: int,
+        idempotency_key: str | None,
+        context: Context,
+    ) -> AppendResult:
+        """Append decided events; once committed, update the directory and start enforcement."""
+        result = await self.store.append(
+            aggregate_id, events, expected_version=expected_version, idempotency_key=idempotency_key, context=context
+        )
+        self._after(aggregate_id, result)
         return result
 
     def _after(self, aggregate_id: str, result: AppendResult) -> None:

@@ -4,12 +4,21 @@ Every append carries ``idempotency_key = connection:<source event id>:<connectio
 domain refuses a second block/recommendation per connection and incident, so a replayed or
 redelivered incident event adds nothing. The policy applied is the one in force when the source
 event was written, so a replay after a policy change decides as the first time did.
+
+The hot path (anomaly or vulnerability → block) is pipelined: a reaction is decided and staged in
+the store at once (later decisions see it) and its Kafka transaction commits in the background,
+grouped with others. Events whose decisions depend on earlier ones landing (clearing, leaks) wait
+for every staged reaction first. If a staged reaction fails to commit, the reactions that failed
+are decided again, in their original order, before anything else.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass, field
+from typing import Callable
 
 from services.connection.application.handlers import ConnectionHandlers
 from services.connection.domain.connection import Connection
@@ -29,6 +38,7 @@ from shared.events.values import Actor, BlockReason
 
 log = logging.getLogger(__name__)
 CONSUMER = "connection"
+MAX_IN_FLIGHT = 2000
 
 
 @dataclass
@@ -47,10 +57,56 @@ class IncidentReactions:
         self.handlers = handlers
         self.directory = handlers.directory
         self.incidents: dict[str, IncidentInfo] = {}
+        self._in_flight: deque[tuple[Envelope, asyncio.Future[object]]] = deque()
+        self._redo: list[Envelope] = []
+        self._lock = asyncio.Lock()
+        self.retry_seconds = 1.0
 
     async def handle(self, envelope: Envelope) -> None:
-        """Dispatch one incident event."""
-        event = envelope.event
+        """Dispatch one incident event (after redoing reactions whose commit failed)."""
+        async with self._lock:
+            await self._settle()
+            event = envelope.event
+            if isinstance(event, IncidentCleared) or getattr(event, "category", None) == "credential_leak":
+                await self.drain()
+            await self._dispatch(envelope, event)
+
+    async def drain(self) -> None:
+        """Wait until every staged reaction has committed (or failed, to be redone)."""
+        while self._in_flight:
+            envelope, task = self._in_flight.popleft()
+            try:
+                await task
+            except Exception:
+                log.warning("a staged reaction failed to commit; it will be decided again", extra={"event_id": envelope.id})
+                if envelope not in self._redo:
+                    self._redo.append(envelope)
+
+    def _committed(self, task: asyncio.Future[object]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            asyncio.ensure_future(self._recover())
+
+    async def _recover(self) -> None:
+        """Redo failed reactions even when no further incident event arrives."""
+        while True:
+            try:
+                async with self._lock:
+                    await self._settle()
+                return
+            except Exception:
+                log.warning("redoing failed reactions did not succeed yet; retrying")
+                await asyncio.sleep(self.retry_seconds)
+
+    async def _settle(self) -> None:
+        if any(task.done() and task.exception() for _, task in self._in_flight):
+            await self.drain()
+        if len(self._in_flight) >= MAX_IN_FLIGHT:
+            await self.drain()
+        while self._redo:
+            await self._dispatch(self._redo[0], self._redo[0].event, wait=True)
+            self._redo.pop(0)
+
+    async def _dispatch(self, envelope: Envelope, event: object, *, wait: bool = False) -> None:
         if isinstance(event, IncidentOpened):
             info = self._info(event.incident_id)
             info.operator_ids.update([*event.operator_ids, *([event.operator_id] if event.operator_id else [])])
@@ -58,20 +114,25 @@ class IncidentReactions:
                 await self._credential_leak(envelope, event)
         elif isinstance(event, (AnomalyDetected, AnomalyAttached)):
             self._info(event.incident_id).operator_ids.add(event.operator_id)
-            await self._anomaly(envelope, event)
+            await self._anomaly(envelope, event, wait=wait)
         elif isinstance(event, VulnerabilityDeclared):
             self._info(event.incident_id)
-            await self._vulnerability(envelope, event)
+            await self._vulnerability(envelope, event, wait=wait)
         elif isinstance(event, IncidentCleared):
             self._info(event.incident_id).status = "cleared"
             await self._cleared(envelope, event)
+
+    def cleared(self, incident_id: str) -> bool:
+        """Whether the incident is known to be cleared."""
+        info = self.incidents.get(incident_id)
+        return info is not None and info.status == "cleared"
 
     def _info(self, incident_id: str) -> IncidentInfo:
         return self.incidents.setdefault(incident_id, IncidentInfo(incident_id))
 
     # ------------------------------------------------------------------ the hot path
 
-    async def _anomaly(self, envelope: Envelope, event: AnomalyDetected | AnomalyAttached) -> None:
+    async def _anomaly(self, envelope: Envelope, event: AnomalyDetected | AnomalyAttached, *, wait: bool) -> None:
         view = self.directory.connections.get(event.connection_id)
         if view is None or not view.connection.exists:
             log.warning(
@@ -79,9 +140,13 @@ class IncidentReactions:
                 extra={"connection_id": event.connection_id, "incident_id": event.incident_id},
             )
             return
-        await self._apply_policy(envelope, event.connection_id, reason=event.anomaly_type, incident_id=event.incident_id)
+        await self._apply_policy(
+            envelope, event.connection_id, reason=event.anomaly_type, incident_id=event.incident_id, wait=wait
+        )
 
-    async def _apply_policy(self, envelope: Envelope, connection_id: str, *, reason: BlockReason, incident_id: str) -> None:
+    async def _apply_policy(
+        self, envelope: Envelope, connection_id: str, *, reason: BlockReason, incident_id: str, wait: bool
+    ) -> None:
         mode = self.directory.policy_at(envelope.time).get(reason, "off")
         if mode == "off":
             return
@@ -94,25 +159,42 @@ class IncidentReactions:
             else:
                 c.recommend_block(recommendation_id=recommendation_id, reason=reason, incident_id=incident_id)
 
-        await self._react(envelope, connection_id, decide, actor=actor.id)
+        await self._react(envelope, connection_id, decide, actor=actor.id, wait=wait)
 
-    async def _react(self, envelope: Envelope, connection_id: str, decide, *, actor: str) -> None:  # type: ignore[no-untyped-def]
+    async def _react(
+        self, envelope: Envelope, connection_id: str, decide: Callable[[Connection], object], *, actor: str, wait: bool
+    ) -> None:
+        """Decide on the current (staged) state; stage the events now, commit in the background."""
         key = f"{CONSUMER}:{envelope.id}:{connection_id}"
         if self.handlers.store.seen(key):
             return
         connection = self.handlers.load(Connection, connection_id)
         decide(connection)
+        events = connection.take_pending()
+        if not events:
+            return
         context = Context(
             actor=actor,
             operator_id=connection.operator_id,
-            correlation_id=envelope.correlation_id,
+            correlation_id=envelope.correlation_id or envelope.id,
             causation_id=envelope.id,
+            traceparent=envelope.traceparent,
         )
-        await self.handlers.save(connection, context=context, idempotency_key=key)
+        task = asyncio.ensure_future(
+            self.handlers.commit(
+                connection_id, events, expected_version=connection.version, idempotency_key=key, context=context
+            )
+        )
+        await asyncio.sleep(0)  # the task stages its events synchronously in its first step
+        if wait:
+            await task
+        else:
+            task.add_done_callback(self._committed)
+            self._in_flight.append((envelope, task))
 
     # ------------------------------------------------------------------ fleet-wide
 
-    async def _vulnerability(self, envelope: Envelope, event: VulnerabilityDeclared) -> None:
+    async def _vulnerability(self, envelope: Envelope, event: VulnerabilityDeclared, *, wait: bool) -> None:
         try:
             criteria = VulnerabilityCriteria(
                 asset_kind=event.asset_kind,
@@ -130,7 +212,7 @@ class IncidentReactions:
         )
         for connection_id in targets:
             await self._apply_policy(
-                envelope, connection_id, reason="serious_vulnerability", incident_id=event.incident_id
+                envelope, connection_id, reason="serious_vulnerability", incident_id=event.incident_id, wait=wait
             )
 
     def _affected(self, criteria: VulnerabilityCriteria, event: VulnerabilityDeclared) -> list[str]:
@@ -160,16 +242,17 @@ class IncidentReactions:
     async def _cleared(self, envelope: Envelope, event: IncidentCleared) -> None:
         targets = self.directory.by_incident.get(event.incident_id, set()) | set(event.connection_ids)
         for connection_id in sorted(targets):
-            view = self.directory.connections.get(connection_id)
-            if view is not None and event.incident_id in view.connection.holds:
-                await self._react(envelope, connection_id, lambda c: c.release(event.incident_id), actor="smguard/connection")
+            if connection_id in self.directory.connections:
+                await self._react(
+                    envelope, connection_id, lambda c: c.release(event.incident_id), actor="smguard/connection", wait=True
+                )
 
     async def _credential_leak(self, envelope: Envelope, event: IncidentOpened) -> None:
         named = {event.connection_id} if event.connection_id else set()
         named |= {asset.id for asset in event.affected_assets}
         for connection_id in sorted(named):
-            view = self.directory.connections.get(connection_id)
-            if view is not None and view.connection.exists and event.incident_id not in view.connection.leaks_seen:
+            if connection_id in self.directory.connections:
                 await self._react(
-                    envelope, connection_id, lambda c: c.mark_compromised(event.incident_id), actor="smguard/connection"
+                    envelope, connection_id, lambda c: c.mark_compromised(event.incident_id),
+                    actor="smguard/connection", wait=True,
                 )

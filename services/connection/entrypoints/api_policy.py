@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from services.connection.entrypoints.api import Handlers, Parties, Soc, actor_of
+from services.connection.entrypoints.api import Handlers, Parties, Reactions, Soc, actor_of
 from services.connection.entrypoints.schemas import (
     BlockPolicyUpdate,
     Created,
@@ -16,7 +16,7 @@ from services.connection.entrypoints.schemas import (
     ApprovalCreate,
 )
 from shared.auth import Principal, require_roles
-from shared.domain import DomainError
+from shared.domain import Conflict, DomainError
 from shared.http import IdempotencyKey, context_of, not_found
 
 router = APIRouter(tags=["utility"])
@@ -50,13 +50,13 @@ async def put_block_policy(body: BlockPolicyUpdate, principal: Soc, handlers: Ha
 
 
 @router.get("/block-recommendations", response_model=list[RecommendationPublic])
-async def open_recommendations(_: Soc, handlers: Handlers) -> list[RecommendationPublic]:
-    """Open block recommendations, oldest first."""
+async def open_recommendations(_: Soc, handlers: Handlers, reactions: Reactions) -> list[RecommendationPublic]:
+    """Open block recommendations whose incident is still open, oldest first."""
     found = []
     for recommendation_id, connection_id in handlers.directory.recommendations.items():
         view = handlers.directory.connections[connection_id]
         rec = view.connection.recommendations[recommendation_id]
-        if rec.status == "open":
+        if rec.status == "open" and not reactions.cleared(rec.incident_id):
             found.append(
                 RecommendationPublic(
                     id=recommendation_id,
@@ -71,9 +71,13 @@ async def open_recommendations(_: Soc, handlers: Handlers) -> list[Recommendatio
 
 @router.post("/block-recommendations/{recommendation_id}/confirm")
 async def confirm_recommendation(
-    recommendation_id: str, body: DecisionCreate, principal: Soc, handlers: Handlers
+    recommendation_id: str, body: DecisionCreate, principal: Soc, handlers: Handlers, reactions: Reactions
 ) -> dict[str, Any]:
-    """Confirm: the connection is blocked for the recommendation's incident."""
+    """Confirm: the connection is blocked for the recommendation's incident (409 once it is cleared)."""
+    owner = handlers.directory.connections.get(handlers.recommendation_owner(recommendation_id))
+    rec = owner.connection.recommendations.get(recommendation_id) if owner else None
+    if rec is not None and reactions.cleared(rec.incident_id):
+        raise Conflict(f"incident {rec.incident_id} is already cleared: there is nothing left to block for")
     connection_id = await handlers.confirm(
         recommendation_id, decided_by=actor_of(principal), note=body.note, context=context_of(principal)
     )
