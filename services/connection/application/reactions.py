@@ -34,7 +34,7 @@ from shared.events.incident import (
     IncidentOpened,
     VulnerabilityDeclared,
 )
-from shared.events.values import Actor, BlockReason
+from shared.events.values import BlockReason
 
 log = logging.getLogger(__name__)
 CONSUMER = "connection"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 
 from shared.domain import Aggregate, Conflict, Invalid
@@ -24,50 +22,14 @@ from shared.events.connection import (
     SealedSecrets,
     SecretsRotated,
 )
+from services.connection.domain.enforcement import EnforcementRecords
+from services.connection.domain.state import EnforcementRequest, Hold, Recommendation
 from shared.events.values import OPERATOR_ASSET_KINDS, Actor, BlockReason, Party, responsible_side
 
 Status = Literal["active", "blocked", "awaiting_approval"]
 
 
-@dataclass
-class Recommendation:
-    """A block the policy recommended; an analyst confirms or rejects it."""
-
-    recommendation_id: str
-    reason: BlockReason
-    incident_id: str
-    status: Literal["open", "confirmed", "rejected"] = "open"
-
-
-@dataclass
-class EnforcementRequest:
-    """One request to the network access control to block or reconnect."""
-
-    request_id: str
-    action: Literal["block", "reconnect"]
-    incident_id: str | None = None
-    enforced_at: datetime | None = None
-    attempts: int = 0
-    last_error: str | None = None
-    escalated: bool = False
-
-    @property
-    def pending(self) -> bool:
-        """Requested but not acknowledged."""
-        return self.enforced_at is None
-
-
-@dataclass
-class Hold:
-    """An incident that currently blocks the connection."""
-
-    incident_id: str
-    reason: BlockReason
-    decided_by: Actor
-    request_id: str
-
-
-class Connection(Aggregate):
+class Connection(EnforcementRecords, Aggregate):
     """Decides blocks, releases, approvals and enforcement records; state changes only in ``_apply``."""
 
     def __init__(self, aggregate_id: str) -> None:
@@ -225,40 +187,6 @@ class Connection(Aggregate):
             self._record(ConnectionReconnected(**self._ids(), request_id=request_id))
             return True
         return False
-
-    def enforced(self, request_id: str, *, at: datetime) -> bool:
-        """The network access control acknowledged a request (once)."""
-        request = self.requests.get(request_id)
-        if request is None or not request.pending:
-            return False
-        event_type = BlockEnforced if request.action == "block" else ReconnectEnforced
-        self._record(event_type(**self._ids(), request_id=request_id, enforced_at=at))
-        return True
-
-    def enforcement_failed(self, request_id: str, *, error: str) -> bool:
-        """An attempt failed; recorded with its attempt number."""
-        request = self.requests.get(request_id)
-        if request is None or not request.pending:
-            return False
-        self._record(
-            BlockEnforcementFailed(
-                **self._ids(), request_id=request_id, action=request.action,
-                attempt=request.attempts + 1, error=error[:500],
-            )
-        )
-        return True
-
-    def escalate(self, request_id: str, *, waited_seconds: float) -> bool:
-        """The request was not acknowledged in time (once per request)."""
-        request = self.requests.get(request_id)
-        if request is None or not request.pending or request.escalated:
-            return False
-        self._record(
-            EnforcementEscalated(
-                **self._ids(), request_id=request_id, action=request.action, waited_seconds=waited_seconds
-            )
-        )
-        return True
 
     # ------------------------------------------------------------------ helpers
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.connection.domain.connection import EnforcementRequest
+from services.connection.domain.state import EnforcementRequest
 from services.connection.entrypoints.schemas import ConnectionPublic, HoldPublic, RequestPublic
 from services.connection.projections.directory import ConnectionView
 
