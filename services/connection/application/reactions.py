@@ -71,6 +71,11 @@ class IncidentReactions:
                 await self.drain()
             await self._dispatch(envelope, event)
 
+    async def idle(self) -> None:
+        """Wait for the event being handled and every staged reaction (for tools and tests)."""
+        async with self._lock:
+            await self.drain()
+
     async def drain(self) -> None:
         """Wait until every staged reaction has committed (or failed, to be redone)."""
         while self._in_flight:
