@@ -17,7 +17,7 @@ from shared.events.incident import (
     ReportOverdue,
     VulnerabilityDeclared,
 )
-from shared.events.values import Direction, Party, responsible_side
+from shared.events.values import Direction, Party
 from services.incident.domain.commands import (
     Anomaly,
     AssetRef,
@@ -27,26 +27,12 @@ from services.incident.domain.commands import (
     OpenIncident,
 )
 from services.incident.domain.exceptions import NotPermitted
+from services.incident.domain.values import affected, require_text, signal_fields
 from services.incident.domain.vulnerability import check_criteria, vulnerability_assets
 
 Part = Literal["initial", "cause"]
 PARTS: tuple[Part, Part] = ("initial", "cause")
 DIRECTION: dict[Party, Direction] = {"utility": "utility_to_operator", "operator": "operator_to_utility"}
-
-
-def require_text(value: str | None, name: str) -> str:
-    """A required free-text field: any language, but not blank."""
-    if value is None or not value.strip():
-        raise Invalid(f"{name} is required and may not be blank")
-    return value
-
-
-def affected(assets: tuple[AssetRef, ...]) -> list[AffectedAsset]:
-    """Affected assets with the side responsible for each (part 4 of the agreement)."""
-    try:
-        return [AffectedAsset(kind=a.kind, id=require_text(a.id, "asset id"), side=responsible_side(a.kind)) for a in assets]
-    except ValueError as exc:
-        raise Invalid(str(exc)) from None
 
 
 class Incident(Aggregate):
@@ -111,7 +97,7 @@ class Incident(Aggregate):
                 connection_id=anomaly.connection_id,
             )
         )
-        incident._record(AnomalyDetected(incident_id=incident_id, operator_id=operator_id, **_signal(anomaly)))
+        incident._record(AnomalyDetected(incident_id=incident_id, operator_id=operator_id, **signal_fields(anomaly)))
         return incident
 
     @classmethod
@@ -153,7 +139,7 @@ class Incident(Aggregate):
     def attach(self, anomaly: Anomaly, *, operator_id: str) -> None:
         """A later anomaly on the same connection joins this open incident."""
         self._require_open()
-        self._record(AnomalyAttached(incident_id=self.id, operator_id=operator_id, **_signal(anomaly)))
+        self._record(AnomalyAttached(incident_id=self.id, operator_id=operator_id, **signal_fields(anomaly)))
 
     def file_report(self, cmd: FileReport) -> int:
         """File or revise one report part; returns its revision number."""
@@ -254,14 +240,3 @@ class Incident(Aggregate):
             self.overdue.add(event.part)
         elif isinstance(event, IncidentCleared):
             self.cleared = True
-
-
-def _signal(anomaly: Anomaly) -> dict[str, object]:
-    return {
-        "signal_id": anomaly.signal_id,
-        "connection_id": anomaly.connection_id,
-        "anomaly_type": anomaly.type,
-        "severity": anomaly.severity,
-        "observed_at": anomaly.observed_at,
-        "evidence": anomaly.evidence,
-    }
