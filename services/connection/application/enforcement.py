@@ -51,6 +51,7 @@ class EnforcementWorker:
         self.handlers, self.directory, self.port = handlers, handlers.directory, port
         self.backoff, self.escalate_after, self.sweep_every = backoff, escalate_after, sweep_every
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._committed: set[str] = set()  # requests known to be in the topic (read at start or appended)
         self._locks: dict[str, asyncio.Lock] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self.configured = True
@@ -75,6 +76,7 @@ class EnforcementWorker:
 
     def submit(self, connection_id: str, request_id: str) -> None:
         """Start carrying out a request (once at a time per request)."""
+        self._committed.add(request_id)
         if request_id in self._tasks:
             return
         self._tasks[request_id] = asyncio.create_task(self._drive(connection_id, request_id), name=f"enforce:{request_id}")
@@ -151,5 +153,5 @@ class EnforcementWorker:
                     extra={"request_id": request_id, "connection_id": connection_id, "waited_seconds": waited},
                 )
                 await self.handlers.escalate(connection_id, request_id, waited_seconds=round(waited, 3))
-            if self.configured and request_id not in self._tasks:
+            if self.configured and request_id in self._committed and request_id not in self._tasks:
                 self.submit(connection_id, request_id)

@@ -57,6 +57,7 @@ class Directory:
         self._load = load
         self.connections: dict[str, ConnectionView] = {}
         self.order: list[str] = []
+        self._listed: set[str] = set()
         self.by_operator: dict[str, list[str]] = {}
         self.by_meter: dict[str, set[str]] = {}
         self.by_incident: dict[str, set[str]] = {}
@@ -104,7 +105,8 @@ class Directory:
 
     def _index(self, connection_id: str, view: ConnectionView, envelope: Envelope) -> None:
         event = envelope.event
-        if view.version == 1:
+        if view.version == 1 and connection_id not in self._listed:
+            self._listed.add(connection_id)
             self.order.append(connection_id)
             self.by_operator.setdefault(view.connection.operator_id, []).append(connection_id)
             for meter in view.connection.smart_meter_ids:
