@@ -29,6 +29,12 @@ class Invalid(DomainError):
     code = "invalid"
 
 
+class Forbidden(DomainError):
+    """The caller's role or side may not do this to this object (HTTP 403)."""
+
+    code = "forbidden"
+
+
 class NotFound(DomainError):
     """No such aggregate, or not one the caller may see (HTTP 404)."""
 

@@ -17,7 +17,7 @@ from shared.logs import correlation_id, traceparent
 
 REQUESTS = Counter("smguard_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 LATENCY = Histogram("smguard_http_request_seconds", "HTTP request latency", ["service", "method", "route"])
-_STATUS = {"conflict": 409, "invalid": 422, "not_found": 404}
+_STATUS = {"conflict": 409, "invalid": 422, "not_found": 404, "forbidden": 403}
 
 
 def install(app: FastAPI, *, service: str) -> None:

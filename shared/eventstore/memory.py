@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Iterator, Sequence
 
 from shared.envelope import Envelope
@@ -58,3 +60,10 @@ class InMemoryEventStore(EventStore):
     def seen(self, idempotency_key: str) -> bool:
         """Whether the key was used."""
         return self._index.seen(idempotency_key)
+
+    async def answer(self, idempotency_key: str) -> AppendResult | None:
+        """The first answer for the key, once committed; None when the key is new."""
+        earlier = self._index.earlier_answer(idempotency_key)
+        if isinstance(earlier, asyncio.Future):
+            return await asyncio.shield(earlier)
+        return earlier

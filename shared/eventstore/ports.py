@@ -87,3 +87,7 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     def seen(self, idempotency_key: str) -> bool:
         """Whether an append with this idempotency key has been made."""
+
+    async def answer(self, idempotency_key: str) -> AppendResult | None:
+        """The first answer given for an idempotency key (waiting if it is being committed), or None."""
+        return None

@@ -78,6 +78,16 @@ class Subscriber:
         """Whether everything that was in the topics when this subscriber started has been read."""
         return self._consumer is not None and await reached(self._consumer, self._ends)
 
+    async def wait_for_current_end(self, timeout: float = 30.0) -> None:
+        """Wait until everything in the topics *now* has been read (e.g. just after producing)."""
+        assert self._consumer is not None, "start() first"
+        ends = await self._consumer.end_offsets(list(self._ends))
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not await reached(self._consumer, ends):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{self.name} did not reach the end of its topics in {timeout}s")
+            await asyncio.sleep(0.02)
+
     async def _run(self) -> None:
         while True:
             fetched = await self._consumer.getmany(timeout_ms=500, max_records=1000)
