@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from shared.envelope import DecodeError, Envelope, Position, decode
 from shared.kafka.deadletters import DeadLetters
-from shared.kafka.reader import assign_all, committed_consumer, reached
+from shared.kafka.reader import assign_all, committed_consumer
 from shared.kafka.sinks import Sink
 from shared.logs import correlation_id
 
@@ -45,6 +45,7 @@ class Subscriber:
         self._retry_seconds = retry_seconds
         self.parked: OrderedDict[str, deque[Parked]] = OrderedDict()
         self._ends: dict[TopicPartition, int] = {}
+        self._done: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.applied = 0
@@ -61,6 +62,7 @@ class Subscriber:
             else:
                 await self._consumer.seek_to_beginning(tp)
         self._ends = await self._consumer.end_offsets(partitions)
+        self._done = {tp: await self._consumer.position(tp) for tp in partitions}
         self._tasks = [
             asyncio.create_task(self._run(), name=f"subscriber:{self.name}"),
             asyncio.create_task(self._retry_parked(), name=f"subscriber-retry:{self.name}"),
@@ -76,14 +78,18 @@ class Subscriber:
 
     async def caught_up(self) -> bool:
         """Whether everything that was in the topics when this subscriber started has been read."""
-        return self._consumer is not None and await reached(self._consumer, self._ends)
+        return self._consumer is not None and self._processed(self._ends)
+
+    def _processed(self, ends: dict[TopicPartition, int]) -> bool:
+        """Whether every record below ``ends`` has been processed (applied, parked or dead-lettered)."""
+        return all(self._done.get(tp, 0) >= end for tp, end in ends.items())
 
     async def wait_for_current_end(self, timeout: float = 30.0) -> None:
         """Wait until everything in the topics *now* has been read (e.g. just after producing)."""
         assert self._consumer is not None, "start() first"
         ends = await self._consumer.end_offsets(list(self._ends))
         deadline = asyncio.get_running_loop().time() + timeout
-        while not await reached(self._consumer, ends):
+        while not self._processed(ends):
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"{self.name} did not reach the end of its topics in {timeout}s")
             await asyncio.sleep(0.02)
@@ -91,9 +97,18 @@ class Subscriber:
     async def _run(self) -> None:
         while True:
             fetched = await self._consumer.getmany(timeout_ms=500, max_records=1000)
-            for records in fetched.values():
+            for tp, records in fetched.items():
                 for record in records:
                     await self.process(record)
+                    self._done[tp] = record.offset + 1
+            await self._mark_idle_partitions(fetched)
+
+    async def _mark_idle_partitions(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """A partition with nothing fetched is processed up to the consumer's position (past transaction markers)."""
+        assert self._consumer is not None
+        for tp in self._done:
+            if not fetched.get(tp):
+                self._done[tp] = max(self._done[tp], await self._consumer.position(tp))
 
     async def process(self, record: ConsumerRecord) -> None:
         """Decode and apply one record, or dead-letter it, or park it behind its aggregate's."""
