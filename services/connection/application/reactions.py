@@ -4,23 +4,16 @@ Every append carries ``idempotency_key = connection:<source event id>:<connectio
 domain refuses a second block/recommendation per connection and incident, so a replayed or
 redelivered incident event adds nothing. The policy applied is the one in force when the source
 event was written, so a replay after a policy change decides as the first time did.
-
-The hot path (anomaly or vulnerability → block) is pipelined: a reaction is decided and staged in
-the store at once (later decisions see it) and its Kafka transaction commits in the background,
-grouped with others. Events whose decisions depend on earlier ones landing (clearing, leaks) wait
-for every staged reaction first. If a staged reaction fails to commit, the reactions that failed
-are decided again, in their original order, before anything else.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
 from services.connection.application.handlers import ConnectionHandlers
+from services.connection.application.pipeline import StagedReactions
 from services.connection.domain.connection import Connection
 from services.connection.domain.matching import FirmwareMatcher, VulnerabilityCriteria
 from services.connection.domain.policy import policy_actor
@@ -38,7 +31,6 @@ from shared.events.values import BlockReason
 
 log = logging.getLogger(__name__)
 CONSUMER = "connection"
-MAX_IN_FLIGHT = 2000
 
 
 @dataclass
@@ -50,66 +42,18 @@ class IncidentInfo:
     operator_ids: set[str] = field(default_factory=set)
 
 
-class IncidentReactions:
+class IncidentReactions(StagedReactions):
     """Decides what the connection service does when the incident service tells something."""
 
     def __init__(self, handlers: ConnectionHandlers) -> None:
         self.handlers = handlers
         self.directory = handlers.directory
         self.incidents: dict[str, IncidentInfo] = {}
-        self._in_flight: deque[tuple[Envelope, asyncio.Future[object]]] = deque()
-        self._redo: list[Envelope] = []
-        self._lock = asyncio.Lock()
-        self.retry_seconds = 1.0
+        super().__init__()
 
-    async def handle(self, envelope: Envelope) -> None:
-        """Dispatch one incident event (after redoing reactions whose commit failed)."""
-        async with self._lock:
-            await self._settle()
-            event = envelope.event
-            if isinstance(event, IncidentCleared) or getattr(event, "category", None) == "credential_leak":
-                await self.drain()
-            await self._dispatch(envelope, event)
-
-    async def idle(self) -> None:
-        """Wait for the event being handled and every staged reaction (for tools and tests)."""
-        async with self._lock:
-            await self.drain()
-
-    async def drain(self) -> None:
-        """Wait until every staged reaction has committed (or failed, to be redone)."""
-        while self._in_flight:
-            envelope, task = self._in_flight.popleft()
-            try:
-                await task
-            except Exception:
-                log.warning("a staged reaction failed to commit; it will be decided again", extra={"event_id": envelope.id})
-                if envelope not in self._redo:
-                    self._redo.append(envelope)
-
-    def _committed(self, task: asyncio.Future[object]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            asyncio.ensure_future(self._recover())
-
-    async def _recover(self) -> None:
-        """Redo failed reactions even when no further incident event arrives."""
-        while True:
-            try:
-                async with self._lock:
-                    await self._settle()
-                return
-            except Exception:
-                log.warning("redoing failed reactions did not succeed yet; retrying")
-                await asyncio.sleep(self.retry_seconds)
-
-    async def _settle(self) -> None:
-        if any(task.done() and task.exception() for _, task in self._in_flight):
-            await self.drain()
-        if len(self._in_flight) >= MAX_IN_FLIGHT:
-            await self.drain()
-        while self._redo:
-            await self._dispatch(self._redo[0], self._redo[0].event, wait=True)
-            self._redo.pop(0)
+    def _needs_barrier(self, event: object) -> bool:
+        """Clearing and leaks decide on blocks that must have landed first."""
+        return isinstance(event, IncidentCleared) or getattr(event, "category", None) == "credential_leak"
 
     async def _dispatch(self, envelope: Envelope, event: object, *, wait: bool = False) -> None:
         if isinstance(event, IncidentOpened):
@@ -185,17 +129,10 @@ class IncidentReactions:
             causation_id=envelope.id,
             traceparent=envelope.traceparent,
         )
-        task = asyncio.ensure_future(
-            self.handlers.commit(
-                connection_id, events, expected_version=connection.version, idempotency_key=key, context=context
-            )
+        commit = self.handlers.commit(
+            connection_id, events, expected_version=connection.version, idempotency_key=key, context=context
         )
-        await asyncio.sleep(0)  # the task stages its events synchronously in its first step
-        if wait:
-            await task
-        else:
-            task.add_done_callback(self._committed)
-            self._in_flight.append((envelope, task))
+        await self.stage(envelope, commit, wait=wait)
 
     # ------------------------------------------------------------------ fleet-wide
 
