@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import eventstore_bench
+from bench import eventstore_bench, hot_path_bench
 from bench.harness import broker, print_table, write_results
 
 
@@ -16,6 +16,8 @@ async def _all(bootstrap: str) -> list[dict]:
     rows = []
     print("event store append …", flush=True)
     rows.append(await eventstore_bench.run(bootstrap))
+    print("hot path: anomaly → incident → block → enforcement request …", flush=True)
+    rows.extend(await hot_path_bench.run(bootstrap))
     return rows
 
 
@@ -25,6 +27,9 @@ def main() -> None:
         rows = asyncio.run(_all(bootstrap))
     path = write_results(rows)
     print_table(rows)
+    for row in rows:
+        if "stages_p50_ms" in row:
+            print(f"  {row['scenario']}: median per step (ms) {row['stages_p50_ms']}")
     print(f"figures written to {path}")
 
 
