@@ -29,6 +29,7 @@ class StagedReactions(abc.ABC):
         self._redo: list[Envelope] = []
         self._lock = asyncio.Lock()
         self.retry_seconds = 1.0
+        self._failed = False
 
     @abc.abstractmethod
     async def _dispatch(self, envelope: Envelope, event: object, *, wait: bool = False) -> None:
@@ -75,6 +76,7 @@ class StagedReactions(abc.ABC):
 
     def _committed(self, task: asyncio.Future[object]) -> None:
         if not task.cancelled() and task.exception() is not None:
+            self._failed = True
             asyncio.ensure_future(self._recover())
 
     async def _recover(self) -> None:
@@ -89,10 +91,15 @@ class StagedReactions(abc.ABC):
                 await asyncio.sleep(self.retry_seconds)
 
     async def _settle(self) -> None:
-        if any(task.done() and task.exception() for _, task in self._in_flight):
+        if self._failed or len(self._in_flight) >= MAX_IN_FLIGHT:
+            self._failed = False
             await self.drain()
-        if len(self._in_flight) >= MAX_IN_FLIGHT:
-            await self.drain()
+        while self._in_flight and _succeeded(self._in_flight[0][1]):
+            self._in_flight.popleft()
         while self._redo:
             await self._dispatch(self._redo[0], self._redo[0].event, wait=True)
             self._redo.pop(0)
+
+
+def _succeeded(task: asyncio.Future[Any]) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is None
