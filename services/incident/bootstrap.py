@@ -18,6 +18,7 @@ from services.incident.application.service import IncidentService
 from services.incident.config import IncidentSettings
 from services.incident.domain.exceptions import NotPermitted
 from services.incident.entrypoints.api import router
+from services.incident.entrypoints.ops import ops_router
 from services.incident.entrypoints.streams import AnomalyIntake, install_anomaly_agent
 from services.incident.projections.connections import ConnectionDirectoryView
 from services.incident.projections.incidents import IncidentViews
@@ -47,7 +48,7 @@ def build_app(settings: Settings, *, options: IncidentSettings | None = None, cl
         within=options.anomaly_batch_seconds,
     )
     runtime.add(FaustComponent(agents))
-    app = create_app(runtime, title="smguard incident service", description=DESCRIPTION, routers=[router])
+    app = create_app(runtime, title="smguard incident service", description=DESCRIPTION, routers=[router, ops_router])
     app.state.incident = IncidentService(repo=repo, directory=directory, views=views, clock=clock)
     app.state.deadlines, app.state.intake = deadlines, intake
     app.add_exception_handler(NotPermitted, _forbidden)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from shared.envelope import Envelope
 from shared.events.connection import ConnectionBlocked, ConnectionRegistered
@@ -33,3 +34,10 @@ class ConnectionDirectoryView(MemorySink):
     def blocked_for(self, incident_id: str) -> dict[str, str]:
         """Connections blocked for the incident: connection id → operator id."""
         return dict(self._blocked.get(incident_id, {}))
+
+    def snapshot(self) -> dict[str, Any]:
+        """The directory as plain data (a copy): connections, and blocked connections per incident."""
+        return {
+            "connections": {c: {"operator_id": r.operator_id, "kind": r.kind} for c, r in self._connections.items()},
+            "blocked": {i: dict(by) for i, by in self._blocked.items() if by},
+        }

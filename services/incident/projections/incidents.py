@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from shared.envelope import Envelope
@@ -115,6 +116,10 @@ class IncidentViews(MemorySink):
         self.views[envelope.subject] = apply(self.views.get(envelope.subject), envelope)
         async with self._changed:
             self._changed.notify_all()
+
+    def snapshot(self) -> dict[str, View]:
+        """Every view as plain JSON data (a deep copy), keyed by incident id."""
+        return json.loads(json.dumps(self.views, ensure_ascii=False))
 
     async def wait_for(self, incident_id: str, version: int, *, timeout: float = 5.0) -> bool:
         """Wait until the view has reached ``version`` (read your own writes); False on timeout."""
