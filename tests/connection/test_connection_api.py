@@ -15,6 +15,9 @@ class TestOperators:
             assert (await client.post("/operators", json=body, headers=bearer(settings, "operator", "x"))).status_code == 403
             assert (await client.post("/operators", json={**body, "agreement_date": "soon"}, headers=soc)).status_code == 422
             assert (await client.post("/operators", json={**body, "operator_id": "conn x"}, headers=soc)).status_code == 422
+            assert (await client.post("/operators", json={**body, "operator_id": "block-policy"}, headers=soc)).status_code == 422
+            japanese = {**body, "operator_id": unique("事業者")}
+            assert (await client.post("/operators", json=japanese, headers=soc)).status_code == 201
             created = await client.post("/operators", json=body, headers=soc)
             assert created.status_code == 201 and created.json()["id"] == body["operator_id"]
             assert (await client.post("/operators", json=body, headers=soc)).status_code == 409

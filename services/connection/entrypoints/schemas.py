@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
 
+from services.connection.domain.policy import POLICY_ID
 from shared.events.values import AssetKind, BlockReason, Party
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Note = Annotated[str, StringConstraints(max_length=4000)]
-Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+Ident = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s/\\?#%]+$")]
+"""An identifier: any Unicode text without whitespace or URL-breaking characters."""
 Secret = Annotated[SecretStr, Field(min_length=1, max_length=256)]
 Mode = Literal["auto", "recommend", "off"]
 
@@ -28,6 +30,14 @@ class OperatorCreate(Input):
     operator_id: Ident
     name: Text
     agreement_date: date
+
+    @field_validator("operator_id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        # Stream ids of one store share a namespace: these belong to the policy and the connections.
+        if value == POLICY_ID or value.startswith("conn-"):
+            raise ValueError("this operator id is reserved")
+        return value
 
 
 class SecretsCreate(Input):
