@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import make_msgid
 
 import aiosmtplib
 
@@ -23,8 +24,8 @@ class SmtpSender(Sender):
         if not message.recipient.email:
             raise Undeliverable("the recipient has no e-mail address")
         mail = EmailMessage()
-        mail["From"] = formataddr(("smguard", self.sender))
-        mail["To"] = formataddr((message.recipient.name, message.recipient.email), charset="utf-8")
+        mail["From"] = Address(display_name="smguard", addr_spec=self.sender)
+        mail["To"] = Address(display_name=message.recipient.name, addr_spec=message.recipient.email)
         mail["Subject"] = message.subject
         mail["Message-ID"] = make_msgid(idstring=message.notification_id, domain="smguard")
         mail["X-Smguard-Notification-Id"] = message.notification_id

@@ -1,0 +1,146 @@
+"""Integration: real broker, real SMTP server, real webhook receiver, the service running in-process."""
+
+from __future__ import annotations
+
+from notification_factories import blocked, report, uid
+from conftest import WEBHOOK_SECRET, producer
+from shared import topics
+from shared.eventstore import Context
+from support import bearer, eventually, serving
+from services.notification.adapters.webhook import SIGNATURE_HEADER, verify
+from services.notification.bootstrap import build_app
+
+CONTACT = {"organisation": "中部テック株式会社", "phone": "052-000-0000"}
+
+
+async def put_contact(client, settings, operator_id, kind, email, **extra):
+    body = {"name": f"{kind} 担当 山田", "email": email, **CONTACT, **extra}
+    response = await client.put(f"/operators/{operator_id}/contacts/{kind}", json=body,
+                                headers=bearer(settings, "operator", operator_id))
+    assert response.status_code in (200, 201), response.text
+    return response
+
+
+async def block(settings, operator_id, **kwargs):
+    event = blocked(operator_id, **kwargs)
+    async with producer(settings, topics.CONNECTION_EVENTS) as store:
+        await store.append(event.connection_id, [event], context=Context(actor="soc", operator_id=operator_id))
+    return event
+
+
+async def notifications(client, settings, **params):
+    response = await client.get("/notifications", params=params, headers=bearer(settings, "utility_soc"))
+    return response.json()["items"]
+
+
+class TestRouting:
+    async def test_a_connection_block_reaches_the_security_incident_contact(self, settings, config, smtp, clock):
+        operator = uid("op")
+        async with serving(build_app(settings, config=config, clock=clock)) as client:
+            await put_contact(client, settings, operator, "applicant", "applicant@op.example")
+            await put_contact(client, settings, operator, "security_incident", "soc@op.example")
+            event = await block(settings, operator)
+            (mail,) = await eventually(lambda: smtp.mailbox.to("soc@op.example"), what="mail to the SI contact")
+        assert mail["Subject"].startswith("【smguard】接続遮断 / Connection blocked")
+        body = mail.get_content()
+        assert event.connection_id in body and "不正アクセスを検知" in body and "JST" in body
+        assert "/notifications/" in body and smtp.mailbox.to("applicant@op.example") == []
+
+    async def test_without_a_security_incident_contact_the_applicant_is_told(self, settings, config, smtp, clock):
+        operator = uid("op")
+        async with serving(build_app(settings, config=config, clock=clock)) as client:
+            await put_contact(client, settings, operator, "applicant", "applicant@op.example")
+            await block(settings, operator)
+            (mail,) = await eventually(lambda: smtp.mailbox.to("applicant@op.example"), what="mail to the applicant")
+        assert "接続遮断" in mail["Subject"]
+
+    async def test_an_operators_report_reaches_the_utility_desk(self, settings, config, smtp, clock):
+        operator, incident = uid("op"), uid("inc")
+        async with serving(build_app(settings, config=config, clock=clock)) as client:
+            async with producer(settings, topics.INCIDENT_EVENTS) as store:
+                await store.append(incident, [report(incident)], context=Context(actor="op", operator_id=operator))
+            (mail,) = await eventually(lambda: smtp.mailbox.to("desk@utility.example"), what="mail to the desk")
+            (item,) = await notifications(client, settings, operator_id=operator)
+        body = mail.get_content()
+        for text in ["発生事象 / Event: 無線端末の紛失", "各機器およびシステムへの影響 / Impact on each device and system",
+                     "特例計量器 SM-001: 通信停止", "今後の対応計画 / Response plan: 認証情報を無効化する"]:
+            assert text in body
+        assert "インシデント報告" in mail["Subject"] and body.startswith("ネットワークサービスセンター託送運営グループ")
+        assert item["route"] == "operator_to_utility" and item["domain_event"]["type"] == "ReportFiled"
+
+
+class TestDeliveryLifecycle:
+    async def test_with_the_smtp_server_down_it_retries_and_delivers_when_it_is_back(self, settings, config, smtp, clock):
+        operator = uid("op")
+        smtp.stop()
+        async with serving(build_app(settings, config=config, clock=clock)) as client:
+            await put_contact(client, settings, operator, "security_incident", "soc@op.example")
+            await block(settings, operator)
+            (failed,) = await eventually(lambda: failed_item(client, settings, operator), what="a failed attempt")
+            smtp.start()
+            clock.advance(seconds=config.retry_base_seconds)
+            await eventually(lambda: smtp.mailbox.to("soc@op.example"), what="delivery after the server is back")
+            item = await eventually(lambda: delivered_item(client, settings, operator), what="delivered")
+        assert failed["attempts"] == 1 and failed["next_attempt_at"] and "SMTP" in failed["last_error"]
+        assert item["attempts"] == 2 and item["id"] == failed["id"]
+
+    async def test_no_acknowledgement_in_time_escalates_to_the_fallback_contact(self, settings, config, smtp, clock):
+        operator = uid("op")
+        async with serving(build_app(settings, config=config, clock=clock)) as client:
+            await put_contact(client, settings, operator, "applicant", "applicant@op.example")
+            await put_contact(client, settings, operator, "security_incident", "soc@op.example")
+            await block(settings, operator)
+            await eventually(lambda: smtp.mailbox.to("soc@op.example"), what="first delivery")
+            clock.advance(seconds=config.ack_timeout_seconds)
+            (mail,) = await eventually(lambda: smtp.mailbox.to("applicant@op.example"), what="escalation mail")
+            items = await eventually(lambda: escalated(client, settings, operator), what="escalated status")
+        assert "エスカレーション / Escalation" in mail["Subject"] and "接続遮断" in mail.get_content()
+        assert items[0]["escalated_to"]["email"] == "applicant@op.example"
+
+    async def test_a_restarted_service_sends_nothing_twice(self, settings, config, smtp, clock):
+        operator = uid("op")
+        async with serving(build_app(settings, config=config, clock=clock)) as client:
+            await put_contact(client, settings, operator, "security_incident", "soc@op.example")
+            await block(settings, operator)
+            await eventually(lambda: smtp.mailbox.to("soc@op.example"), what="first delivery")
+            await eventually(lambda: delivered_item(client, settings, operator), what="recorded delivered")
+        async with serving(build_app(settings, config=config, clock=clock)) as client:
+            second = await block(settings, operator)
+            await eventually(lambda: [m for m in smtp.mailbox.to("soc@op.example") if second.connection_id in m.get_content()],
+                             what="the new block's mail after the restart")
+            await eventually(lambda: len(delivered_all(client, settings, operator)) == 2, what="both delivered")
+        assert len(smtp.mailbox.to("soc@op.example")) == 2
+        assert len(smtp.mailbox.to("desk@utility.example")) == 1  # the contact registration, told once
+
+    async def test_a_webhook_receives_a_signed_notification(self, settings, config, smtp, clock, webhook):
+        operator = uid("op")
+        async with serving(build_app(settings, config=config, clock=clock)) as client:
+            await put_contact(client, settings, operator, "security_incident", "soc@op.example", webhook_url=webhook.url)
+            event = await block(settings, operator)
+            await eventually(lambda: webhook.received, what="a webhook call")
+            await eventually(lambda: smtp.mailbox.to("soc@op.example"), what="the e-mail as well")
+        body, headers = webhook.received[0]
+        assert verify(WEBHOOK_SECRET, body, headers[SIGNATURE_HEADER])
+        assert not verify("another-secret", body, headers[SIGNATURE_HEADER])
+        payload = webhook.payloads()[0]
+        assert payload["domain_event"]["type"] == "ConnectionBlocked" and event.connection_id in payload["text"]
+
+
+async def failed_item(client, settings, operator):
+    return [n for n in await notifications(client, settings, operator_id=operator, status="failed")
+            if n["domain_event"]["type"] == "ConnectionBlocked"]
+
+
+async def delivered_item(client, settings, operator):
+    found = [n for n in await notifications(client, settings, operator_id=operator, status="delivered")
+             if n["domain_event"]["type"] == "ConnectionBlocked"]
+    return found[0] if found else None
+
+
+async def delivered_all(client, settings, operator):
+    return [n for n in await notifications(client, settings, operator_id=operator, status="delivered")
+            if n["domain_event"]["type"] == "ConnectionBlocked"]
+
+
+async def escalated(client, settings, operator):
+    return [n for n in await notifications(client, settings, operator_id=operator, status="escalated")]
