@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -19,7 +20,12 @@ import httpx
 
 from shared.cli.serve import SERVICES
 from shared.config import Settings, get_settings
+from shared.devhes import DevHes
+from shared.devmail import start_catcher
 from shared.localbroker import broker_module
+
+DEV_SMTP_PORT = 8025
+DEV_HES_PORT = 8099
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -59,9 +65,14 @@ def main(args: argparse.Namespace) -> int:
     """Start everything, say where it answers, wait for Ctrl-C, stop everything."""
     settings = get_settings()
     services = available_services()
-    busy = [s for s in services if _port_busy(settings.host, settings.port_of(s))]
+    wanted = {s: settings.port_of(s) for s in services}
+    if "SMGUARD_SMTP_HOST" not in os.environ:
+        wanted["SMTP catcher"] = int(os.environ.get("SMGUARD_SMTP_PORT", DEV_SMTP_PORT))
+    if "SMGUARD_ENFORCEMENT_URL" not in os.environ:
+        wanted["HES stand-in"] = DEV_HES_PORT
+    busy = {name: port for name, port in wanted.items() if _port_busy(settings.host, port)}
     if busy:
-        ports = ", ".join(f"{s} {settings.port_of(s)}" for s in busy)
+        ports = ", ".join(f"{name} {port}" for name, port in busy.items())
         print(f"smguard run: port in use ({ports}); stop what holds it or set SMGUARD_<SERVICE>_PORT", file=sys.stderr)
         return 2
     module = broker_module()
@@ -70,7 +81,8 @@ def main(args: argparse.Namespace) -> int:
     except module.PrerequisiteError as exc:
         print(f"smguard run: {exc}", file=sys.stderr)
         return 2
-    children = _spawn(settings, services)
+    env, helpers = _dev_peers(settings)
+    children = _spawn(settings, services, env)
     try:
         _wait_ready(settings, services, children, args.timeout)
         _print_where(settings, services)
@@ -84,6 +96,8 @@ def main(args: argparse.Namespace) -> int:
         return 0
     finally:
         _stop(children)
+        for helper in helpers:
+            helper.stop()
         if broker is not None:
             broker.stop()
         print("stopped")
@@ -95,12 +109,38 @@ def _log_dir(settings: Settings) -> Path:
     return path
 
 
-def _spawn(settings: Settings, services: list[str]) -> dict[str, subprocess.Popen[bytes]]:
+def _dev_peers(settings: Settings) -> tuple[dict[str, str], list[object]]:
+    """The development SMTP catcher and HES stand-in, unless real ones are configured."""
+    env, helpers = dict(os.environ), []
+    if "SMGUARD_SMTP_HOST" not in os.environ:
+        port = int(os.environ.get("SMGUARD_SMTP_PORT", DEV_SMTP_PORT))
+        helpers.append(start_catcher(settings.data_dir / "mail", port=port))
+        env.update(SMGUARD_SMTP_HOST="127.0.0.1", SMGUARD_SMTP_PORT=str(port))
+        print(f"Development SMTP catcher on 127.0.0.1:{port} (read with: smguard mail)")
+    if "SMGUARD_ENFORCEMENT_URL" not in os.environ:
+        secret = os.environ.get("SMGUARD_ENFORCEMENT_SECRET") or _dev_secret(settings.data_dir / "dev-enforcement-secret")
+        hes = DevHes(port=DEV_HES_PORT, secret=secret, folder=settings.data_dir / "hes")
+        hes.start()
+        helpers.append(hes)
+        env.update(SMGUARD_ENFORCEMENT_URL=f"http://127.0.0.1:{DEV_HES_PORT}/enforce", SMGUARD_ENFORCEMENT_SECRET=secret)
+        print(f"Development HES stand-in on 127.0.0.1:{DEV_HES_PORT} (requests in {hes.log_file})")
+    return env, helpers
+
+
+def _dev_secret(path: Path) -> str:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _spawn(settings: Settings, services: list[str], env: dict[str, str]) -> dict[str, subprocess.Popen[bytes]]:
     children = {}
     for service in services:
         log = open(_log_dir(settings) / f"{service}.log", "ab")
         children[service] = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "serve", service], stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "shared.cli", "serve", service], stdout=log, stderr=subprocess.STDOUT, env=env
         )
     return children
 
