@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field
 
 from shared.auth import Principal, require_roles
+from shared.domain import Forbidden
 from shared.eventstore import EventStore
 from shared.events.values import Actor
 from shared.http import context_of, not_found
@@ -117,7 +118,7 @@ async def acknowledge(
     if notification is None or notification.queued is None or not principal.may_see_operator(notification.queued.operator_id):
         raise not_found("notification", notification_id)
     if not _is_recipient_side(principal, notification.queued.recipient.kind, notification.queued.operator_id):
-        raise HTTPException(403, "only the receiving side may acknowledge this notification")
+        raise Forbidden("only the receiving side may acknowledge this notification")
     context = context_of(principal, operator_id=notification.queued.operator_id)
     await handlers.acknowledge(store, notification, by=principal.sub, context=context)
     return {"id": notification_id, "status": notification.status, "acknowledged_by": notification.acknowledged_by}
