@@ -5,10 +5,7 @@ Run it with ``smguard serve connection`` (port 8102).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -59,28 +56,8 @@ def enforcement_port(settings: Settings, own: ConnectionSettings) -> Enforcement
 
 
 def build_app(settings: Settings, own: ConnectionSettings | None = None) -> FastAPI:
-    """The connection service's app with its runtime (built on the serving loop when none runs yet)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return _built_on_serving_loop(settings, own)
-    return _build(settings, own or ConnectionSettings())
-
-
-def _built_on_serving_loop(settings: Settings, own: ConnectionSettings | None) -> FastAPI:
-    """An app that builds the real one at startup: aiokafka clients must be created on uvicorn's loop."""
-
-    @asynccontextmanager
-    async def lifespan(outer: FastAPI) -> AsyncIterator[None]:
-        inner = _build(settings, own or ConnectionSettings())
-        outer.mount("/", inner)
-        async with inner.router.lifespan_context(inner):
-            yield
-
-    return FastAPI(title="smguard connection service", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-
-
-def _build(settings: Settings, own: ConnectionSettings) -> FastAPI:
+    """The connection service's app with its runtime."""
+    own = own or ConnectionSettings()
     runtime = Runtime(settings, service="connection")
     store = runtime.event_store(OWN_TOPICS)
     sealer = FernetSealer(load_or_create_key(own.connection_secrets_key, settings.data_dir / "connection-secrets.key"))
