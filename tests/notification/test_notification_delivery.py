@@ -145,3 +145,40 @@ async def both_delivered(client, settings, operator):
 
 async def escalated(client, settings, operator):
     return [n for n in await notifications(client, settings, operator_id=operator, status="escalated")]
+
+
+class TestContactChangesAndVulnerabilities:
+    async def test_a_contact_change_tells_the_other_party_at_once(self, settings, config, smtp, clock):
+        operator = uid("op")
+        async with serving(build_app(settings, config=config, clock=clock)) as client:
+            await put_contact(client, settings, operator, "security_incident", "soc@op.example")
+            await put_contact(client, settings, operator, "security_incident", "soc2@op.example")
+            changed = await eventually(lambda: [m for m in smtp.mailbox.to("desk@utility.example") if "連絡先の変更" in m["Subject"]],
+                                       what="the desk told of the operator's change")
+            soc = bearer(settings, "utility_soc")
+            body = {"name": "応用 担当", "email": "app@op.example", **CONTACT}
+            assert (await client.put(f"/operators/{operator}/contacts/applicant", json=body, headers=soc)).status_code == 201
+            (told,) = await eventually(lambda: [m for m in smtp.mailbox.to("soc2@op.example") if "連絡先の登録" in m["Subject"]],
+                                       what="the operator told of the utility's change")
+        assert "soc2@op.example" in changed[0].get_content() and "email" in changed[0].get_content()
+        assert "app@op.example" in told.get_content()
+
+    async def test_an_operator_hit_by_a_vulnerability_is_told_once_however_many_units_are_blocked(self, settings, config, smtp, clock):
+        operator, incident = uid("op"), uid("inc")
+        app = build_app(settings, config=config, clock=clock)
+        async with serving(app) as client:
+            await put_contact(client, settings, operator, "security_incident", "soc@op.example")
+            first = await block(settings, operator, reason="serious_vulnerability", incident_id=incident)
+            await block(settings, operator, reason="serious_vulnerability", incident_id=incident)
+            other = await block(settings, operator)
+            (notifier,) = [s for s in app.state.runtime.subscribers if s.name.endswith("notifier")]
+            await notifier.wait_for_current_end()
+            await eventually(lambda: all_delivered(client, settings, operator, count=3), what="every notification sent")
+        vulnerability = [m for m in smtp.mailbox.to("soc@op.example") if "重大な脆弱性" in m["Subject"]]
+        assert any(other.connection_id in m.get_content() for m in smtp.mailbox.to("soc@op.example"))
+        assert len(vulnerability) == 1 and first.connection_id in vulnerability[0].get_content()
+
+
+async def all_delivered(client, settings, operator, *, count):
+    items = await notifications(client, settings, operator_id=operator)
+    return len(items) == count and all(n["status"] == "delivered" for n in items)
