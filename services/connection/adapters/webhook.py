@@ -7,6 +7,7 @@ same request), ``X-Smguard-Timestamp`` and ``X-Smguard-Signature: sha256=<hex>``
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -62,9 +63,11 @@ def body_of(call: EnforcementCall) -> bytes:
 class WebhookEnforcement(EnforcementPort):
     """Posts each request to ``url``; the caller retries."""
 
-    def __init__(self, *, url: str, key: bytes, timeout: float) -> None:
+    def __init__(self, *, url: str, key: bytes, timeout: float, in_flight: int = 16) -> None:
         self._url, self._key = url, key
         self._client = httpx.AsyncClient(timeout=timeout)
+        # A burst of blocks queues here, not in the HTTP pool, whose per-request cost grows with its queue.
+        self._gate = asyncio.Semaphore(in_flight)
 
     async def send(self, call: EnforcementCall) -> None:
         """POST, signed; EnforcementError unless the peer answers 2xx."""
@@ -78,7 +81,8 @@ class WebhookEnforcement(EnforcementPort):
             "X-Smguard-Signature": sign(self._key, timestamp, body),
         }
         try:
-            response = await self._client.post(self._url, content=body, headers=headers)
+            async with self._gate:
+                response = await self._client.post(self._url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise EnforcementError(f"{type(exc).__name__}: {exc}") from None
         if not response.is_success:
