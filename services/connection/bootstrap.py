@@ -15,10 +15,11 @@ from services.connection.adapters.sealer import FernetSealer, load_or_create_key
 from services.connection.adapters.webhook import UnconfiguredEnforcement, WebhookEnforcement, load_or_create_secret
 from services.connection.application.enforcement import Backoff, EnforcementWorker
 from services.connection.application.handlers import ConnectionHandlers
+from services.connection.application.positions import TrackedStore
 from services.connection.application.ports import EnforcementPort
 from services.connection.application.reactions import IncidentReactions
 from services.connection.config import ConnectionSettings
-from services.connection.entrypoints import api, api_policy
+from services.connection.entrypoints import api, api_policy, ops
 from services.connection.projections.directory import Directory
 from shared import topics
 from shared.config import Settings
@@ -59,7 +60,7 @@ def build_app(settings: Settings, own: ConnectionSettings | None = None) -> Fast
     """The connection service's app with its runtime."""
     own = own or ConnectionSettings()
     runtime = Runtime(settings, service="connection")
-    store = runtime.event_store(OWN_TOPICS)
+    store = TrackedStore(runtime.event_store(OWN_TOPICS))  # knows the committed positions (GET /ops/read-model)
     sealer = FernetSealer(load_or_create_key(own.connection_secrets_key, settings.data_dir / "connection-secrets.key"))
     handlers = ConnectionHandlers(store=store, directory=Directory(store.load), sealer=sealer)
     reactions = IncidentReactions(handlers)
@@ -80,7 +81,7 @@ def build_app(settings: Settings, own: ConnectionSettings | None = None) -> Fast
         runtime,
         title="smguard connection service",
         description="Operators, connections and their secrets, blocks, block policy, reconnection, enforcement.",
-        routers=[api.router, api_policy.router],
+        routers=[api.router, api_policy.router, ops.router],
     )
     app.add_exception_handler(RequestValidationError, api.redacted_validation_error)  # type: ignore[arg-type]
     app.state.connection_handlers = handlers

@@ -9,7 +9,6 @@ event was written, so a replay after a policy change decides as the first time d
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Callable
 
 from services.connection.application.handlers import ConnectionHandlers
@@ -17,6 +16,7 @@ from services.connection.application.pipeline import StagedReactions
 from services.connection.domain.connection import Connection
 from services.connection.domain.matching import FirmwareMatcher, VulnerabilityCriteria
 from services.connection.domain.policy import policy_actor
+from services.connection.projections.incidents import IncidentInfo, track
 from shared.domain import DomainError
 from shared.envelope import Envelope, new_id
 from shared.eventstore import Context
@@ -33,15 +33,6 @@ log = logging.getLogger(__name__)
 CONSUMER = "connection"
 
 
-@dataclass
-class IncidentInfo:
-    """What this service knows of an incident."""
-
-    incident_id: str
-    status: str = "open"
-    operator_ids: set[str] = field(default_factory=set)
-
-
 class IncidentReactions(StagedReactions):
     """Decides what the connection service does when the incident service tells something."""
 
@@ -56,28 +47,20 @@ class IncidentReactions(StagedReactions):
         return isinstance(event, IncidentCleared) or getattr(event, "category", None) == "credential_leak"
 
     async def _dispatch(self, envelope: Envelope, event: object, *, wait: bool = False) -> None:
-        if isinstance(event, IncidentOpened):
-            info = self._info(event.incident_id)
-            info.operator_ids.update([*event.operator_ids, *([event.operator_id] if event.operator_id else [])])
-            if event.category == "credential_leak":
-                await self._credential_leak(envelope, event)
+        track(self.incidents, event)  # the same ledger a replay folds (projections.incidents)
+        if isinstance(event, IncidentOpened) and event.category == "credential_leak":
+            await self._credential_leak(envelope, event)
         elif isinstance(event, (AnomalyDetected, AnomalyAttached)):
-            self._info(event.incident_id).operator_ids.add(event.operator_id)
             await self._anomaly(envelope, event, wait=wait)
         elif isinstance(event, VulnerabilityDeclared):
-            self._info(event.incident_id)
             await self._vulnerability(envelope, event, wait=wait)
         elif isinstance(event, IncidentCleared):
-            self._info(event.incident_id).status = "cleared"
             await self._cleared(envelope, event)
 
     def cleared(self, incident_id: str) -> bool:
         """Whether the incident is known to be cleared."""
         info = self.incidents.get(incident_id)
         return info is not None and info.status == "cleared"
-
-    def _info(self, incident_id: str) -> IncidentInfo:
-        return self.incidents.setdefault(incident_id, IncidentInfo(incident_id))
 
     # ------------------------------------------------------------------ the hot path
 
