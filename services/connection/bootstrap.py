@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from services.connection.adapters.incidents import IncidentSink
 from services.connection.adapters.sealer import FernetSealer, load_or_create_key
 from services.connection.adapters.webhook import UnconfiguredEnforcement, WebhookEnforcement, load_or_create_secret
+from services.connection.application.compliance import Clock, ComplianceHandlers, ComplianceWatch
 from services.connection.application.enforcement import Backoff, EnforcementWorker
 from services.connection.application.handlers import ConnectionHandlers
 from services.connection.application.positions import TrackedStore
@@ -20,6 +21,7 @@ from services.connection.application.ports import EnforcementPort
 from services.connection.application.reactions import IncidentReactions
 from services.connection.config import ConnectionSettings
 from services.connection.entrypoints import api, api_policy, ops
+from services.connection.entrypoints import api_compliance
 from services.connection.projections.directory import Directory
 from shared import topics
 from shared.config import Settings
@@ -56,7 +58,7 @@ def enforcement_port(settings: Settings, own: ConnectionSettings) -> Enforcement
     return WebhookEnforcement(url=own.enforcement_url, key=key, timeout=own.enforcement_timeout_seconds)
 
 
-def build_app(settings: Settings, own: ConnectionSettings | None = None) -> FastAPI:
+def build_app(settings: Settings, own: ConnectionSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """The connection service's app with its runtime."""
     own = own or ConnectionSettings()
     runtime = Runtime(settings, service="connection")
@@ -75,16 +77,20 @@ def build_app(settings: Settings, own: ConnectionSettings | None = None) -> Fast
     worker.configured = not isinstance(port, UnconfiguredEnforcement)
     runtime.add(DirectoryLoader(handlers))
     runtime.add(worker)
+    compliance = ComplianceHandlers(store=store, clock=clock, upcoming_days=own.compliance_upcoming_days)
+    watch = ComplianceWatch(compliance, lambda: list(handlers.directory.operators), period=own.compliance_check_seconds)
+    runtime.add(watch)
     sink = IncidentSink(reactions)
     runtime.subscribe([topics.INCIDENT_EVENTS], sink, name="incidents")
     app = create_app(
         runtime,
         title="smguard connection service",
         description="Operators, connections and their secrets, blocks, block policy, reconnection, enforcement.",
-        routers=[api.router, api_policy.router, ops.router],
+        routers=[api.router, api_policy.router, api_compliance.router, ops.router],
     )
     app.add_exception_handler(RequestValidationError, api.redacted_validation_error)  # type: ignore[arg-type]
     app.state.connection_handlers = handlers
     app.state.connection_reactions = reactions
     app.state.enforcement, app.state.incident_sink = worker, sink
+    app.state.compliance_handlers, app.state.compliance_watch = compliance, watch
     return app

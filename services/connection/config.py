@@ -22,3 +22,7 @@ class ConnectionSettings(BaseSettings):
     enforcement_backoff_max_seconds: float = Field(default=60.0, gt=0)
     enforcement_escalate_seconds: float = Field(default=300.0, gt=0)
     enforcement_sweep_seconds: float = Field(default=1.0, gt=0)
+    compliance_check_seconds: float = Field(default=86400.0, gt=0)
+    """How often the overdue check of part 5 runs (it also runs at start)."""
+    compliance_upcoming_days: int = Field(default=30, ge=0)
+    """A due date this many days ahead or fewer shows as upcoming on the compliance status."""

@@ -53,6 +53,8 @@ class LeakageControlsAttested(OperatorEvent):
     date: date
     controls: list[str]
     attested_by: str
+    coverage: dict[str, list[str]] = {}
+    """Which of ``controls`` protect which information: ``special_meter_id``, ``auth_id``, ``password``, ``pairing_id``."""
 
 
 class StatusRequested(OperatorEvent):
@@ -79,4 +81,8 @@ class ComplianceOverdue(OperatorEvent):
 
     topic: ClassVar[str] = topics.OPERATOR_EVENTS
     item: str
+    """``risk_assessment``, ``training:education``, ``training:incident_drill`` or ``status_request:<id>``."""
     due_date: date
+    last_done: date | None = None
+    """The record the due date counts from; None when it counts from the agreement date (or is a reply date)."""
+    detected_on: date | None = None
