@@ -43,12 +43,13 @@ def overdue_of(envelopes: list[Envelope], operator_id: str) -> list[tuple[str, s
 
 
 def notices(app, operator_id: str) -> list[str]:  # type: ignore[no-untyped-def]
-    """Domain event ids of the first (not escalation) notifications about ComplianceOverdue for the operator."""
+    """Domain event ids of the first (not escalation) notices to the operator about its ComplianceOverdue events."""
     return [
         e.event.domain_event_id
         for e in app.state.notification_store.all()
         if isinstance(e.event, NotificationQueued) and e.event.domain_event_type == "ComplianceOverdue"
         and e.event.operator_id == operator_id and e.event.escalation_of is None
+        and e.event.route == "utility_to_operator"
     ]
 
 
