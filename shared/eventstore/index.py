@@ -18,12 +18,14 @@ class StreamIndex:
         self.source = source
         self._streams: dict[str, list[Envelope]] = defaultdict(list)
         self._ordered: list[Envelope] = []
+        self._place: dict[str, int] = {}
         self._keys: dict[str, asyncio.Future[AppendResult] | AppendResult] = {}
 
     def reset(self) -> None:
         """Forget everything (before reading the topics again)."""
         self._streams.clear()
         self._ordered.clear()
+        self._place.clear()
         self._keys.clear()
 
     def load(self, aggregate_id: str) -> list[Envelope]:
@@ -85,6 +87,7 @@ class StreamIndex:
         """Record envelopes (staged or read back from the topic)."""
         for envelope in envelopes:
             self._streams[envelope.subject].append(envelope)
+            self._place[envelope.id] = len(self._ordered)
             self._ordered.append(envelope)
             key = envelope.idempotency_key
             if key:
@@ -104,3 +107,14 @@ class StreamIndex:
         """The append with this key committed: later calls get ``result`` as a replay."""
         if key:
             self._keys[key] = AppendResult(result.envelopes, result.version, replayed=True)
+
+    def committed(self, envelopes: Sequence[Envelope]) -> None:
+        """Replace staged envelopes by the same ones with their Kafka positions, once committed."""
+        for envelope in envelopes:
+            stream = self._streams.get(envelope.subject)
+            index = envelope.sequence - 1
+            if stream and index < len(stream) and stream[index].id == envelope.id:
+                stream[index] = envelope
+            place = self._place.get(envelope.id)
+            if place is not None and self._ordered[place].id == envelope.id:
+                self._ordered[place] = envelope

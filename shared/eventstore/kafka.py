@@ -160,6 +160,7 @@ class KafkaEventStore(EventStore):
         for pending in batch:
             committed = tuple(e.at(Position(m.topic, m.partition, m.offset)) for e, m in zip(pending.envelopes, metadata))
             result = AppendResult(committed, committed[-1].sequence)
+            self._index.committed(committed)
             self._index.settle(pending.key, result)
             if not pending.future.done():
                 pending.future.set_result(result)

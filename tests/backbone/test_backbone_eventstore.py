@@ -105,3 +105,14 @@ class TestFencing:
             await old.append(incident, [overdue(incident)])
         await new.append(incident, [overdue(incident)], expected_version=1)
         assert [r["sequence"] for r in await raw_records(settings) if r["subject"] == incident] == [1, 2]
+
+
+class TestPositions:
+    async def test_events_written_by_this_process_know_where_they_landed_once_committed(self, make_store) -> None:
+        store = await make_store()
+        incident = unique("inc")
+        result = await store.append(incident, [opened(incident), overdue(incident)])
+        loaded = store.load(incident)
+        assert [e.position for e in loaded] == [e.position for e in result.envelopes]
+        assert all(e.position is not None for e in loaded)
+        assert loaded[1].position.offset == loaded[0].position.offset + 1
