@@ -157,3 +157,33 @@ class FaustComponent:
         """Stop the agents (offsets of processed records are committed)."""
         if self._running is not None:
             await self._running.__aexit__(None, None, None)
+
+
+class Periodic:
+    """Runs ``tick`` every ``interval`` seconds as a runtime component; a failed tick is logged, the next one retries."""
+
+    def __init__(self, name: str, tick: Any, *, interval: float, first_after: float | None = None) -> None:
+        self.name, self._tick, self._interval = name, tick, interval
+        self._first = interval if first_after is None else first_after
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start ticking in the background."""
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        """Stop ticking."""
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        await asyncio.sleep(self._first)
+        while True:
+            try:
+                result = self._tick()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:  # a broker hiccup must not stop the timer
+                log.exception("periodic task failed", extra={"task": self.name})
+            await asyncio.sleep(self._interval)

@@ -15,36 +15,10 @@ from services.audit.application.service import AuditService
 from services.audit.config import AuditSettings, audit_dir, checkpoint_db_path, log_db_path
 from services.audit.entrypoints.api import ops_router, router
 from shared.config import Settings
-from shared.runtime import Runtime
+from shared.runtime import Periodic, Runtime
 from shared.service import create_app
 
 log = logging.getLogger(__name__)
-
-
-class CheckpointTimer:
-    """Signs a tree head every ``interval`` seconds when something was logged since the last one."""
-
-    def __init__(self, audit: AuditService, interval: float) -> None:
-        self._audit, self._interval = audit, interval
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Start the timer."""
-        self._task = asyncio.create_task(self._run(), name="audit-checkpoints")
-
-    async def stop(self) -> None:
-        """Stop the timer."""
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                self._audit.checkpoint()
-            except Exception:
-                log.exception("could not sign a checkpoint")
 
 
 def build_app(settings: Settings, audit_settings: AuditSettings | None = None) -> FastAPI:
@@ -56,7 +30,8 @@ def build_app(settings: Settings, audit_settings: AuditSettings | None = None) -
     consumer = AuditConsumer(settings, audit.log)
     runtime.add(consumer)
     runtime.subscribers.append(consumer)  # type: ignore[arg-type]  # readiness and /ops/parked see it
-    runtime.add(CheckpointTimer(audit, audit_settings.audit_checkpoint_seconds))
+    # A signed tree head every interval, when something was logged since the last one.
+    runtime.add(Periodic("audit-checkpoints", audit.checkpoint, interval=audit_settings.audit_checkpoint_seconds))
     app = create_app(
         runtime,
         title="smguard audit",

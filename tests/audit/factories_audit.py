@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 from typing import AsyncIterator
 
 from shared.config import Settings
-from support import bearer
+from support import bearer, listening  # noqa: F401  (the API tests import it from here)
 from shared.events.connection import ConnectionBlocked, ConnectionRegistered, SealedSecrets
 from shared.events.contact import ContactRegistered
 from shared.events.incident import IncidentOpened
@@ -71,29 +71,6 @@ def ctx(operator_id: str, actor: str = "soc-analyst-1") -> Context:
     return Context(actor=actor, operator_id=operator_id)
 
 
-@asynccontextmanager
-async def listening(app) -> AsyncIterator[str]:
-    """Serve the app with uvicorn on a free local port in this loop; yields its base URL."""
-    import socket
-
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
-    import asyncio
-
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def produce_one_of_each(settings) -> dict[str, str]:

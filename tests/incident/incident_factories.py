@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
-from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator
 
-import uvicorn
 from aiokafka import AIOKafkaProducer
 
+from support import listening  # noqa: F401  (the replay tests import it from here)
 from shared.config import Settings
 from shared.envelope import Envelope, encode, kafka_headers
 from shared.events import DomainEvent
@@ -93,22 +91,3 @@ CAUSE = {
     "countermeasure_plan": "4月中に全端末へ適用",
     "recurrence_prevention": "持ち出し台帳の運用",
 }
-
-
-@asynccontextmanager
-async def listening(app: Any) -> AsyncIterator[str]:
-    """Serve the app with uvicorn on a free local port in this loop (for commands that call it over HTTP)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
