@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
