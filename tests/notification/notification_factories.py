@@ -9,7 +9,9 @@ from shared.envelope import Envelope
 from shared.events import DomainEvent
 from shared.events.connection import ConnectionBlocked
 from shared.events.incident import CauseReport, ImpactLine, InitialReport, ReportFiled
+from shared.events.notification import Recipient
 from shared.events.values import Actor
+from services.notification.domain.recipients import Desk
 
 SOC = Actor(kind="person", id="soc-analyst", role="utility_soc")
 
@@ -49,3 +51,7 @@ def report(incident_id: str, *, direction: str = "operator_to_utility", part: st
 
 
 FIXED_TIME = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
+DESK = Desk(
+    primary=Recipient(kind="utility_desk", name="ネットワークサービスセンター託送運営グループ", email="desk@utility.example"),
+    fallback=Recipient(kind="utility_desk", name="fallback", email="fallback@utility.example"),
+)

@@ -7,13 +7,12 @@ import uuid
 import pytest
 
 from notification_factories import report, uid
-from conftest import Clock, SmtpServer, producer
+from notification_support import Clock, SmtpServer, block, producer
 from shared import topics
 from shared.eventstore import Context
 from support import bearer, eventually, make_settings, serving
 from services.notification.bootstrap import build_app
 from services.notification.config import NotificationSettings
-from test_notification_delivery import block
 
 CONTACT = {"name": "セキュリティ担当 鈴木", "organisation": "中部テック株式会社", "email": "suzuki@op.example", "phone": "052-000-0000"}
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from notification_factories import blocked, report, uid
-from conftest import WEBHOOK_SECRET, producer
+from notification_factories import report, uid
+from notification_support import WEBHOOK_SECRET, block, producer
 from shared import topics
 from shared.eventstore import Context
 from support import bearer, eventually, serving
@@ -19,13 +19,6 @@ async def put_contact(client, settings, operator_id, kind, email, **extra):
                                 headers=bearer(settings, "operator", operator_id))
     assert response.status_code in (200, 201), response.text
     return response
-
-
-async def block(settings, operator_id, **kwargs):
-    event = blocked(operator_id, **kwargs)
-    async with producer(settings, topics.CONNECTION_EVENTS) as store:
-        await store.append(event.connection_id, [event], context=Context(actor="soc", operator_id=operator_id))
-    return event
 
 
 async def notifications(client, settings, **params):

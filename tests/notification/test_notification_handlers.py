@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from notification_factories import FIXED_TIME, SOC, blocked, envelope
+from notification_factories import DESK, SOC, blocked, envelope
+from notification_support import Clock
 from shared.eventstore import Context
 from shared.eventstore.memory import InMemoryEventStore
 from shared.events.notification import NotificationDelivered, NotificationEscalated, NotificationQueued
@@ -16,17 +17,8 @@ from services.notification.application.dispatcher import Dispatcher
 from services.notification.application.notifier import Notifier
 from services.notification.domain.contacts import SetContact
 from services.notification.domain.model import RetryPolicy
-from test_notification_templates import DESK
 
 OPERATOR = Actor(kind="person", id="op-user", role="operator")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = FIXED_TIME
-
-    def __call__(self):
-        return self.now
 
 
 def parts():

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from notification_factories import blocked, envelope, report, uid
+from notification_factories import DESK, blocked, envelope, report, uid
 from shared.events.connection import ConnectionRegistered, SealedSecrets
 from shared.events.incident import IncidentOpened
 from shared.eventstore.memory import InMemoryEventStore
-from shared.events.notification import Recipient
 from services.notification.adapters.templates import Templates, jst
 from services.notification.application.notifier import Notifier
-from services.notification.domain.recipients import Desk
 from services.notification.domain.routing import routes_for
 from services.notification.projections import knowledge
 
-DESK = Desk(
-    primary=Recipient(kind="utility_desk", name="ネットワークサービスセンター託送運営グループ", email="desk@utility.example"),
-    fallback=Recipient(kind="utility_desk", name="fallback", email="fallback@utility.example"),
-)
 HEADINGS = [
     ("発生事象", "Event"), ("発生場所", "Location"), ("各機器およびシステムへの影響", "Impact on each device and system"),
     ("今後の対応計画", "Response plan"), ("発生原因", "Cause"), ("対策方法", "Countermeasure"),
