@@ -61,6 +61,7 @@ class TestContacts:
         assert (first.status_code, second.status_code, same.status_code) == (201, 200, 200)
         assert (first.json()["changed"], second.json()["changed"], same.json()["changed"]) == (True, True, False)
         assert first.json()["name"] == "セキュリティ担当 鈴木"
+        assert (first.json()["version"], second.json()["version"], same.json()["version"]) == (1, 2, 2)
 
     async def test_an_operator_reads_its_own_contacts(self, running, settings):
         operator = uid("op")

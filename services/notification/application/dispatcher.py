@@ -19,6 +19,7 @@ from services.notification.domain.recipients import Desk, channels_of, fallback
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+MAX_CONCURRENT = 8
 
 
 def outbound(notification: Notification) -> OutboundMessage:
@@ -104,13 +105,20 @@ class Dispatcher:
         return found
 
     async def tick(self) -> None:
-        """One round of delivery and escalation."""
+        """One round of delivery and escalation; notifications are worked on side by side (a few at a time)."""
         now = self.clock()
-        for notification in self._candidates():
-            if notification.due_for_delivery(now):
-                await self.deliver(notification, now)
-            elif notification.due_for_escalation(now, ack_timeout=self.ack_timeout):
-                await self.escalate(notification)
+        limit = asyncio.Semaphore(MAX_CONCURRENT)
+
+        async def work(notification: Notification) -> None:
+            async with limit:
+                if notification.due_for_delivery(now):
+                    await self.deliver(notification, now)
+                elif notification.due_for_escalation(now, ack_timeout=self.ack_timeout):
+                    await self.escalate(notification)
+
+        results = await asyncio.gather(*(work(n) for n in self._candidates()), return_exceptions=True)
+        for error in [r for r in results if isinstance(r, Exception)]:
+            log.error("notification work failed; retried next tick", extra={"error": repr(error)})
 
     async def deliver(self, notification: Notification, now: datetime) -> None:
         """Try every channel that has not accepted the message yet; record the outcome."""

@@ -61,7 +61,7 @@ async def put_contact(
     first = handlers.load_contacts(store, operator_id).get(kind) is None
     contacts, changed = await handlers.set_contact(store, command, context=context_of(principal, operator_id=operator_id))
     response.status_code = 201 if first else 200
-    return {"operator_id": operator_id, "kind": kind, **(contacts.get(kind) or {}), "changed": changed, "version": contacts.version}
+    return {"operator_id": operator_id, "kind": kind, **(contacts.get(kind) or {}), "changed": changed, "version": store.version(operator_id)}
 
 
 @router.get("/operators/{operator_id}/contacts")
