@@ -85,13 +85,15 @@ class WebhookReceiver:
 
     def __init__(self) -> None:
         self.received: list[tuple[bytes, dict[str, str]]] = []
+        self.status = 204
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the http.server name
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append((body, dict(self.headers)))
-                self.send_response(204)
+                if receiver.status < 300:
+                    receiver.received.append((body, dict(self.headers)))
+                self.send_response(receiver.status)
                 self.end_headers()
 
             def log_message(self, *args: object) -> None:

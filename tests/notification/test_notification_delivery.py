@@ -118,6 +118,20 @@ class TestDeliveryLifecycle:
         payload = webhook.payloads()[0]
         assert payload["domain_event"]["type"] == "ConnectionBlocked" and event.connection_id in payload["text"]
 
+    async def test_a_failing_webhook_is_retried_alone_without_a_second_email(self, settings, config, smtp, clock, webhook):
+        operator = uid("op")
+        webhook.status = 500
+        async with serving(build_app(settings, config=config, clock=clock)) as client:
+            await put_contact(client, settings, operator, "security_incident", "soc@op.example", webhook_url=webhook.url)
+            await block(settings, operator)
+            (failed,) = await eventually(lambda: failed_item(client, settings, operator), what="the webhook failing")
+            webhook.status = 204
+            clock.advance(seconds=config.retry_base_seconds)
+            item = await eventually(lambda: delivered_item(client, settings, operator), what="delivered on both channels")
+        assert failed["delivered_channels"] == ["email"] and "HTTP 500" in failed["last_error"]
+        assert sorted(item["delivered_channels"]) == ["email", "webhook"] and item["attempts"] == 2
+        assert len(smtp.mailbox.to("soc@op.example")) == 1 and len(webhook.received) == 1
+
 
 async def failed_item(client, settings, operator):
     return [n for n in await notifications(client, settings, operator_id=operator, status="failed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from notification_factories import DESK, SOC, blocked, envelope
+from notification_factories import DESK, blocked, envelope
 from notification_support import Clock
 from shared.eventstore import Context
 from shared.eventstore.memory import InMemoryEventStore
@@ -126,6 +126,14 @@ class TestDispatcher:
         assert handlers.load_notification(store, queued.notification_id).attempts == 1
         assert [m.recipient.email for m in email.sent] == [DESK.fallback.email] and follow_up.escalation_of
 
-
-def test_soc_actor_is_a_utility_person():
-    assert SOC.role == "utility_soc"
+    async def test_the_desk_not_acknowledging_in_time_escalates_to_the_fallback_desk(self):
+        store, notifier, dispatcher, email, clock = parts()
+        await register(store, "applicant")
+        await notifier.handle(store.load("op-1")[-1])
+        await dispatcher.tick()
+        clock.now += timedelta(minutes=30)
+        await dispatcher.tick()
+        await dispatcher.tick()
+        assert [m.recipient.email for m in email.sent] == [DESK.primary.email, DESK.fallback.email]
+        (original, follow_up) = of_type(store, NotificationQueued)
+        assert follow_up.escalation_of == original.notification_id and follow_up.operator_id == "op-1"
