@@ -102,8 +102,10 @@ async def _measure(producer: AIOKafkaProducer, topic: str, peer: Peer, connectio
     return [(peer.arrived[c] - sent[c]) * 1000 for c in done], elapsed
 
 
-async def run(bootstrap: str, *, latency_count: int = 300, rate: float = 100.0, burst: int = 3000) -> list[dict[str, Any]]:
-    """Two figures: latency at a steady ``rate``, and throughput of a ``burst`` sent at once."""
+async def run(
+    bootstrap: str, *, latency_count: int = 300, rate: float = 100.0, burst: int = 3000, intake_count: int = 20000
+) -> list[dict[str, Any]]:
+    """Latency at a steady ``rate``; a ``burst`` of blocks at once; the incident service's anomaly intake."""
     peer = Peer()
     port = broker_module().free_port()
     server = uvicorn.Server(uvicorn.Config(peer.app, host="127.0.0.1", port=port, log_level="warning"))
@@ -125,6 +127,7 @@ async def run(bootstrap: str, *, latency_count: int = 300, rate: float = 100.0, 
             steady, _ = await _measure(producer, topic, peer, connections[:latency_count], rate)
             burst_latency, elapsed = await _measure(producer, topic, peer, connections[latency_count:], None)
             stages = await stage_times(bootstrap, system.prefix)
+            intake = await _intake(producer, settings, connections[:50], count=intake_count)
         finally:
             await producer.stop()
             await asyncio.to_thread(system.stop)
@@ -137,7 +140,35 @@ async def run(bootstrap: str, *, latency_count: int = 300, rate: float = 100.0, 
         {"scenario": f"hot path burst of {burst} anomalies sent at once", "count": len(burst_latency),
          "throughput_per_s": round(len(burst_latency) / elapsed), **percentiles(burst_latency),
          "stages_p50_ms": _stage_medians(stages, peer, connections[latency_count:])},
+        intake,
     ]
+
+
+async def _intake(producer: AIOKafkaProducer, settings: Settings, connections: list[str], *, count: int) -> dict[str, Any]:
+    """``count`` anomalies over 50 connections with open incidents: each one attaches (no new block)."""
+    from aiokafka import AIOKafkaConsumer
+
+    from shared.kafka.reader import assign_all
+    from shared.topics import INCIDENT_EVENTS
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, isolation_level="read_committed")
+    await consumer.start()
+    partitions = await assign_all(consumer, [settings.topic(INCIDENT_EVENTS)])
+    await consumer.seek_to_end(*partitions)
+    marker = uuid.uuid4().hex[:8]
+    began = time.perf_counter()
+    for i in range(count):
+        body = {**_anomaly(connections[i % len(connections)]), "signal_id": f"{marker}-{i}"}
+        await producer.send(settings.topic(SENSOR_ANOMALIES), json.dumps(body).encode(), key=body["connection_id"].encode())
+    await producer.flush()
+    seen, deadline = 0, time.monotonic() + 120
+    while seen < count and time.monotonic() < deadline:
+        for records in (await consumer.getmany(timeout_ms=200, max_records=5000)).values():
+            seen += sum(1 for r in records if f'"{marker}-'.encode() in r.value and b"AnomalyAttached" in r.value)
+    elapsed = time.perf_counter() - began
+    await consumer.stop()
+    return {"scenario": f"incident intake: {count} anomalies on 50 connections with open incidents (attach)",
+            "count": seen, "throughput_per_s": round(seen / elapsed)}
 
 
 def _stage_medians(stages: dict[str, dict[str, float]], peer: Peer, connections: list[str]) -> dict[str, float]:
