@@ -22,6 +22,7 @@ from services.notification.config import NotificationSettings
 from services.notification.domain.model import RetryPolicy
 from services.notification.domain.recipients import Desk
 from services.notification.entrypoints.api import router
+from services.notification.entrypoints.ops import ops_router
 from services.notification.projections.views import ViewSink
 
 OWN_TOPICS = [topics.CONTACT_EVENTS, topics.NOTIFICATION_EVENTS]
@@ -81,7 +82,7 @@ def build_app(
         runtime,
         title="smguard notification service",
         description="Contacts of operators and the utility desk; notifications by e-mail and signed webhook.",
-        routers=[router],
+        routers=[router, ops_router],
     )
     app.state.notification_store = store
     app.state.notification_views = views
