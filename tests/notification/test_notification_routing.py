@@ -8,7 +8,7 @@ from notification_factories import SOC, blocked, report, uid
 from shared.events.connection import BlockRecommended, ConnectionReconnected, ReconnectionApproved
 from shared.events.contact import ContactChanged
 from shared.events.incident import IncidentCleared, IncidentOpened, ReportOverdue
-from shared.events.operator import ComplianceOverdue, StatusRequested
+from shared.events.operator import StatusRequested
 from shared.events.values import Actor
 from services.notification.domain.routing import RULES, routes_for
 
@@ -35,11 +35,10 @@ class TestUtilityToOperator:
         event = ReconnectionApproved(connection_id="c", operator_id="op-1", party="utility", decided_by=SOC)
         assert targets(event) == [("operator", "op-1")]
 
-    def test_reconnection_status_requests_and_compliance_overdue_tell_the_operator(self):
+    def test_reconnection_and_status_requests_tell_the_operator(self):
         events = [
             ConnectionReconnected(connection_id="c", operator_id="op-1", request_id="r"),
             StatusRequested(operator_id="op-1", request_id="r", subject="年次報告", reply_by=date(2026, 12, 1)),
-            ComplianceOverdue(operator_id="op-1", item="risk_assessment", due_date=date(2026, 11, 1)),
         ]
         assert all(targets(e) == [("operator", "op-1")] for e in events)
 

@@ -67,6 +67,7 @@ RULES: tuple[Rule, ...] = (
     Rule(ReconnectionApproved, lambda e: other_party(e.party), "再接続の承認依頼", "Reconnection approved — your approval is requested"),
     Rule(ConnectionReconnected, "operator", "再接続完了", "Connection reconnected"),
     Rule(ComplianceOverdue, "operator", "維持・運用の期限超過", "Compliance overdue"),
+    Rule(ComplianceOverdue, "utility_desk", "維持・運用の期限超過", "Compliance overdue"),
     Rule(StatusRequested, "operator", "運用状況の提示依頼", "Status requested"),
     Rule(StatusReported, "utility_desk", "運用状況の報告", "Status reported"),
     Rule(ContactRegistered, _changer, "連絡先の登録", "Contact registered"),
