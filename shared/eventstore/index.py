@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import defaultdict
 from typing import Iterator, Sequence
 
@@ -38,8 +39,8 @@ class StreamIndex:
         return len(stream) if stream else 0
 
     def all(self) -> Iterator[Envelope]:
-        """Every envelope in append order."""
-        return iter(list(self._ordered))
+        """Every envelope in append order (those appended while iterating are not included)."""
+        return itertools.islice(self._ordered, len(self._ordered))
 
     def seen(self, key: str) -> bool:
         """Whether an idempotency key was used."""

@@ -19,12 +19,15 @@ def committed_consumer(bootstrap: str, **kwargs: object) -> AIOKafkaConsumer:
     )
 
 
-async def assign_all(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
-    """Assign every partition of the topics to the consumer."""
+async def assign_all(consumer: AIOKafkaConsumer, topics: Iterable[str], *, timeout: float = 30.0) -> list[TopicPartition]:
+    """Assign every partition of the topics to the consumer; TimeoutError if a topic does not appear."""
     partitions: list[TopicPartition] = []
+    deadline = asyncio.get_running_loop().time() + timeout
     for topic in topics:
         ids = consumer.partitions_for_topic(topic)
         while not ids:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"topic {topic} does not exist (is the deployment's topic prefix right?)")
             await consumer._client.force_metadata_update()  # aiokafka has no public wait for metadata
             ids = consumer.partitions_for_topic(topic)
             if not ids:
