@@ -62,8 +62,12 @@ async def eventually(
 
 
 @asynccontextmanager
-async def listening(app: Any) -> AsyncIterator[str]:
-    """Serve the app with uvicorn on a free local port in this loop (for commands that call it over HTTP)."""
+async def listening(app: Any, *, lifespan: str = "auto") -> AsyncIterator[str]:
+    """Serve the app with uvicorn on a free local port in this loop (for commands that call it over HTTP).
+
+    Pass ``lifespan="off"`` when the app's runtime is already started (inside ``serving``): starting it
+    twice would open a second writer that fences the first.
+    """
     import socket
 
     import uvicorn
@@ -71,7 +75,8 @@ async def listening(app: Any) -> AsyncIterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan=lifespan)
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

@@ -97,7 +97,7 @@ class TestTheReplayCommand:
         app = build_app(settings, clock=clock)
         async with serving(app) as client:
             ids = await some_history(client, settings, operator_id)
-            async with listening(app) as url:
+            async with listening(app, lifespan="off") as url:
                 args = argparse.Namespace(service="incident", until=None, url=url)
                 healthy = await asyncio.to_thread(cli_replay.main, args, settings)
                 app.state.incident.views.views[ids["reported"]]["status"] = "cleared"  # behind the system's back
