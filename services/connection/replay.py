@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any, Callable
 
 from services.audit.adapters.topics import read_records
@@ -24,21 +23,10 @@ from services.connection.projections.readmodel import INCIDENT_TOPICS, READ_MODE
 from shared.config import Settings
 from shared.envelope import DecodeError, Position, decode
 from shared.eventstore.index import StreamIndex
-from shared.kafka.subscriber import Subscriber
+from shared.replay import as_consumer_record, scratch_subscriber
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
-
-
-class _NoDeadLetters:
-    """A replay sends nothing: an unreadable record is only counted (the live service dead-lettered it)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def send(self, record: Any, reason: str) -> None:
-        """Count and drop."""
-        self.count += 1
 
 
 async def read_models(
@@ -50,19 +38,12 @@ async def read_models(
 ) -> dict[str, Any]:
     """The connection read models as the stream builds them: up to ``positions``, or as of ``until``."""
     streams, ledger = StreamIndex("smguard/connection-replay"), IncidentLedger()
-    incidents = Subscriber(
-        bootstrap=settings.kafka_bootstrap_servers, topics=[], sink=ledger,
-        dead_letters=_NoDeadLetters(),  # type: ignore[arg-type]  # duck-typed: only send() is used
-        name="replay.connection.incidents",
-    )  # fmt: skip
+    incidents = scratch_subscriber(settings, ledger, name="connection.incidents")
     async for batch in read_records(settings, READ_MODEL_TOPICS, until=until, positions=positions, progress=progress):
         for record in batch:
             full_topic = settings.topic(record.topic)
             if record.topic in INCIDENT_TOPICS:
-                await incidents.process(SimpleNamespace(
-                    topic=full_topic, partition=record.partition, offset=record.offset,
-                    value=record.value, key=None, headers=(),
-                ))  # fmt: skip
+                await incidents.process(as_consumer_record(settings, record))
                 continue
             try:  # the event store skips an unreadable record of its own topics too
                 streams.add([decode(record.value, position=Position(full_topic, record.partition, record.offset))])

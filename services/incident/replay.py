@@ -11,7 +11,6 @@ record is skipped, not dead-lettered), no faust app runs.
 from __future__ import annotations
 
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any, Callable
 
 from services.audit.adapters.topics import read_records
@@ -19,29 +18,9 @@ from services.incident.projections.connections import ConnectionDirectoryView
 from services.incident.projections.incidents import IncidentViews
 from services.incident.projections.readmodel import DIRECTORY_TOPICS, INCIDENT_TOPICS, READ_MODEL_TOPICS, snapshot
 from shared.config import Settings
-from shared.kafka.sinks import Sink
-from shared.kafka.subscriber import Subscriber
+from shared.replay import as_consumer_record, scratch_subscriber
 
 Progress = Callable[[int, int], None]
-
-
-class _NoDeadLetters:
-    """A replay sends nothing: an unreadable record is only counted (the live service dead-lettered it)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def send(self, record: Any, reason: str) -> None:
-        """Count and drop."""
-        self.count += 1
-
-
-def _feeder(settings: Settings, sink: Sink, name: str) -> Subscriber:
-    return Subscriber(
-        bootstrap=settings.kafka_bootstrap_servers, topics=[], sink=sink,
-        dead_letters=_NoDeadLetters(),  # type: ignore[arg-type]  # duck-typed: only send() is used
-        name=f"replay.incident.{name}",
-    )  # fmt: skip
 
 
 async def read_models(
@@ -53,19 +32,13 @@ async def read_models(
 ) -> dict[str, Any]:
     """The incident read models as the stream builds them: up to ``positions``, or as of ``until``."""
     views, directory = IncidentViews(), ConnectionDirectoryView()
-    incidents, connections = _feeder(settings, views, "incidents"), _feeder(settings, directory, "connections")
+    incidents = scratch_subscriber(settings, views, name="incident.incidents")
+    connections = scratch_subscriber(settings, directory, name="incident.connections")
     feeders = {base: incidents for base in INCIDENT_TOPICS} | {base: connections for base in DIRECTORY_TOPICS}
     async for batch in read_records(settings, READ_MODEL_TOPICS, until=until, positions=positions, progress=progress):
         for record in batch:
-            await feeders[record.topic].process(_as_consumer_record(settings, record))
+            await feeders[record.topic].process(as_consumer_record(settings, record))
     for feeder in (incidents, connections):
         await feeder.retry_parked()  # the live subscriber retries parked events too
     return snapshot(views, directory)
 
-
-def _as_consumer_record(settings: Settings, record: Any) -> SimpleNamespace:
-    """What ``Subscriber.process`` reads of a Kafka record (the full topic name, as the live consumer sees it)."""
-    return SimpleNamespace(
-        topic=settings.topic(record.topic), partition=record.partition, offset=record.offset,
-        value=record.value, key=None, headers=(),
-    )  # fmt: skip

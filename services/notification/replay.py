@@ -11,27 +11,15 @@ unreadable record is skipped (the live service dead-lettered it), not dead-lette
 from __future__ import annotations
 
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any, Callable
 
 from services.audit.adapters.topics import read_records
 from services.notification.projections.readmodel import READ_MODEL_TOPICS, snapshot
 from services.notification.projections.views import ViewSink
 from shared.config import Settings
-from shared.kafka.subscriber import Subscriber
+from shared.replay import as_consumer_record, scratch_subscriber
 
 Progress = Callable[[int, int], None]
-
-
-class _NoDeadLetters:
-    """A replay sends nothing: an unreadable record is only counted."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def send(self, record: Any, reason: str) -> None:
-        """Count and drop."""
-        self.count += 1
 
 
 async def read_models(
@@ -43,16 +31,9 @@ async def read_models(
 ) -> dict[str, Any]:
     """The notification read models as the stream builds them: up to ``positions``, or as of ``until``."""
     sink = ViewSink()
-    feeder = Subscriber(
-        bootstrap=settings.kafka_bootstrap_servers, topics=[], sink=sink,
-        dead_letters=_NoDeadLetters(),  # type: ignore[arg-type]  # duck-typed: only send() is used
-        name="replay.notification.views",
-    )  # fmt: skip
+    feeder = scratch_subscriber(settings, sink, name="notification.views")
     async for batch in read_records(settings, READ_MODEL_TOPICS, until=until, positions=positions, progress=progress):
         for record in batch:
-            await feeder.process(SimpleNamespace(  # what process() reads of a Kafka record, full topic name
-                topic=settings.topic(record.topic), partition=record.partition, offset=record.offset,
-                value=record.value, key=None, headers=(),
-            ))  # fmt: skip
+            await feeder.process(as_consumer_record(settings, record))
     await feeder.retry_parked()  # the live subscriber retries parked events too
     return snapshot(sink.views)
