@@ -16,7 +16,6 @@ from services.connection.adapters.webhook import UnconfiguredEnforcement, Webhoo
 from services.connection.application.compliance import Clock, ComplianceHandlers, ComplianceWatch
 from services.connection.application.enforcement import Backoff, EnforcementWorker
 from services.connection.application.handlers import ConnectionHandlers
-from services.connection.application.positions import TrackedStore
 from services.connection.application.ports import EnforcementPort
 from services.connection.application.reactions import IncidentReactions
 from services.connection.config import ConnectionSettings
@@ -62,7 +61,7 @@ def build_app(settings: Settings, own: ConnectionSettings | None = None, *, cloc
     """The connection service's app with its runtime."""
     own = own or ConnectionSettings()
     runtime = Runtime(settings, service="connection")
-    store = TrackedStore(runtime.event_store(OWN_TOPICS))  # knows the committed positions (GET /ops/read-model)
+    store = runtime.event_store(OWN_TOPICS)
     sealer = FernetSealer(load_or_create_key(own.connection_secrets_key, settings.data_dir / "connection-secrets.key"))
     handlers = ConnectionHandlers(store=store, directory=Directory(store.load), sealer=sealer)
     reactions = IncidentReactions(handlers)

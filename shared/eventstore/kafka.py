@@ -60,6 +60,10 @@ class KafkaEventStore(EventStore):
         self._failure: BaseException | None = None
         self.ready = False
         self.undecodable: list[tuple[Position, str]] = []
+        self.in_flight = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+        self._positions: dict[tuple[str, int], int] = {}
 
     async def start(self) -> None:
         """Fence earlier writers, read the topics to the end, start the writer."""
@@ -86,6 +90,7 @@ class KafkaEventStore(EventStore):
 
     async def _catch_up(self) -> None:
         self._index.reset()
+        self._positions.clear()
         consumer = committed_consumer(self._bootstrap)
         await consumer.start()
         try:
@@ -94,6 +99,7 @@ class KafkaEventStore(EventStore):
             async for records in read_to_end(consumer, partitions):
                 for record in records:
                     position = Position(record.topic, record.partition, record.offset)
+                    self._advance(position)
                     try:
                         self._index.add([decode(record.value, key=record.key, position=position)])
                     except DecodeError as exc:
@@ -127,7 +133,26 @@ class KafkaEventStore(EventStore):
         self._index.promise(idempotency_key, future)
         self._index.add(envelopes)  # staged: later decisions see them; a failed commit resets the index
         self._queue.put_nowait(_Pending(envelopes, future, idempotency_key))
-        return await asyncio.shield(future)
+        self.in_flight += 1
+        self._quiet.clear()
+        try:
+            return await asyncio.shield(future)
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self._quiet.set()
+
+    async def quiet(self) -> None:
+        """Return once no append is under way (another may start right after)."""
+        await self._quiet.wait()
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """The next offset per (topic, partition) past every committed event this store holds."""
+        return dict(self._positions)
+
+    def _advance(self, position: Position) -> None:
+        key = (position.topic, position.partition)
+        self._positions[key] = max(self._positions.get(key, 0), position.offset + 1)
 
     def _check_writable(self) -> None:
         if isinstance(self._failure, WriterFenced):
@@ -165,6 +190,8 @@ class KafkaEventStore(EventStore):
         metadata = iter([await send for send in sends])
         for pending in batch:
             committed = tuple(e.at(Position(m.topic, m.partition, m.offset)) for e, m in zip(pending.envelopes, metadata))
+            for envelope in committed:
+                self._advance(envelope.position)  # type: ignore[arg-type]  # set just above
             result = AppendResult(committed, committed[-1].sequence)
             self._index.committed(committed)
             self._index.settle(pending.key, result)

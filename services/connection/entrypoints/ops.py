@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from services.connection.application.positions import TrackedStore
 from services.connection.projections.readmodel import positions, snapshot
 from shared.auth import Principal, require_roles
 from shared.eventstore import StoreUnavailable
+from shared.eventstore.kafka import KafkaEventStore
 
 router = APIRouter(tags=["ops"])
 Replayer = Annotated[Principal, Depends(require_roles("utility_soc", "auditor"))]
@@ -25,7 +25,7 @@ async def read_model(request: Request, _: Replayer) -> dict[str, Any]:
     """
     state = request.app.state
     handlers, reactions, sink = state.connection_handlers, state.connection_reactions, state.incident_sink
-    store: TrackedStore = handlers.store
+    store: KafkaEventStore = handlers.store
     for _attempt in range(SETTLE_ATTEMPTS):
         await reactions.idle()
         if not store.in_flight:  # nothing awaited since idle(): nothing is applied between here and the answer
