@@ -57,10 +57,19 @@ def read_mailbox(folder: Path) -> list[CaughtMail]:
             CaughtMail(
                 path=path,
                 sender=str(message.get("From", "")),
-                to=str(message.get("To", "")),
+                to=", ".join(address.addr_spec for address in getattr(message.get("To"), "addresses", ())),
                 subject=str(message.get("Subject", "")),
-                date=str(message.get("Date", "")),
+                date=str(message.get("Date", "")) or _received_at(path),
                 body=part.get_content() if part is not None else "",
             )
         )
     return mails
+
+
+def _received_at(path: Path) -> str:
+    """When the catcher received a message without a Date header (the file name says, in UTC)."""
+    stamp = path.name.split("-", 1)[0]
+    try:
+        return datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=timezone.utc).isoformat(timespec="seconds")
+    except ValueError:
+        return ""

@@ -30,6 +30,6 @@ def main(args: argparse.Namespace) -> int:
         return 0
     start = max(0, len(mails) - args.last)
     for number, mail in enumerate(mails[start:], start=start + 1):
-        print(f"{number:>4}  {mail.date[:31]:<31}  {mail.to[:30]:<30}  {mail.subject}")
+        print(f"{number:>4}  {mail.date[:25]:<25}  {mail.to[:40]:<40}  {mail.subject}")
     print(f"\n{len(mails)} message(s); 'smguard mail N' shows one.")
     return 0
