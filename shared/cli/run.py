@@ -65,6 +65,7 @@ def main(args: argparse.Namespace) -> int:
     """Start everything, say where it answers, wait for Ctrl-C, stop everything."""
     settings = get_settings()
     services = available_services()
+    signal.signal(signal.SIGTERM, _stop_on_term)  # `kill` or a supervisor stops everything as Ctrl-C does
     wanted = {s: settings.port_of(s) for s in services}
     if "SMGUARD_SMTP_HOST" not in os.environ:
         wanted["SMTP catcher"] = int(os.environ.get("SMGUARD_SMTP_PORT", DEV_SMTP_PORT))
@@ -101,6 +102,10 @@ def main(args: argparse.Namespace) -> int:
         if broker is not None:
             broker.stop()
         print("stopped")
+
+
+def _stop_on_term(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _log_dir(settings: Settings) -> Path:
