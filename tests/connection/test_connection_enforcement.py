@@ -62,9 +62,11 @@ async def test_after_a_restart_pending_requests_resume_and_nothing_is_enforced_t
         pending_request = await eventually(
             lambda: _request(client, settings, pending, "pending"), what="second pending"
         )
-    peer.always_fail = False
     app = app_for(settings, peer)
     async with serving(app) as client:
+        # Only now: an attempt the stopped service had in flight may still reach the peer's thread late,
+        # and must fail there like the others (its outcome was never known to the service).
+        peer.always_fail = False
         await eventually(lambda: _request(client, settings, pending, "enforced"), what="resumed after restart")
         await app.state.enforcement.sweep()
         assert peer.acknowledged(done_request["request_id"]) == 1

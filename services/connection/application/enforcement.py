@@ -97,7 +97,7 @@ class EnforcementWorker:
                         await self._record(self.handlers.record_failure(connection_id, request_id, error=str(exc)))
                         await asyncio.sleep(self.backoff.delay(attempt))
                         continue
-                    await self._record(self.handlers.record_enforced(connection_id, request_id, at=utcnow()))
+                    await self._record_acknowledged(connection_id, request_id)
         finally:
             self._tasks.pop(request_id, None)
 
@@ -114,6 +114,16 @@ class EnforcementWorker:
             smart_meter_ids=tuple(view.connection.smart_meter_ids),
             incident_id=request.incident_id,
         )
+
+    async def _record_acknowledged(self, connection_id: str, request_id: str) -> None:
+        """The peer acknowledged: record it, retrying the record — never the request — until it lands."""
+        while self._call(connection_id, request_id) is not None:
+            try:
+                await self.handlers.record_enforced(connection_id, request_id, at=utcnow())
+                return
+            except Exception:  # e.g. a concurrent append to the same connection: record again
+                log.exception("could not record an acknowledged enforcement request; recording again")
+                await asyncio.sleep(min(self.backoff.base, 0.2))
 
     async def _record(self, append) -> None:  # type: ignore[no-untyped-def]
         """Record an outcome; while the store cannot append, wait and let the loop try again."""
