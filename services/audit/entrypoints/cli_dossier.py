@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
 
-import httpx
-
-from services.audit.entrypoints.cli_client import client
-from shared.config import Settings, get_settings
+from services.audit.entrypoints.cli_client import client, run_command
+from shared.config import Settings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,11 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
     """Print (or write) the dossier; 1 when there is no such incident."""
-    try:
-        return asyncio.run(run(settings or get_settings(), args))
-    except httpx.HTTPError as exc:
-        print(f"smguard dossier: cannot reach the audit service: {exc}", file=sys.stderr)
-        return 2
+    return run_command("dossier", run, args, settings)
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:

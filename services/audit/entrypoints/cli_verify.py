@@ -9,7 +9,6 @@ service's latest checkpoint is signed by that key and only appends to the kept o
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -17,9 +16,9 @@ from typing import Any
 
 import httpx
 
-from services.audit.entrypoints.cli_client import client
+from services.audit.entrypoints.cli_client import client, run_command
 from services.audit.verifier import VerificationError, verify_checkpoint, verify_consistency
-from shared.config import Settings, get_settings
+from shared.config import Settings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -30,11 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
     """0 when the log verifies (and extends the kept checkpoint), 1 when not, 2 when it cannot be asked."""
-    try:
-        return asyncio.run(run(settings or get_settings(), args))
-    except httpx.HTTPError as exc:
-        print(f"smguard verify: cannot reach the audit service: {exc}", file=sys.stderr)
-        return 2
+    return run_command("verify", run, args, settings)
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
