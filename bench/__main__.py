@@ -1,7 +1,7 @@
 """``python -m bench``: run every benchmark against a real broker, write bench/results/, print a table.
 
 How to run: ``make bench`` (or ``.venv/bin/python -m bench``). Uses KAFKA_BOOTSTRAP_SERVERS if set,
-else starts a local broker from jars for the run.
+else Docker, else starts a local broker from jars for the run.
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 
 from bench import eventstore_bench, hot_path_bench
-from bench.harness import broker, print_table, write_results
+from bench.harness import print_table, write_results
+from shared.localbroker import provide_broker
 
 
 async def _all(bootstrap: str) -> list[dict]:
@@ -23,7 +24,7 @@ async def _all(bootstrap: str) -> list[dict]:
 
 def main() -> None:
     """Run, record, show."""
-    with broker() as bootstrap:
+    with provide_broker() as bootstrap:
         rows = asyncio.run(_all(bootstrap))
     path = write_results(rows)
     print_table(rows)

@@ -6,36 +6,16 @@ import json
 import os
 import platform
 import statistics
-import tempfile
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from shared.config import REPO_ROOT
-from shared.localbroker import broker_module
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
-
-
-@contextmanager
-def broker() -> Iterator[str]:
-    """KAFKA_BOOTSTRAP_SERVERS if set, else a local broker from jars on free ports, stopped at the end."""
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
-        return
-    module = broker_module()
-    with tempfile.TemporaryDirectory(prefix="smguard-bench-") as tmp:
-        local = module.LocalBroker(data_dir=Path(tmp), port=module.free_port(), controller_port=module.free_port())
-        local.start()
-        try:
-            local.wait_ready(90)
-            yield local.bootstrap
-        finally:
-            local.stop()
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:

@@ -1,59 +1,23 @@
-"""Bearer JWT authentication and per-object authorisation (roles and operator tenancy)."""
+"""Bearer JWT authentication and the role checks routes declare (the tenancy rules are in ``shared.principal``)."""
 
 from __future__ import annotations
 
-import secrets
 import time
-from dataclasses import dataclass
-from typing import Annotated, Callable, Literal
+from typing import Annotated, Callable
 
 import jwt
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shared import devsecrets
 from shared.config import Settings, get_settings
+from shared.principal import ROLES, Principal
 
-Role = Literal["utility_soc", "utility_desk", "operator", "sensor", "auditor"]
-ROLES: tuple[str, ...] = ("utility_soc", "utility_desk", "operator", "sensor", "auditor")
-UTILITY_ROLES = frozenset({"utility_soc", "utility_desk"})
-READ_ALL_ROLES = frozenset({"utility_soc", "utility_desk", "auditor"})
 _ALGORITHM = "HS256"
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The authenticated caller."""
-
-    sub: str
-    role: str
-    operator_id: str | None = None
-
-    @property
-    def is_utility(self) -> bool:
-        """utility_soc or utility_desk."""
-        return self.role in UTILITY_ROLES
-
-    def may_see_operator(self, operator_id: str | None) -> bool:
-        """Utility roles and auditors see every tenant; an operator only its own."""
-        if self.role in READ_ALL_ROLES:
-            return True
-        return self.role == "operator" and operator_id is not None and operator_id == self.operator_id
-
-    def may_see_any(self, operator_ids: list[str]) -> bool:
-        """Whether an object that concerns these operators is visible to the caller."""
-        return self.role in READ_ALL_ROLES or (self.role == "operator" and self.operator_id in operator_ids)
-
 
 def signing_key(settings: Settings) -> str:
     """The HMAC key: from settings, else a development key generated once into the data folder."""
-    if settings.jwt_secret:
-        return settings.jwt_secret
-    path = settings.data_dir / "dev-signing-key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return devsecrets.configured_or_dev(settings.jwt_secret, settings.data_dir, devsecrets.JWT_SIGNING_KEY).decode()
 
 
 def mint_token(settings: Settings, *, role: str, operator_id: str | None = None, sub: str | None = None) -> str:
@@ -128,3 +92,11 @@ def require_roles(*roles: str) -> Callable[[Principal], Principal]:
         return principal
 
     return check
+
+
+Soc = Annotated[Principal, Depends(require_roles("utility_soc"))]
+Parties = Annotated[Principal, Depends(require_roles("utility_soc", "operator"))]
+Readers = Annotated[Principal, Depends(require_roles("utility_soc", "utility_desk", "operator", "auditor"))]
+UtilityReaders = Annotated[Principal, Depends(require_roles("utility_soc", "utility_desk", "auditor"))]
+Replayers = Annotated[Principal, Depends(require_roles("utility_soc", "auditor"))]
+SensorOrSoc = Annotated[Principal, Depends(require_roles("sensor", "utility_soc"))]

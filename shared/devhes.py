@@ -7,13 +7,13 @@ blocks being enforced. Production points ``SMGUARD_ENFORCEMENT_URL`` at the real
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from shared.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -21,9 +21,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        timestamp = self.headers.get("X-Smguard-Timestamp", "")
-        expected = "sha256=" + hmac.new(self.server.secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, self.headers.get("X-Smguard-Signature", "")):
+        signed = verify(
+            self.server.secret, body,
+            timestamp=self.headers.get(TIMESTAMP_HEADER), signature=self.headers.get(SIGNATURE_HEADER),
+        )  # fmt: skip
+        if not signed:
             self._answer(401, {"error": "bad signature"})
             return
         record = {"received_at": datetime.now(timezone.utc).isoformat(), **json.loads(body)}

@@ -41,6 +41,11 @@ class NotFound(DomainError):
     code = "not_found"
 
 
+def not_found(what: str, ident: str) -> NotFound:
+    """The 404 for an object that does not exist or belongs to another tenant (the same answer)."""
+    return NotFound(f"{what} {ident} not found")
+
+
 class Aggregate:
     """An event-sourced aggregate: rebuilt by replaying its events, changed only by ``_apply``."""
 
@@ -52,11 +57,19 @@ class Aggregate:
     @classmethod
     def rehydrate(cls, aggregate_id: str, events: Iterable[DomainEvent]) -> Self:
         """The aggregate as its past events left it."""
-        aggregate = cls(aggregate_id)
+        return cls(aggregate_id).fold(events)
+
+    def fold(self, events: Iterable[DomainEvent]) -> Self:
+        """Bring the aggregate forward by events already in its stream (a projection keeps one up to date so)."""
         for event in events:
-            aggregate._apply(event)
-            aggregate.version += 1
-        return aggregate
+            self._apply(event)
+            self.version += 1
+        return self
+
+    @property
+    def exists(self) -> bool:
+        """Whether the aggregate has a stream at all (subclasses say more precisely when it came to be)."""
+        return self.version > 0
 
     def _record(self, event: DomainEvent) -> None:
         """Decide that ``event`` happens: apply it now, publish it when the handler appends."""
@@ -65,11 +78,6 @@ class Aggregate:
 
     def _apply(self, event: DomainEvent) -> None:  # pragma: no cover - every aggregate overrides
         raise NotImplementedError
-
-    @property
-    def loaded_version(self) -> int:
-        """The version the aggregate had before its pending events."""
-        return self.version
 
     def take_pending(self) -> list[DomainEvent]:
         """Hand over the events decided since loading, and forget them here."""

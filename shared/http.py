@@ -11,8 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from shared.auth import CurrentPrincipal, Principal, require_roles
-from shared.domain import Conflict, DomainError, NotFound
+from shared.auth import CurrentPrincipal, Replayers
+from shared.domain import DomainError, NotFound
+from shared.principal import Principal
 from shared.eventstore import ConcurrencyError, Context, StoreUnavailable, WriterFenced
 from shared.logs import correlation_id, traceparent
 
@@ -65,7 +66,7 @@ def install(app: FastAPI, *, service: str) -> None:
 
 
 def operations_router(service: str) -> APIRouter:
-    """``/healthz``, ``/readyz``, ``/metrics`` and ``/ops/parked``."""
+    """``/healthz``, ``/readyz``, ``/metrics``, ``/ops/parked`` and ``/ops/read-model``."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz")
@@ -86,12 +87,18 @@ def operations_router(service: str) -> APIRouter:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/ops/parked")
-    async def parked(
-        request: Request, _: Annotated[Principal, Depends(require_roles("utility_soc", "auditor"))]
-    ) -> dict[str, Any]:
+    async def parked(request: Request, _: Replayers) -> dict[str, Any]:
         """Events parked because they could not be applied, and dead-lettered record counts."""
         runtime = request.app.state.runtime
         return runtime.parked_report()
+
+    @router.get("/ops/read-model")
+    async def read_model(request: Request, _: Replayers) -> dict[str, Any]:
+        """The live read models and the stream positions they reflect, taken together (``smguard replay`` compares)."""
+        runtime = request.app.state.runtime
+        if runtime.read_model is None:
+            raise NotFound(f"the {service} service shows no read model")
+        return await runtime.read_model.take()
 
     return router
 
@@ -131,9 +138,6 @@ IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]
 
 
-def not_found(what: str, ident: str) -> NotFound:
-    """The 404 for an object that does not exist or belongs to another tenant (the same answer)."""
-    return NotFound(f"{what} {ident} not found")
-
-
-__all__ = ["Conflict", "ExpectedVersion", "IdempotencyKey", "context_of", "install", "not_found"]
+def service_of(request: Request) -> Any:
+    """The service object its bootstrap built (``app.state.service``), for routes to depend on."""
+    return request.app.state.service

@@ -1,22 +1,219 @@
-"""Access to the local Kafka broker tool (infra/kafka/broker.py), which is stdlib-only and not a package."""
+"""The Kafka broker for tests and benchmarks, and access to the local broker tool.
+
+``infra/kafka/broker.py`` (stdlib only, not a package) starts Apache Kafka from Maven Central jars;
+``broker_module()`` loads it. ``provide_broker()`` yields a bootstrap string ("host:port") from the
+first of:
+
+1. the environment variable KAFKA_BOOTSTRAP_SERVERS (a broker you run yourself);
+2. Docker, when an engine answers: a throwaway apache/kafka container (testcontainers);
+3. the local broker from Maven Central jars, on free ports in a temporary data dir; needs
+   Java 17+ (and Maven once, to download the jars).
+
+Whatever the source, the broker is confirmed with a real Kafka metadata request (aiokafka admin
+client) before it is used. The choice is logged on the logger "smguard.localbroker".
+"""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
+import gc
 import importlib.util
+import logging
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
 from functools import lru_cache
+from pathlib import Path
 from types import ModuleType
 
 from shared.config import REPO_ROOT
 
+log = logging.getLogger("smguard.localbroker")
+
 BROKER_PY = REPO_ROOT / "infra" / "kafka" / "broker.py"
+KAFKA_IMAGE = "apache/kafka:4.1.1"
+ENV_BOOTSTRAP = "KAFKA_BOOTSTRAP_SERVERS"
+READY_TIMEOUT = 60.0
+DOCKER_READY_TIMEOUT = 120.0  # includes the JVM start inside a fresh container
 
 
 @lru_cache
 def broker_module() -> ModuleType:
-    """The infra/kafka/broker.py module (LocalBroker, ensure_jars, errors)."""
-    spec = importlib.util.spec_from_file_location("smguard_local_broker", BROKER_PY)
+    """infra/kafka/broker.py as a module (LocalBroker, free_port, errors); it is a script, not a package."""
+    name = "smguard_local_kafka_broker"
+    spec = importlib.util.spec_from_file_location(name, BROKER_PY)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {BROKER_PY}")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses in it look their module up by name
     spec.loader.exec_module(module)
     return module
+
+
+# --------------------------------------------------------------------------- readiness
+
+
+async def _describe_cluster(bootstrap: str, timeout: float) -> dict:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last_error: BaseException | None = None
+    while True:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="smguard-tests", request_timeout_ms=5000
+        )
+        try:
+            await asyncio.wait_for(admin.start(), 10)
+            cluster = await asyncio.wait_for(admin.describe_cluster(), 10)
+            if cluster.get("brokers"):
+                return cluster
+            last_error = RuntimeError("metadata lists no brokers yet")
+        except Exception as exc:  # not reachable yet: retry until the deadline
+            last_error = exc
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+        if loop.time() >= deadline:
+            raise TimeoutError(
+                f"Kafka at {bootstrap} did not answer a metadata request within {timeout:.0f}s: "
+                f"{last_error!r}"
+            )
+        await asyncio.sleep(0.5)
+
+
+def wait_for_metadata(bootstrap: str, timeout: float = READY_TIMEOUT) -> dict:
+    """Block until a Kafka metadata request to bootstrap lists a broker; returns the cluster.
+
+    Runs its own event loop in a worker thread, so it is safe to call from synchronous
+    fixtures whatever event loop pytest-asyncio has set up in the main thread.
+    """
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kafka-ready") as pool:
+        return pool.submit(asyncio.run, _describe_cluster(bootstrap, timeout)).result()
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def docker_available() -> bool:
+    """True when a Docker engine answers a ping (the `docker` client alone is not enough)."""
+    answered = False
+    with warnings.catch_warnings():
+        # The Docker SDK leaks its socket when no engine answers; collect it quietly here.
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            import docker
+
+            client = docker.from_env(timeout=5)
+            try:
+                answered = bool(client.ping())
+            finally:
+                client.close()
+        except Exception:
+            pass
+        gc.collect()
+    return answered
+
+
+@contextlib.contextmanager
+def _from_env(bootstrap: str) -> Iterator[str]:
+    log.info("Kafka for tests: %s=%s", ENV_BOOTSTRAP, bootstrap)
+    wait_for_metadata(bootstrap, timeout=30)
+    yield bootstrap
+
+
+@contextlib.contextmanager
+def _docker_broker() -> Iterator[str]:
+    from testcontainers.core.container import DockerContainer
+
+    broker = broker_module()
+    # Kafka hands its advertised address to clients, so the port seen from this machine
+    # must be known before the container starts: listen inside the container on the
+    # same (free) port number that is published on the Docker host.
+    port = broker.free_port()
+    container = DockerContainer(KAFKA_IMAGE)
+    host = container.get_docker_client().host()
+    container.with_bind_ports(port, port).with_envs(
+        CLUSTER_ID=broker.new_cluster_id(),
+        KAFKA_NODE_ID="1",
+        KAFKA_PROCESS_ROLES="broker,controller",
+        KAFKA_LISTENERS=f"PLAINTEXT://:{port},CONTROLLER://:9093",
+        KAFKA_ADVERTISED_LISTENERS=f"PLAINTEXT://{host}:{port}",
+        KAFKA_CONTROLLER_LISTENER_NAMES="CONTROLLER",
+        KAFKA_INTER_BROKER_LISTENER_NAME="PLAINTEXT",
+        KAFKA_LISTENER_SECURITY_PROTOCOL_MAP="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        KAFKA_CONTROLLER_QUORUM_VOTERS="1@localhost:9093",
+        KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR="1",
+        KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR="1",
+        KAFKA_TRANSACTION_STATE_LOG_MIN_ISR="1",
+        KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR="1",
+        KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR="1",
+        KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS="0",
+        KAFKA_AUTO_CREATE_TOPICS_ENABLE="false",
+        KAFKA_LOG_RETENTION_MS="-1",
+    )
+    bootstrap = f"{host}:{port}"
+    log.info("Kafka for tests: Docker container %s on %s", KAFKA_IMAGE, bootstrap)
+    with container:
+        wait_for_metadata(bootstrap, timeout=DOCKER_READY_TIMEOUT)
+        yield bootstrap
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@contextlib.contextmanager
+def _local_broker() -> Iterator[str]:
+    broker_mod = broker_module()
+    port = broker_mod.free_port()
+    controller_port = broker_mod.free_port()
+    while controller_port == port:
+        controller_port = broker_mod.free_port()
+    with tempfile.TemporaryDirectory(prefix="smguard-kafka-", ignore_cleanup_errors=True) as tmp:
+        broker = broker_mod.LocalBroker(
+            data_dir=Path(tmp), port=port, controller_port=controller_port
+        )
+        log.info(
+            "Kafka for tests: local broker from jars on %s (data dir %s)", broker.bootstrap, tmp
+        )
+        try:
+            broker.start()
+            try:
+                took = broker.wait_ready(READY_TIMEOUT)
+                wait_for_metadata(broker.bootstrap, timeout=30)
+            except broker_mod.BrokerError as exc:
+                # The data dir (and its logs) is deleted on exit: show the end of the log now.
+                raise RuntimeError(
+                    f"{exc}\n--- server.log (tail) ---\n{_tail(broker.server_log)}"
+                    f"\n--- stdout.log (tail) ---\n{_tail(broker.stdout_log)}"
+                ) from exc
+            log.info("Kafka for tests: local broker ready after %.1fs", took)
+            yield broker.bootstrap
+        except broker_mod.BrokerError as exc:
+            # java/mvn missing, port taken, ...: a one-line explanation, no traceback noise.
+            raise RuntimeError(str(exc)) from None
+        finally:
+            broker.stop()
+
+
+@contextlib.contextmanager
+def provide_broker() -> Iterator[str]:
+    """Yield the bootstrap servers of a Kafka broker for the tests; clean up afterwards."""
+    from_env = os.environ.get(ENV_BOOTSTRAP, "").strip()
+    if from_env:
+        source = _from_env(from_env)
+    elif docker_available():
+        source = _docker_broker()
+    else:
+        log.info("Kafka for tests: no %s and no Docker engine answering", ENV_BOOTSTRAP)
+        source = _local_broker()
+    with source as bootstrap:
+        yield bootstrap

@@ -28,6 +28,12 @@ class Component(Protocol):
     async def stop(self) -> None: ...
 
 
+class LiveModel(Protocol):
+    """The live read models as ``GET /ops/read-model`` shows them (see ``shared.replay.LiveReadModel``)."""
+
+    async def take(self) -> dict[str, Any]: ...
+
+
 class Runtime:
     """A service's moving parts, started in order and stopped in reverse."""
 
@@ -37,6 +43,7 @@ class Runtime:
         self.dead_letters = DeadLetters(settings, consumer=service)
         self.store: KafkaEventStore | None = None
         self.subscribers: list[Subscriber] = []
+        self.read_model: LiveModel | None = None
         self._components: list[Component] = [self.dead_letters]
         self._started: list[Component] = []
 
@@ -64,6 +71,10 @@ class Runtime:
         self.subscribers.append(subscriber)
         self._components.append(subscriber)
         return subscriber
+
+    def expose(self, read_model: LiveModel) -> None:
+        """Show these read models at ``GET /ops/read-model`` (what ``smguard replay`` compares)."""
+        self.read_model = read_model
 
     def add(self, component: Component) -> Component:
         """Start another component after those added before it."""
@@ -157,33 +168,3 @@ class FaustComponent:
         """Stop the agents (offsets of processed records are committed)."""
         if self._running is not None:
             await self._running.__aexit__(None, None, None)
-
-
-class Periodic:
-    """Runs ``tick`` every ``interval`` seconds as a runtime component; a failed tick is logged, the next one retries."""
-
-    def __init__(self, name: str, tick: Any, *, interval: float, first_after: float | None = None) -> None:
-        self.name, self._tick, self._interval = name, tick, interval
-        self._first = interval if first_after is None else first_after
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Start ticking in the background."""
-        self._task = asyncio.create_task(self._run(), name=self.name)
-
-    async def stop(self) -> None:
-        """Stop ticking."""
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        await asyncio.sleep(self._first)
-        while True:
-            try:
-                result = self._tick()
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception:  # a broker hiccup must not stop the timer
-                log.exception("periodic task failed", extra={"task": self.name})
-            await asyncio.sleep(self._interval)

@@ -26,6 +26,7 @@ def faust_app(settings: Settings, *, service: str, **overrides: Any) -> faust.Ap
         "producer_acks": -1,
         "broker_commit_interval": 1.0,
         "autodiscover": False,
+        "datadir": str(settings.data_dir / "faust"),  # not the working directory
     }
     options.update(overrides)
     return faust.App(f"{settings.topic_prefix}smguard-{service}", **options)

@@ -1,18 +1,21 @@
-"""Fixtures shared by the whole test suite."""
+"""Fixtures shared by the whole test suite: one real Kafka broker, and per-test topics and settings."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from kafka_broker import provide_broker
+from shared.config import Settings
+from shared.localbroker import provide_broker
+from tests.factories import make_settings
 
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
-    """bootstrap.servers of one Kafka broker for the whole session (see tests/kafka_broker.py)."""
+    """bootstrap.servers of one Kafka broker for the whole session (see ``shared.localbroker``)."""
     with provide_broker() as bootstrap:
         yield bootstrap
 
@@ -24,8 +27,6 @@ def topic_prefix() -> str:
 
 
 @pytest.fixture
-def settings(kafka_bootstrap: str, topic_prefix: str, tmp_path):
+def settings(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Settings:
     """Settings for one test against the session's broker, with unique topic names."""
-    from support import make_settings
-
     return make_settings(kafka_bootstrap, topic_prefix, tmp_path / "data")

@@ -15,7 +15,8 @@ from services.audit.application.service import AuditService
 from services.audit.config import AuditSettings, audit_dir, checkpoint_db_path, log_db_path
 from services.audit.entrypoints.api import ops_router, router
 from shared.config import Settings
-from shared.runtime import Periodic, Runtime
+from shared.periodic import Periodic
+from shared.runtime import Runtime
 from shared.service import create_app
 
 log = logging.getLogger(__name__)

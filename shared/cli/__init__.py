@@ -14,7 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schemas": ("shared.cli.schemas", "write the JSON Schemas and AsyncAPI document of the event catalog"),
     "verify": ("services.audit.entrypoints.cli_verify", "verify the audit log, optionally against a kept checkpoint"),
     "dossier": ("services.audit.entrypoints.cli_dossier", "an incident's whole story as a document"),
-    "replay": ("services.audit.entrypoints.cli_replay", "rebuild read models from the topics and compare with the live ones"),
+    "replay": ("shared.cli.replay", "rebuild read models from the topics and compare with the live ones"),
     "demo": ("shared.cli.demo", "play the agreement's story against the running system, step by step"),
     "mail": ("shared.cli.mail", "list the e-mails the development SMTP catcher of 'smguard run' received"),
 }

@@ -10,11 +10,11 @@ import sys
 
 import httpx
 
+from shared.cli.client import base_url
 from shared.config import get_settings
 from shared.demo.client import DemoError, Smguard
 from shared.demo.story import Story
-
-SERVICES = ("incident", "connection", "notification", "audit")
+from shared.services import SERVICES
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """Play every step; stop with a clear message at the first that does not come out right."""
     settings = get_settings()
-    urls = {s: f"http://{settings.host}:{settings.port_of(s)}" for s in SERVICES}
+    urls = {s: base_url(settings, s) for s in SERVICES}
     down = [s for s, url in urls.items() if not _ready(url)]
     if down:
         print(f"smguard demo: not running: {', '.join(down)} — start the system with 'make run' first", file=sys.stderr)

@@ -8,21 +8,20 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import secrets
 import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
-
-from shared.cli.serve import SERVICES
+from shared import devsecrets
+from shared.cli.client import base_url
 from shared.config import Settings, get_settings
 from shared.devhes import DevHes
 from shared.devmail import start_catcher
 from shared.localbroker import broker_module
+from shared.processes import ServiceExited, Supervisor
+from shared.services import SERVICES
 
 DEV_SMTP_PORT = 8025
 DEV_HES_PORT = 8099
@@ -83,20 +82,23 @@ def main(args: argparse.Namespace) -> int:
         print(f"smguard run: {exc}", file=sys.stderr)
         return 2
     env, helpers = _dev_peers(settings)
-    children = _spawn(settings, services, env)
+    supervisor = Supervisor(env=env, log_dir=_log_dir(settings), url_of=lambda service: base_url(settings, service))
     try:
-        _wait_ready(settings, services, children, args.timeout)
+        supervisor.start(services)
+        supervisor.wait_ready(services, timeout=args.timeout, on_ready=lambda s: print(f"  {s:<13} ready"))
         _print_where(settings, services)
-        while all(child.poll() is None for child in children.values()):
+        while not supervisor.stopped():
             time.sleep(0.5)
-        dead = [name for name, child in children.items() if child.poll() is not None]
-        print(f"smguard run: {', '.join(dead)} stopped; see {_log_dir(settings)}", file=sys.stderr)
+        print(f"smguard run: {', '.join(supervisor.stopped())} stopped; see {_log_dir(settings)}", file=sys.stderr)
+        return 1
+    except (ServiceExited, TimeoutError) as exc:
+        print(f"smguard run: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nstopping …")
         return 0
     finally:
-        _stop(children)
+        supervisor.stop()
         for helper in helpers:
             helper.stop()
         if broker is not None:
@@ -123,50 +125,15 @@ def _dev_peers(settings: Settings) -> tuple[dict[str, str], list[object]]:
         env.update(SMGUARD_SMTP_HOST="127.0.0.1", SMGUARD_SMTP_PORT=str(port))
         print(f"Development SMTP catcher on 127.0.0.1:{port} (read with: smguard mail)")
     if "SMGUARD_ENFORCEMENT_URL" not in os.environ:
-        secret = os.environ.get("SMGUARD_ENFORCEMENT_SECRET") or _dev_secret(settings.data_dir / "dev-enforcement-secret")
+        secret = devsecrets.configured_or_dev(
+            os.environ.get("SMGUARD_ENFORCEMENT_SECRET"), settings.data_dir, devsecrets.ENFORCEMENT_SECRET
+        ).decode()
         hes = DevHes(port=DEV_HES_PORT, secret=secret, folder=settings.data_dir / "hes")
         hes.start()
         helpers.append(hes)
         env.update(SMGUARD_ENFORCEMENT_URL=f"http://127.0.0.1:{DEV_HES_PORT}/enforce", SMGUARD_ENFORCEMENT_SECRET=secret)
         print(f"Development HES stand-in on 127.0.0.1:{DEV_HES_PORT} (requests in {hes.log_file})")
     return env, helpers
-
-
-def _dev_secret(path: Path) -> str:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-def _spawn(settings: Settings, services: list[str], env: dict[str, str]) -> dict[str, subprocess.Popen[bytes]]:
-    children = {}
-    for service in services:
-        log = open(_log_dir(settings) / f"{service}.log", "ab")
-        children[service] = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "serve", service], stdout=log, stderr=subprocess.STDOUT, env=env
-        )
-    return children
-
-
-def _wait_ready(settings: Settings, services: list[str], children: dict, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    pending = set(services)
-    while pending:
-        for service in list(pending):
-            if children[service].poll() is not None:
-                raise SystemExit(f"smguard run: {service} exited; see {_log_dir(settings) / (service + '.log')}")
-            try:
-                url = f"http://{settings.host}:{settings.port_of(service)}/readyz"
-                if httpx.get(url, timeout=2).status_code == 200:
-                    pending.discard(service)
-                    print(f"  {service:<13} ready")
-            except httpx.HTTPError:
-                pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"smguard run: not ready after {timeout:.0f}s: {', '.join(sorted(pending))}")
-        time.sleep(0.3)
 
 
 def _print_where(settings: Settings, services: list[str]) -> None:
@@ -177,14 +144,3 @@ def _print_where(settings: Settings, services: list[str]) -> None:
     print("\nA token:  .venv/bin/smguard token --role utility_soc")
     print(f"Logs:     {_log_dir(settings)}/")
     print("Ctrl-C stops everything.")
-
-
-def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for child in children.values():
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            child.kill()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 
 import uvicorn
 
 from shared.config import get_settings
 from shared.logs import configure as configure_logs
-
-SERVICES = ("incident", "connection", "notification", "audit")
+from shared.services import SERVICES, bootstrap
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -23,8 +21,7 @@ def main(args: argparse.Namespace) -> int:
     """Build the service from its bootstrap and serve it with uvicorn (one process, one loop)."""
     settings = get_settings()
     configure_logs(args.service, settings.log_level)
-    bootstrap = importlib.import_module(f"services.{args.service}.bootstrap")
-    app = bootstrap.build_app(settings)
+    app = bootstrap(args.service).build_app(settings)
     port = args.port or settings.port_of(args.service)
     uvicorn.run(app, host=settings.host, port=port, log_config=None, access_log=False)
     return 0

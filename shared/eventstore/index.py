@@ -9,7 +9,7 @@ from typing import Iterator, Sequence
 
 from shared.envelope import Envelope
 from shared.events import DomainEvent
-from shared.eventstore.ports import AppendResult, ConcurrencyError, Context
+from shared.eventstore.ports import AppendResult, ConcurrencyError, Context, EventStore
 
 
 class StreamIndex:
@@ -21,9 +21,11 @@ class StreamIndex:
         self._ordered: list[Envelope] = []
         self._place: dict[str, int] = {}
         self._keys: dict[str, asyncio.Future[AppendResult] | AppendResult] = {}
+        self.generation = 0
 
     def reset(self) -> None:
-        """Forget everything (before reading the topics again)."""
+        """Forget everything (before reading the topics again); followers see a new generation."""
+        self.generation += 1
         self._streams.clear()
         self._ordered.clear()
         self._place.clear()
@@ -38,9 +40,9 @@ class StreamIndex:
         stream = self._streams.get(aggregate_id)
         return len(stream) if stream else 0
 
-    def all(self) -> Iterator[Envelope]:
-        """Every envelope in append order (those appended while iterating are not included)."""
-        return itertools.islice(self._ordered, len(self._ordered))
+    def since(self, position: int) -> Iterator[Envelope]:
+        """Envelopes from the ``position``-th on, in append order (those added while iterating are not included)."""
+        return itertools.islice(self._ordered, position, len(self._ordered))
 
     def seen(self, key: str) -> bool:
         """Whether an idempotency key was used."""
@@ -50,7 +52,7 @@ class StreamIndex:
         """The first call's answer (or its pending future) for an idempotency key."""
         return self._keys.get(key) if key else None
 
-    def stage(
+    def build(
         self,
         aggregate_id: str,
         events: Sequence[DomainEvent],
@@ -119,3 +121,37 @@ class StreamIndex:
             place = self._place.get(envelope.id)
             if place is not None and self._ordered[place].id == envelope.id:
                 self._ordered[place] = envelope
+
+
+class IndexedEventStore(EventStore):
+    """What both event stores answer from their stream index: loads, versions, keys."""
+
+    _index: StreamIndex
+
+    def load(self, aggregate_id: str) -> list[Envelope]:
+        """Events of one aggregate, staged ones included."""
+        return self._index.load(aggregate_id)
+
+    def version(self, aggregate_id: str) -> int:
+        """The aggregate's version, staged events included."""
+        return self._index.version(aggregate_id)
+
+    def since(self, position: int) -> Iterator[Envelope]:
+        """Events from the ``position``-th on, in order."""
+        return self._index.since(position)
+
+    @property
+    def generation(self) -> int:
+        """How many times the store re-read its topics."""
+        return self._index.generation
+
+    def seen(self, idempotency_key: str) -> bool:
+        """Whether the key was used."""
+        return self._index.seen(idempotency_key)
+
+    async def answer(self, idempotency_key: str) -> AppendResult | None:
+        """The first answer for the key, once committed; None when the key is new."""
+        earlier = self._index.earlier_answer(idempotency_key)
+        if isinstance(earlier, asyncio.Future):
+            return await asyncio.shield(earlier)
+        return earlier

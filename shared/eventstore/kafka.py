@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.producer import sender as _sender
@@ -18,14 +18,8 @@ from aiokafka.errors import InvalidProducerEpoch, KafkaError, ProducerFenced
 
 from shared.envelope import DecodeError, Envelope, Position, decode, encode, kafka_headers
 from shared.events import DomainEvent
-from shared.eventstore.index import StreamIndex
-from shared.eventstore.ports import (
-    AppendResult,
-    Context,
-    EventStore,
-    StoreUnavailable,
-    WriterFenced,
-)
+from shared.eventstore.index import IndexedEventStore, StreamIndex
+from shared.eventstore.ports import AppendResult, Context, Staged, StoreUnavailable, WriterFenced
 from shared.kafka.reader import assign_all, committed_consumer, read_to_end
 
 log = logging.getLogger(__name__)
@@ -45,7 +39,7 @@ class _Pending:
         self.envelopes, self.future, self.key = envelopes, future, key
 
 
-class KafkaEventStore(EventStore):
+class KafkaEventStore(IndexedEventStore):
     """Event streams kept in Kafka topics (key = aggregate id), written by one process."""
 
     def __init__(self, *, bootstrap: str, topics: dict[str, str], source: str, transactional_id: str) -> None:
@@ -108,7 +102,7 @@ class KafkaEventStore(EventStore):
         finally:
             await consumer.stop()
 
-    async def append(
+    def stage(
         self,
         aggregate_id: str,
         events: Sequence[DomainEvent],
@@ -116,31 +110,30 @@ class KafkaEventStore(EventStore):
         expected_version: int | None = None,
         idempotency_key: str | None = None,
         context: Context = Context(),
-    ) -> AppendResult:
-        """Append in the next transaction; returns once it is committed."""
+    ) -> Staged:
+        """Stage now (later loads see the events), commit in the next transaction."""
         self._check_writable()
         earlier = self._index.earlier_answer(idempotency_key)
         if earlier is not None:
-            return await asyncio.shield(earlier) if isinstance(earlier, asyncio.Future) else earlier
-        envelopes = self._index.stage(
-            aggregate_id,
-            events,
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
-            context=context,
+            return Staged(earlier)
+        envelopes = self._index.build(
+            aggregate_id, events, expected_version=expected_version, idempotency_key=idempotency_key, context=context
         )
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         self._index.promise(idempotency_key, future)
-        self._index.add(envelopes)  # staged: later decisions see them; a failed commit resets the index
+        self._index.add(envelopes)  # a failed commit resets the index, so staged events that never landed vanish
         self._queue.put_nowait(_Pending(envelopes, future, idempotency_key))
         self.in_flight += 1
         self._quiet.clear()
-        try:
-            return await asyncio.shield(future)
-        finally:
-            self.in_flight -= 1
-            if not self.in_flight:
-                self._quiet.set()
+        future.add_done_callback(self._settled)
+        return Staged(future)
+
+    def _settled(self, future: asyncio.Future[AppendResult]) -> None:
+        if not future.cancelled():
+            future.exception()  # a failure is the caller's to see; retrieving it here keeps asyncio quiet
+        self.in_flight -= 1
+        if not self.in_flight:
+            self._quiet.set()
 
     async def quiet(self) -> None:
         """Return once no append is under way (another may start right after)."""
@@ -223,26 +216,3 @@ class KafkaEventStore(EventStore):
             except (KafkaError, OSError) as exc:
                 log.warning("event store recovery failed; retrying", extra={"error": str(exc)})
                 await asyncio.sleep(1.0)
-
-    def load(self, aggregate_id: str) -> list[Envelope]:
-        """Events of one aggregate (including those in the transaction under way)."""
-        return self._index.load(aggregate_id)
-
-    def version(self, aggregate_id: str) -> int:
-        """The aggregate's version."""
-        return self._index.version(aggregate_id)
-
-    def all(self) -> Iterator[Envelope]:
-        """Every event in order."""
-        return self._index.all()
-
-    def seen(self, idempotency_key: str) -> bool:
-        """Whether the key was used."""
-        return self._index.seen(idempotency_key)
-
-    async def answer(self, idempotency_key: str) -> AppendResult | None:
-        """The first answer for the key, once committed; None when the key is new."""
-        earlier = self._index.earlier_answer(idempotency_key)
-        if isinstance(earlier, asyncio.Future):
-            return await asyncio.shield(earlier)
-        return earlier

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from shared.envelope import Envelope
 from shared.events import DomainEvent
-from shared.eventstore.index import StreamIndex
-from shared.eventstore.ports import AppendResult, Context, EventStore
+from shared.eventstore.index import IndexedEventStore, StreamIndex
+from shared.eventstore.ports import AppendResult, Context, Staged
 
 
-class InMemoryEventStore(EventStore):
+class InMemoryEventStore(IndexedEventStore):
     """Keeps events in a list; ``published`` is what a Kafka store would have sent."""
 
     def __init__(self, source: str = "smguard/test") -> None:
         self._index = StreamIndex(source)
         self.published: list[Envelope] = []
 
-    async def append(
+    def stage(
         self,
         aggregate_id: str,
         events: Sequence[DomainEvent],
@@ -27,43 +25,16 @@ class InMemoryEventStore(EventStore):
         expected_version: int | None = None,
         idempotency_key: str | None = None,
         context: Context = Context(),
-    ) -> AppendResult:
-        """Append at once (there is no broker to wait for)."""
+    ) -> Staged:
+        """Commit at once (there is no broker to wait for)."""
         earlier = self._index.earlier_answer(idempotency_key)
-        if isinstance(earlier, AppendResult):
-            return earlier
-        envelopes = self._index.stage(
-            aggregate_id,
-            events,
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
-            context=context,
+        if earlier is not None:
+            return Staged(earlier)
+        envelopes = self._index.build(
+            aggregate_id, events, expected_version=expected_version, idempotency_key=idempotency_key, context=context
         )
         self._index.add(envelopes)
         self.published.extend(envelopes)
         result = AppendResult(tuple(envelopes), envelopes[-1].sequence)
         self._index.settle(idempotency_key, result)
-        return result
-
-    def load(self, aggregate_id: str) -> list[Envelope]:
-        """Events of one aggregate."""
-        return self._index.load(aggregate_id)
-
-    def version(self, aggregate_id: str) -> int:
-        """The aggregate's version."""
-        return self._index.version(aggregate_id)
-
-    def all(self) -> Iterator[Envelope]:
-        """Every event in order."""
-        return self._index.all()
-
-    def seen(self, idempotency_key: str) -> bool:
-        """Whether the key was used."""
-        return self._index.seen(idempotency_key)
-
-    async def answer(self, idempotency_key: str) -> AppendResult | None:
-        """The first answer for the key, once committed; None when the key is new."""
-        earlier = self._index.earlier_answer(idempotency_key)
-        if isinstance(earlier, asyncio.Future):
-            return await asyncio.shield(earlier)
-        return earlier
+        return Staged(result)

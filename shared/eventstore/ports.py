@@ -1,8 +1,9 @@
-"""The event store port: append an aggregate's events, load them back."""
+"""The event store port: stage an aggregate's events (synchronously), commit them, load them back."""
 
 from __future__ import annotations
 
 import abc
+import asyncio
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -37,17 +38,6 @@ class Context:
     traceparent: str | None = None
 
 
-def caused_by(envelope: Envelope, *, actor: str) -> Context:
-    """The context of a reaction to ``envelope``: same correlation and tenant, caused by that event."""
-    return Context(
-        actor=actor,
-        operator_id=envelope.operator_id,
-        correlation_id=envelope.correlation_id or envelope.id,
-        causation_id=envelope.id,
-        traceparent=envelope.traceparent,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class AppendResult:
     """The envelopes an append produced; ``replayed`` when an idempotency key matched a first call."""
@@ -57,10 +47,45 @@ class AppendResult:
     replayed: bool = False
 
 
+class Staged:
+    """An append the store has accepted and shows to every later load; ``committed()`` waits for the broker."""
+
+    __slots__ = ("_answer",)
+
+    def __init__(self, answer: asyncio.Future[AppendResult] | AppendResult) -> None:
+        self._answer = answer
+
+    async def committed(self) -> AppendResult:
+        """The append's result once it is committed (a replayed idempotency key: the first call's result)."""
+        if isinstance(self._answer, AppendResult):
+            return self._answer
+        return await asyncio.shield(self._answer)
+
+
 class EventStore(abc.ABC):
-    """Append-only streams of events, one per aggregate, each in order."""
+    """Append-only streams of events, one per aggregate, each in order.
+
+    ``stage`` is synchronous: when it returns, the events are part of the stream for every later
+    ``load``/``version`` in this process (so a decision taken right after sees them), and their
+    commit is under way. Load, decide and stage without an ``await`` in between and no other
+    decision can slip in: that is what makes one process the single writer of its aggregates.
+    """
 
     @abc.abstractmethod
+    def stage(
+        self,
+        aggregate_id: str,
+        events: Sequence[DomainEvent],
+        *,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+        context: Context = Context(),
+    ) -> Staged:
+        """Check the version and stage the events; ConcurrencyError when ``expected_version`` is not current.
+
+        A key used before stages nothing: the answer is the first call's.
+        """
+
     async def append(
         self,
         aggregate_id: str,
@@ -70,24 +95,37 @@ class EventStore(abc.ABC):
         idempotency_key: str | None = None,
         context: Context = Context(),
     ) -> AppendResult:
-        """Append atomically; ConcurrencyError when ``expected_version`` is not the current one."""
+        """Stage, then wait for the commit."""
+        staged = self.stage(
+            aggregate_id, events, expected_version=expected_version, idempotency_key=idempotency_key, context=context
+        )
+        return await staged.committed()
 
     @abc.abstractmethod
     def load(self, aggregate_id: str) -> list[Envelope]:
-        """Every event of one aggregate, in order (empty when it does not exist)."""
+        """Every event of one aggregate, in order (empty when it does not exist), staged ones included."""
 
     @abc.abstractmethod
     def version(self, aggregate_id: str) -> int:
-        """How many events the aggregate has."""
+        """How many events the aggregate has, staged ones included."""
 
     @abc.abstractmethod
+    def since(self, position: int) -> Iterator[Envelope]:
+        """The events from the ``position``-th on (0 = the first), in the order they were staged or read."""
+
+    @property
+    @abc.abstractmethod
+    def generation(self) -> int:
+        """Changes whenever the store forgot its staged events and read its topics again (after a failed commit)."""
+
     def all(self) -> Iterator[Envelope]:
-        """Every event this store holds, in the order it appended them."""
+        """Every event this store holds, in order."""
+        return self.since(0)
 
     @abc.abstractmethod
     def seen(self, idempotency_key: str) -> bool:
-        """Whether an append with this idempotency key has been made."""
+        """Whether an append with this idempotency key has been staged."""
 
+    @abc.abstractmethod
     async def answer(self, idempotency_key: str) -> AppendResult | None:
         """The first answer given for an idempotency key (waiting if it is being committed), or None."""
-        return None

@@ -14,6 +14,7 @@ from shared.kafka.deadletters import DeadLetters
 from shared.kafka.reader import assign_all, committed_consumer
 from shared.kafka.sinks import Sink
 from shared.logs import correlation_id
+from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +43,12 @@ class Subscriber:
     ) -> None:
         self._bootstrap, self._topics, self._sink, self._dlq = bootstrap, topics, sink, dead_letters
         self.name = name
-        self._retry_seconds = retry_seconds
         self.parked: OrderedDict[str, deque[Parked]] = OrderedDict()
         self._ends: dict[TopicPartition, int] = {}
         self._done: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._retry = Periodic(f"subscriber-retry:{name}", self.retry_parked, interval=retry_seconds)
         self.applied = 0
 
     async def start(self) -> None:
@@ -63,16 +64,15 @@ class Subscriber:
                 await self._consumer.seek_to_beginning(tp)
         self._ends = await self._consumer.end_offsets(partitions)
         self._done = {tp: await self._consumer.position(tp) for tp in partitions}
-        self._tasks = [
-            asyncio.create_task(self._run(), name=f"subscriber:{self.name}"),
-            asyncio.create_task(self._retry_parked(), name=f"subscriber-retry:{self.name}"),
-        ]
+        self._task = asyncio.create_task(self._run(), name=f"subscriber:{self.name}")
+        await self._retry.start()
 
     async def stop(self) -> None:
         """Stop reading (what was applied stays applied)."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._retry.stop()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
         if self._consumer is not None:
             await self._consumer.stop()
 
@@ -143,11 +143,6 @@ class Subscriber:
             if p.envelope.position and p.envelope.position[:2] == position[:2]
         ]
         return min([position.offset + 1, *earliest])
-
-    async def _retry_parked(self) -> None:
-        while True:
-            await asyncio.sleep(self._retry_seconds)
-            await self.retry_parked()
 
     async def retry_parked(self) -> None:
         """Try each parked aggregate's events again, in order; stop at the first that still fails."""

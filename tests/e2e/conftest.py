@@ -11,7 +11,7 @@ from shared.devhes import DevHes
 from shared.devmail import start_catcher
 from shared.localbroker import broker_module
 from shared.processes import System
-from support import TEST_SECRET
+from tests.factories import TEST_SECRET
 
 ENFORCEMENT_SECRET = "e2e-enforcement-secret-0123456789"
 

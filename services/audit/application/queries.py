@@ -12,7 +12,7 @@ from services.audit.domain import dossier as story
 from services.audit.domain.entries import time_key
 from shared.auth import Principal
 from shared.envelope import utcnow
-from shared.http import not_found
+from shared.domain import not_found
 from shared.topics import CONNECTION_EVENTS, NOTIFICATION_EVENTS
 
 _SELECT = """SELECT e.*, (SELECT GROUP_CONCAT(operator_id, ',') FROM entry_tenants t

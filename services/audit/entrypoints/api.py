@@ -13,7 +13,7 @@ from services.audit.application.queries import EntryFilter, dossier, list_entrie
 from services.audit.application.service import AuditService
 from services.audit.domain.dossier_md import render
 from shared.auth import Principal, require_roles
-from shared.http import not_found
+from shared.domain import not_found
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 ops_router = APIRouter(tags=["operations"])

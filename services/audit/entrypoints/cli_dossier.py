@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from services.audit.entrypoints.cli_client import client, run_command
+from shared.cli.client import client, run_command
 from shared.config import Settings
 
 
@@ -26,7 +26,7 @@ def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     """Fetch the dossier from the audit service."""
-    async with client(settings, args.url) as http:
+    async with client(settings, "audit", url=args.url) as http:
         answer = await http.get(f"/audit/dossiers/{args.incident_id}", params={"format": args.format})
     if answer.status_code == 404:
         print(f"smguard dossier: no incident {args.incident_id}", file=sys.stderr)

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from services.audit.entrypoints.cli_client import client, run_command
+from shared.cli.client import client, run_command
 from services.audit.verifier import VerificationError, verify_checkpoint, verify_consistency
 from shared.config import Settings
 
@@ -34,7 +34,7 @@ def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     """Ask the service, then check the kept checkpoint locally."""
-    async with client(settings, args.url) as http:
+    async with client(settings, "audit", url=args.url) as http:
         report = (await http.get("/audit/verify")).raise_for_status().json()
         print(json.dumps({k: report[k] for k in ("ok", "size", "root", "first_bad")}, ensure_ascii=False, indent=2))
         ok = bool(report["ok"])

@@ -17,7 +17,7 @@ from shared.envelope import new_id, utcnow
 from shared.eventstore import ConcurrencyError, Context, EventStore
 from shared.events.operator import ComplianceOverdue
 from shared.events.values import Actor
-from shared.http import not_found
+from shared.domain import not_found
 
 log = logging.getLogger(__name__)
 JST = timezone(timedelta(hours=9), "JST")

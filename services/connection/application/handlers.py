@@ -16,7 +16,7 @@ from shared.events import DomainEvent
 from shared.eventstore import AppendResult, Context, EventStore
 from shared.events.connection import ConnectionBlocked, ConnectionReconnected
 from shared.events.values import Actor, BlockReason, Party
-from shared.http import not_found
+from shared.domain import not_found
 
 T = TypeVar("T")
 A = TypeVar("A", bound=Aggregate)

@@ -25,7 +25,8 @@ from services.connection.projections.directory import ConnectionView
 from shared.auth import Principal, require_roles
 from shared.domain import Conflict, Invalid
 from shared.events.values import Actor
-from shared.http import IdempotencyKey, context_of, not_found
+from shared.http import IdempotencyKey, context_of
+from shared.domain import not_found
 
 router = APIRouter(tags=["connections"])
 Readers = Annotated[Principal, Depends(require_roles("utility_soc", "utility_desk", "auditor", "operator"))]

@@ -17,7 +17,8 @@ from services.connection.entrypoints.schemas_compliance import (
 )
 from services.connection.domain.standing import attestation
 from shared.auth import Principal, require_roles
-from shared.http import IdempotencyKey, context_of, not_found
+from shared.http import IdempotencyKey, context_of
+from shared.domain import not_found
 
 router = APIRouter(tags=["compliance"])
 

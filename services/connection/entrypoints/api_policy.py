@@ -17,7 +17,8 @@ from services.connection.entrypoints.schemas import (
 )
 from shared.auth import Principal, require_roles
 from shared.domain import Conflict, DomainError
-from shared.http import IdempotencyKey, context_of, not_found
+from shared.http import IdempotencyKey, context_of
+from shared.domain import not_found
 
 router = APIRouter(tags=["utility"])
 PolicyReaders = Annotated[Principal, Depends(require_roles("utility_soc", "utility_desk", "auditor"))]

@@ -9,7 +9,7 @@ from datetime import timedelta
 from services.incident.application.handlers import check_deadlines
 from services.incident.application.ports import Clock
 from services.incident.application.repository import IncidentRepository
-from shared.runtime import Periodic
+from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
 

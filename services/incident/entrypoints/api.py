@@ -10,7 +10,8 @@ from shared.auth import Principal, require_roles
 from shared.domain import Invalid
 from shared.events.incident import CauseReport, InitialReport
 from shared.events.values import Actor, IncidentCategory, Party, Severity
-from shared.http import ExpectedVersion, IdempotencyKey, context_of, not_found
+from shared.http import ExpectedVersion, IdempotencyKey, context_of
+from shared.domain import not_found
 from services.incident.application import handlers
 from services.incident.application.service import IncidentService
 from services.incident.domain.commands import (

@@ -11,7 +11,8 @@ from shared.auth import Principal, require_roles
 from shared.domain import Forbidden
 from shared.eventstore import EventStore
 from shared.events.values import Actor
-from shared.http import context_of, not_found
+from shared.http import context_of
+from shared.domain import not_found
 from services.notification.application import handlers
 from services.notification.domain.contacts import SetContact
 from services.notification.projections.views import Views

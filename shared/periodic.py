@@ -1,0 +1,44 @@
+"""Work that runs every few seconds beside a service (timers, sweeps, checkpoints): one component for all."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+class Periodic:
+    """Runs ``tick`` every ``interval`` seconds as a runtime component; a failed tick is logged, the next one retries."""
+
+    def __init__(
+        self, name: str, tick: Callable[[], Awaitable[Any] | Any], *, interval: float, first_after: float | None = None
+    ) -> None:
+        """``first_after``: seconds before the first tick (default: one interval; 0 ticks at once)."""
+        self.name, self._tick, self._interval = name, tick, interval
+        self._first = interval if first_after is None else first_after
+        self._task: asyncio.Task[None] | None = None
+        self.ticks = 0
+
+    async def start(self) -> None:
+        """Start ticking in the background."""
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        """Stop ticking (a tick under way is cancelled)."""
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        await asyncio.sleep(self._first)
+        while True:
+            try:
+                result = self._tick()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:  # a broker hiccup must not stop the timer
+                log.exception("periodic task failed", extra={"task": self.name})
+            self.ticks += 1
+            await asyncio.sleep(self._interval)

@@ -1,0 +1,166 @@
+"""Replay, written once: rebuild a service's read models from the topics, and show the live ones.
+
+Each service's bootstrap declares its ``ReadModels``: the topics they are built from and how to
+make fresh, side-effect-free projections of them (a ``Projector``). ``rebuild`` feeds those from
+the stream; the live service shows its own at ``GET /ops/read-model`` through a ``LiveReadModel``,
+with the positions it reflects, so ``smguard replay`` can rebuild up to exactly those positions
+and compare.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol, Sequence
+
+from shared.config import Settings
+from shared.eventstore import StoreUnavailable
+from shared.kafka.sinks import Sink
+from shared.kafka.subscriber import Subscriber
+from shared.replay.records import Progress, Record, position_key, read_records
+
+Snapshot = dict[str, Any]
+SETTLE_ATTEMPTS = 50
+
+
+class Projector(Protocol):
+    """Fresh projections a replay feeds, record by record; nothing they do leaves the process."""
+
+    async def feed(self, record: Record) -> None:
+        """Take in one record."""
+
+    async def finish(self) -> Snapshot:
+        """The read models as plain JSON data (the shape the live service shows)."""
+
+
+@dataclass(frozen=True)
+class ReadModels:
+    """How one service's read models are rebuilt: from these topic bases, into ``scratch(settings)``."""
+
+    service: str
+    topics: tuple[str, ...]
+    scratch: Callable[[Settings], Projector]
+
+
+async def rebuild(
+    settings: Settings,
+    models: ReadModels,
+    *,
+    until: datetime | None = None,
+    positions: dict[str, int] | None = None,
+    progress: Progress | None = None,
+) -> Snapshot:
+    """The read models as the stream builds them: up to ``positions``, or as of ``until``, or to the end."""
+    projector = models.scratch(settings)
+    async for batch in read_records(settings, models.topics, until=until, positions=positions, progress=progress):
+        for record in batch:
+            await projector.feed(record)
+    return await projector.finish()
+
+
+class NoDeadLetters:
+    """A replay sends nothing: an unreadable record is only counted (the live service dead-lettered it)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def send(self, record: Any, reason: str) -> None:
+        """Count and drop."""
+        self.count += 1
+
+
+class SinkProjector:
+    """Scratch sinks fed through the live subscriber's own code: decode, dedupe by event id, park a failing aggregate."""
+
+    def __init__(self, settings: Settings, feeders: Mapping[str, Sink], snapshot: Callable[[], Snapshot]) -> None:
+        """``feeders`` maps a topic base to the sink its records go to."""
+        self._settings, self._snapshot = settings, snapshot
+        subscribers: dict[int, Subscriber] = {}
+        self._by_topic: dict[str, Subscriber] = {}
+        for base, sink in feeders.items():
+            subscriber = subscribers.setdefault(id(sink), _scratch_subscriber(settings, sink))
+            self._by_topic[base] = subscriber
+
+    async def feed(self, record: Record) -> None:
+        """Process the record as the live subscriber would."""
+        await self._by_topic[record.topic].process(_as_consumer_record(self._settings, record))
+
+    async def finish(self) -> Snapshot:
+        """Retry what was parked (the live subscriber does too), then take the snapshot."""
+        for subscriber in {id(s): s for s in self._by_topic.values()}.values():
+            await subscriber.retry_parked()
+        return self._snapshot()
+
+
+def _scratch_subscriber(settings: Settings, sink: Sink) -> Subscriber:
+    return Subscriber(
+        bootstrap=settings.kafka_bootstrap_servers,
+        topics=[],
+        sink=sink,
+        dead_letters=NoDeadLetters(),  # type: ignore[arg-type]  # only send() is used
+        name="replay",
+    )
+
+
+def _as_consumer_record(settings: Settings, record: Record) -> SimpleNamespace:
+    """What ``Subscriber.process`` reads of a Kafka record, with the full topic name the live consumer sees."""
+    return SimpleNamespace(
+        topic=settings.topic(record.topic), partition=record.partition, offset=record.offset,
+        value=record.value, key=None, headers=(),
+    )  # fmt: skip
+
+
+def positions_of(
+    settings: Settings, bases: Iterable[str], sources: Iterable[Mapping[tuple[str, int], int]]
+) -> dict[str, int]:
+    """Next offsets by ``position_key`` for the topics ``bases``, from (full topic, partition) → offset maps."""
+    names = {settings.topic(base): base for base in bases}
+    found: dict[str, int] = {}
+    for source in sources:
+        for (topic, partition), offset in source.items():
+            if topic in names:
+                found[position_key(names[topic], partition)] = offset
+    return found
+
+
+class QuietStore(Protocol):
+    """What a live read model needs of an event store it is derived from."""
+
+    in_flight: int
+
+    def positions(self) -> dict[tuple[str, int], int]: ...
+
+    async def quiet(self) -> None: ...
+
+
+class LiveReadModel:
+    """A running service's read models and the positions they reflect, taken together with no await between."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        topics: Sequence[str],
+        *,
+        snapshot: Callable[[], Snapshot],
+        sinks: Sequence[Sink] = (),
+        store: QuietStore | None = None,
+        settle: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """``store``: the read models fold the store's own events too (its committed positions count, and
+        they are taken only when no append is under way). ``settle``: what to wait for first (e.g. reactions)."""
+        self._settings, self._topics, self._snapshot = settings, tuple(topics), snapshot
+        self._sinks, self._store, self._settle = list(sinks), store, settle
+
+    async def take(self) -> Snapshot:
+        """``{"positions": …, "read_models": …}`` at a quiet moment."""
+        for _attempt in range(SETTLE_ATTEMPTS):
+            if self._settle is not None:
+                await self._settle()
+            if self._store is None or not self._store.in_flight:  # nothing awaited since: nothing applied meanwhile
+                sources = [sink.resume_positions() for sink in self._sinks]
+                if self._store is not None:
+                    sources.append(self._store.positions())
+                return {"positions": positions_of(self._settings, self._topics, sources), "read_models": self._snapshot()}
+            await self._store.quiet()
+        raise StoreUnavailable("appends keep arriving: no quiet moment to take the read model at; try again")

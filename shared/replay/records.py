@@ -1,0 +1,94 @@
+"""Reading event topics once, from the beginning to given positions (or their end), as raw records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import AsyncIterator, Callable, Iterable
+
+from aiokafka import TopicPartition
+
+from shared.config import Settings
+from shared.envelope import DecodeError, decode
+from shared.kafka.reader import assign_all, committed_consumer
+
+Progress = Callable[[int, int], None]
+"""Called with (records read, records to read) as a replay goes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A Kafka record of an event topic; ``topic`` is the topic's base name (without the deployment prefix)."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+def position_key(topic_base: str, partition: int) -> str:
+    """How positions are named across services: ``<topic base>/<partition>``, e.g. ``smguard.incident.events/0``."""
+    return f"{topic_base}/{partition}"
+
+
+async def read_records(
+    settings: Settings,
+    bases: Iterable[str],
+    *,
+    until: datetime | None = None,
+    positions: dict[str, int] | None = None,
+    progress: Progress | None = None,
+) -> AsyncIterator[list[Record]]:
+    """Batches of records per partition, in offset order, up to ``positions`` (next offset per
+    ``position_key``; partitions not named are not read) or to the end; a partition stops at its
+    first event after ``until``."""
+    names = {settings.topic(base): base for base in bases}
+    consumer = committed_consumer(settings.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        partitions = await assign_all(consumer, list(names))
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        limits = {tp: _limit(tp, ends[tp], names, positions) for tp in partitions}
+        done, total = 0, sum(limits.values())
+        open_parts = {tp for tp in partitions if limits[tp] > 0}
+        while open_parts:
+            fetched = await consumer.getmany(*open_parts, timeout_ms=200, max_records=2000)
+            for tp, records in fetched.items():
+                batch, stop = _take(records, limits[tp], names[tp.topic], until)
+                if batch:
+                    yield batch
+                done += len(records)
+                if stop or await consumer.position(tp) >= limits[tp]:
+                    open_parts.discard(tp)
+            if progress:
+                progress(min(done, total), total)
+            for tp in list(open_parts):
+                if await consumer.position(tp) >= limits[tp]:
+                    open_parts.discard(tp)
+    finally:
+        await consumer.stop()
+
+
+def _limit(tp: TopicPartition, end: int, names: dict[str, str], positions: dict[str, int] | None) -> int:
+    if positions is None:
+        return end
+    return min(end, positions.get(position_key(names[tp.topic], tp.partition), 0))
+
+
+def _take(records: list, limit: int, base: str, until: datetime | None) -> tuple[list[Record], bool]:
+    batch: list[Record] = []
+    for r in records:
+        if r.offset >= limit:
+            return batch, True
+        if until is not None and _after(r.value, until):
+            return batch, True
+        batch.append(Record(base, r.partition, r.offset, r.value or b""))
+    return batch, False
+
+
+def _after(value: bytes | None, until: datetime) -> bool:
+    try:
+        return decode(value).time > until
+    except DecodeError:
+        return False

@@ -1,0 +1,179 @@
+"""Against the real broker: the block policy, fleet-wide blocks, clearing and reconnection, leaks."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.services.connection.helpers import IncidentFeed, app_for, onboard, register, status_of, unique
+from tests.factories import bearer, eventually, serving
+
+
+async def test_an_anomaly_under_auto_blocks_its_connection_and_the_block_is_enforced(settings, peer):
+    app = app_for(settings, peer)
+    async with serving(app) as client, IncidentFeed(settings) as feed:
+        operator = unique("op")
+        await onboard(client, settings, operator)
+        connection_id = await register(client, settings, operator)
+        incident = unique("inc")
+        await feed.anomaly(incident, connection_id, operator, kind="unauthorized_access")
+
+        async def enforced():
+            body = await status_of(client, settings, connection_id)
+            return body if body["enforcement"] == "enforced" else None
+
+        body = await eventually(enforced, what="the block enforced")
+        assert body["status"] == "blocked"
+        (hold,) = body["blocking_incidents"]
+        assert hold["incident_id"] == incident
+        assert hold["decided_by"]["kind"] == "policy"
+        assert hold["decided_by"]["id"] == "block-policy:unauthorized_access:auto"
+        assert peer.acknowledged(hold["request_id"]) == 1
+        assert peer.bad_signatures == 0
+
+
+async def test_under_recommend_an_anomaly_waits_for_an_analyst(settings, peer):
+    app = app_for(settings, peer)
+    soc = bearer(settings, "utility_soc")
+    async with serving(app) as client, IncidentFeed(settings) as feed:
+        operator = unique("op")
+        await onboard(client, settings, operator)
+        first, second = await register(client, settings, operator), await register(client, settings, operator)
+        await feed.anomaly(unique("inc"), first, operator, kind="abnormal_communication")
+        await feed.anomaly(unique("inc"), second, operator, kind="abnormal_communication")
+
+        async def two_open():
+            recs = (await client.get("/block-recommendations", headers=soc)).json()
+            return recs if len(recs) == 2 else None
+
+        recs = {r["connection_id"]: r for r in await eventually(two_open, what="two recommendations")}
+        assert (await status_of(client, settings, first))["status"] == "active"
+
+        confirmed = await client.post(f"/block-recommendations/{recs[first]['id']}/confirm", json={"note": "確認"}, headers=soc)
+        rejected = await client.post(f"/block-recommendations/{recs[second]['id']}/reject", json={}, headers=soc)
+        assert confirmed.status_code == 200 and confirmed.json()["status"] == "blocked"
+        assert rejected.status_code == 200 and rejected.json()["status"] == "active"
+        again = await client.post(f"/block-recommendations/{recs[first]['id']}/confirm", json={}, headers=soc)
+        assert again.status_code == 409
+        assert (await client.get("/block-recommendations", headers=soc)).json() == []
+        hold = (await status_of(client, settings, first))["blocking_incidents"][0]
+        assert hold["decided_by"]["kind"] == "person" and hold["decided_by"]["role"] == "utility_soc"
+
+
+async def test_a_vulnerability_blocks_exactly_the_matching_units_among_200_connections(settings, peer):
+    app = app_for(settings, peer)
+    async with serving(app) as client, IncidentFeed(settings) as feed:
+        operators = [unique("op") for _ in range(3)]
+        for operator in operators:
+            await onboard(client, settings, operator)
+        plan = []
+        for i in range(200):
+            model, firmware = ("TK-100", f"2.{i % 5}.0") if i % 2 else ("TK-200", "2.1.0")
+            plan.append((operators[i % 3], model, firmware))
+        ids = await asyncio.gather(
+            *(register(client, settings, op, model=model, firmware=fw) for op, model, fw in plan)
+        )
+        expected = {cid for cid, (_, model, fw) in zip(ids, plan) if model == "TK-100" and fw in ("2.1.0", "2.2.0")}
+        incident = unique("vuln")
+        event_ids = await feed.vulnerability(
+            incident, asset_kind="special_meter", maker="東海計器", model="TK-100", firmware=">=2.1,<2.3"
+        )
+        soc = bearer(settings, "utility_soc")
+
+        async def all_blocked():
+            page = (await client.get("/connections", params={"status": "blocked", "limit": 500}, headers=soc)).json()
+            return page if page["total"] >= len(expected) else None
+
+        sink = app.state.incident_sink
+        await eventually(lambda: all(sink.already_applied(i) for i in event_ids), what="declaration handled")
+        page = await eventually(all_blocked, what="the matching units blocked")
+        blocked = {c["id"] for c in page["items"]}
+        assert blocked == expected
+        assert {op for op, *_ in (plan[ids.index(c)] for c in blocked)} == set(operators)
+        for item in page["items"]:
+            (hold,) = item["blocking_incidents"]
+            assert hold["incident_id"] == incident and hold["reason"] == "serious_vulnerability"
+
+
+async def test_clearing_then_both_approvals_reconnect_and_the_reconnection_is_enforced(settings, peer):
+    app = app_for(settings, peer)
+    soc = bearer(settings, "utility_soc")
+    async with serving(app) as client, IncidentFeed(settings) as feed:
+        operator = unique("op")
+        staff = bearer(settings, "operator", operator)
+        await onboard(client, settings, operator)
+        connection_id = await register(client, settings, operator)
+        first, second = unique("inc"), unique("inc")
+        await feed.anomaly(first, connection_id, operator)
+        await feed.opened(second, operator)
+        await eventually(lambda: app.state.connection_reactions.incidents.get(second), what="incident known")
+        blocked = await client.post(
+            f"/connections/{connection_id}/block",
+            json={"reason": "abnormal_communication", "incident_id": second, "note": "手動遮断"},
+            headers=soc,
+        )
+        assert blocked.status_code == 201, blocked.text
+        await eventually(lambda: _holds(client, settings, connection_id, 2), what="two holds")
+
+        await feed.cleared(first)
+        await eventually(lambda: _holds(client, settings, connection_id, 1), what="one hold left")
+        early = await client.post(f"/connections/{connection_id}/approvals", json={}, headers=staff)
+        assert early.status_code == 409 and second in early.json()["detail"]
+
+        await feed.cleared(second)
+        await eventually(lambda: _status(client, settings, connection_id, "awaiting_approval"), what="awaiting")
+        by_operator = await client.post(f"/connections/{connection_id}/approvals", json={"note": "問題なし"}, headers=staff)
+        assert by_operator.status_code == 201 and by_operator.json()["reconnected"] is False
+        bulk = await client.post(f"/incidents/{second}/approvals", json={"note": "一括承認"}, headers=soc)
+        assert bulk.status_code == 200 and bulk.json()["reconnected"] == [connection_id]
+
+        async def reconnect_enforced():
+            body = await status_of(client, settings, connection_id)
+            return body["status"] == "active" and body["enforcement"] == "enforced"
+
+        await eventually(reconnect_enforced, what="reconnection enforced")
+        actions = [r["action"] for r in peer.received]
+        assert actions.count("reconnect") == 1 and actions.count("block") == 2
+
+
+async def test_a_credential_leak_holds_reconnection_until_the_secrets_are_rotated(settings, peer):
+    app = app_for(settings, peer)
+    soc = bearer(settings, "utility_soc")
+    async with serving(app) as client, IncidentFeed(settings) as feed:
+        operator = unique("op")
+        staff = bearer(settings, "operator", operator)
+        await onboard(client, settings, operator)
+        connection_id = await register(client, settings, operator)
+        leak = unique("leak")
+        await feed.opened(
+            leak, operator, category="credential_leak",
+            affected_assets=[{"kind": "special_meter", "id": connection_id, "side": "operator"}],
+        )
+        await eventually(lambda: _field(client, settings, connection_id, "compromised"), what="compromised")
+        await client.post(
+            f"/connections/{connection_id}/block",
+            json={"reason": "unauthorized_access", "incident_id": leak, "note": ""}, headers=soc,
+        )
+        await feed.cleared(leak)
+        await eventually(lambda: _status(client, settings, connection_id, "awaiting_approval"), what="awaiting")
+        refused = await client.post(f"/connections/{connection_id}/approvals", json={}, headers=soc)
+        assert refused.status_code == 409 and "rotate" in refused.json()["detail"]
+
+        rotated = await client.post(
+            f"/connections/{connection_id}/secrets",
+            json={"auth_id": "AUTH-NEW-0001", "password": "新しいパスワード-99", "pairing_id": "PAIR-NEW-0001"},
+            headers=staff,
+        )
+        assert rotated.status_code == 200 and rotated.json()["compromised"] is False
+        assert (await client.post(f"/connections/{connection_id}/approvals", json={}, headers=soc)).status_code == 201
+
+
+async def _holds(client, settings, connection_id, n):
+    return len((await status_of(client, settings, connection_id))["blocking_incidents"]) == n
+
+
+async def _status(client, settings, connection_id, status):
+    return (await status_of(client, settings, connection_id))["status"] == status
+
+
+async def _field(client, settings, connection_id, name):
+    return (await status_of(client, settings, connection_id))[name]

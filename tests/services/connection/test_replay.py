@@ -1,0 +1,158 @@
+"""The replay protocol of the connection service on a real broker: the live read model equals the stream's."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator
+
+import uvicorn
+
+from tests.services.connection.helpers import IncidentFeed, app_for, onboard, register, status_of, unique
+from services.audit.entrypoints import cli_replay
+from services.connection.replay import read_models
+from tests.factories import bearer, eventually, serving
+
+
+@asynccontextmanager
+async def listening(app: Any) -> AsyncIterator[str]:
+    """Serve the (already running) app over real HTTP on a free local port, for the command to call."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None))
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started or task.done(), what="the HTTP server listening")
+    if task.done():
+        task.result()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def some_history(client, settings, feed: IncidentFeed) -> dict[str, Any]:
+    """Two operators, three connections, a policy change, an enforced block and an open recommendation."""
+    first, second = unique("事業者"), unique("op")
+    soc = bearer(settings, "utility_soc")
+    for operator in (first, second):
+        await onboard(client, settings, operator)
+    blocked, recommended = await register(client, settings, first), await register(client, settings, second)
+    quiet = await register(client, settings, second, firmware="3.0.0")
+    changed = await client.put("/block-policy", json={"serious_vulnerability": "recommend"}, headers=soc)
+    assert changed.status_code == 200
+    block_incident, rec_incident = unique("inc"), unique("inc")
+    await feed.anomaly(block_incident, blocked, first, kind="unauthorized_access")
+    await feed.anomaly(rec_incident, recommended, second, kind="abnormal_communication")
+
+    async def enforced():
+        return (await status_of(client, settings, blocked))["enforcement"] == "enforced"
+
+    async def one_listed():
+        return len((await client.get("/block-recommendations", headers=soc)).json()) == 1
+
+    await eventually(enforced, what="the block enforced")
+    await eventually(one_listed, what="the recommendation listed")
+    return {"operators": (first, second), "blocked": blocked, "recommended": recommended, "quiet": quiet,
+            "block_incident": block_incident, "rec_incident": rec_incident}  # fmt: skip
+
+
+async def live_read_model(client, settings) -> dict:
+    answer = await client.get("/ops/read-model", headers=bearer(settings, "auditor"))
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+class TestReadModelsAtTheLivePositions:
+    async def test_the_replayed_read_models_equal_the_live_snapshot(self, settings, peer):
+        async with serving(app_for(settings, peer)) as client, IncidentFeed(settings) as feed:
+            ids = await some_history(client, settings, feed)
+            live = await live_read_model(client, settings)
+            replayed = await read_models(settings, positions=live["positions"])
+        assert replayed == live["read_models"]
+        first, second = ids["operators"]
+        assert replayed["operators"] == {first: f"{first} 株式会社", second: f"{second} 株式会社"}
+        assert set(replayed["connections"]) == {ids["blocked"], ids["recommended"], ids["quiet"]}
+        blocked = replayed["connections"][ids["blocked"]]
+        assert blocked["status"] == "blocked" and blocked["enforcement"] == "enforced"
+        assert [h["incident_id"] for h in blocked["blocking_incidents"]] == [ids["block_incident"]]
+        assert replayed["block_policy"]["serious_vulnerability"] == "recommend"
+        (rec,) = replayed["recommendations"].values()
+        assert rec["connection_id"] == ids["recommended"] and rec["status"] == "open" and rec["listed"]
+        assert replayed["incidents"][ids["rec_incident"]] == {"status": "open", "operator_ids": [second]}
+
+    async def test_events_that_arrive_after_the_snapshot_are_left_out_of_its_replay(self, settings):
+        async with serving(app_for(settings)) as client:
+            operator = unique("op")
+            await onboard(client, settings, operator)
+            first = await register(client, settings, operator)
+            live = await live_read_model(client, settings)
+            later = await register(client, settings, operator)
+            replayed = await read_models(settings, positions=live["positions"])
+            everything = await read_models(settings)
+        assert replayed == live["read_models"] and set(replayed["connections"]) == {first}
+        assert set(everything["connections"]) == {first, later}
+
+    async def test_a_cleared_incident_takes_its_recommendation_off_the_list_in_both(self, settings, peer):
+        async with serving(app_for(settings, peer)) as client, IncidentFeed(settings) as feed:
+            ids = await some_history(client, settings, feed)
+            await feed.cleared(ids["rec_incident"])
+            reactions = client._transport.app.state.connection_reactions  # httpx's ASGI transport keeps the app
+            await eventually(lambda: reactions.cleared(ids["rec_incident"]), what="the clearing known")
+            live = await live_read_model(client, settings)
+            replayed = await read_models(settings, positions=live["positions"])
+        assert replayed == live["read_models"]
+        (rec,) = replayed["recommendations"].values()
+        assert rec["status"] == "open" and not rec["listed"]
+        assert replayed["incidents"][ids["rec_incident"]]["status"] == "cleared"
+
+    async def test_only_the_soc_and_auditors_may_read_it(self, settings):
+        operator_id = unique("op")
+        async with serving(app_for(settings)) as client:
+            anonymous = await client.get("/ops/read-model")
+            refused = [
+                (await client.get("/ops/read-model", headers=bearer(settings, role, operator_id))).status_code
+                for role in ("operator", "utility_desk", "sensor")
+            ]
+            soc = await client.get("/ops/read-model", headers=bearer(settings, "utility_soc"))
+        assert anonymous.status_code == 401 and refused == [403, 403, 403]
+        assert soc.status_code == 200 and soc.json()["positions"] == {}
+        assert soc.json()["read_models"]["connections"] == {} and soc.json()["read_models"]["recommendations"] == {}
+
+
+class TestTheReplayCommand:
+    async def test_no_difference_when_healthy_then_the_altered_view_is_named(self, settings, peer, capsys):
+        app = app_for(settings, peer)
+        async with serving(app) as client, IncidentFeed(settings) as feed:
+            ids = await some_history(client, settings, feed)
+            async with listening(app) as url:
+                args = argparse.Namespace(service="connection", until=None, url=url)
+                healthy = await asyncio.to_thread(cli_replay.main, args, settings)
+                view = app.state.connection_handlers.directory.connections[ids["quiet"]]
+                view.connection.firmware = "9.9.9"  # behind the system's back
+                altered = await asyncio.to_thread(cli_replay.main, args, settings)
+        out = capsys.readouterr().out
+        assert healthy == 0 and "connection: no difference" in out
+        assert altered == 1 and f"connections.{ids['quiet']}.firmware: live='9.9.9' replay='3.0.0'" in out
+
+    async def test_until_shows_the_state_as_of_a_moment(self, settings, capsys):
+        soc = bearer(settings, "utility_soc")
+        async with serving(app_for(settings)) as client:
+            operator = unique("op")
+            await onboard(client, settings, operator)
+            before = await register(client, settings, operator)
+            moment = datetime.now(timezone.utc)
+            after = await register(client, settings, operator)
+            changed = await client.put("/block-policy", json={"unauthorized_access": "off"}, headers=soc)
+            assert changed.status_code == 200
+        args = argparse.Namespace(service="connection", until=moment, url=None)
+        assert await asyncio.to_thread(cli_replay.main, args, settings) == 0
+        state = json.loads(capsys.readouterr().out)["connection"]
+        assert set(state["connections"]) == {before} and after not in state["connections"]
+        assert state["block_policy"]["unauthorized_access"] == "auto"
+        assert list(state["operators"]) == [operator]

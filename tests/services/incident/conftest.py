@@ -1,0 +1,13 @@
+"""Fixtures of the incident tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.services.incident.helpers import uid
+
+
+@pytest.fixture
+def operator_id() -> str:
+    """A unique operator (tenant) id."""
+    return uid("op")

@@ -1,0 +1,262 @@
+"""The incident routes against a running service on the real broker: status codes, tenancy, round trips."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.factories import bearer, eventually, make_settings, serving
+
+from tests.services.incident.helpers import CAUSE, INITIAL, DETECTED, blocked, incident_body, publish_connection_events, registered, uid
+from services.incident.bootstrap import build_app
+
+
+@pytest.fixture(scope="module")
+async def service(kafka_bootstrap, tmp_path_factory):
+    """One incident service for the module (tests use their own operators, so they do not meet)."""
+    settings = make_settings(kafka_bootstrap, f"t{uid('api')[4:]}.", tmp_path_factory.mktemp("incident-api"))
+    app = build_app(settings, clock=lambda: DETECTED + timedelta(hours=1))
+    async with serving(app) as client:
+        client.settings, client.app = settings, app
+        yield client
+
+
+def as_role(service, role, operator_id=None):
+    return bearer(service.settings, role, operator_id)
+
+
+async def opened_by_operator(service, operator_id, **overrides):
+    response = await service.post("/incidents", json=incident_body(**overrides), headers=as_role(service, "operator", operator_id))
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+async def known_connection(service, operator_id, kind="special_meter"):
+    connection_id = uid("conn")
+    await publish_connection_events(service.settings, [registered(connection_id, operator_id, kind)])
+    directory = service.app.state.incident.directory
+    await eventually(lambda: directory.connection(connection_id), what="the connection is known")
+    return connection_id
+
+
+def anomaly_body(connection_id, signal_id=None):
+    return {
+        "signal_id": signal_id or uid("sig"), "connection_id": connection_id, "type": "unauthorized_access",
+        "severity": "high", "observed_at": DETECTED.isoformat(), "evidence": {"ルール": "HES-17", "count": 3},
+    }  # fmt: skip
+
+
+class TestReportIncident:
+    async def test_an_operator_reports_and_reads_back_its_japanese_text_intact(self, service, operator_id):
+        incident_id = await opened_by_operator(service, operator_id)
+        detail = (await service.get(f"/incidents/{incident_id}", headers=as_role(service, "operator", operator_id))).json()
+        assert (detail["title"], detail["description"]) == ("無線端末の紛失", "営業所で無線端末を紛失しました。")
+        assert detail["status"] == "open" and detail["tlp"] == "AMBER" and detail["operator_id"] == operator_id
+        assert detail["affected_assets"] == [{"kind": "wireless_terminal", "id": "WT-001", "side": "operator"}]
+        assert [t["type"] for t in detail["timeline"]] == ["IncidentOpened"]
+
+    async def test_the_utility_reports_for_an_operator(self, service, operator_id):
+        body = incident_body(operator_id=operator_id, affected_assets=[{"kind": "hes", "id": "HES-1"}], tlp="RED")
+        response = await service.post("/incidents", json=body, headers=as_role(service, "utility_soc"))
+        assert response.status_code == 201 and response.json()["version"] == 1
+        detail = (await service.get(f"/incidents/{response.json()['id']}", headers=as_role(service, "operator", operator_id))).json()
+        assert (detail["opened_by"], detail["tlp"], detail["affected_assets"][0]["side"]) == ("utility", "RED", "utility")
+
+    async def test_without_a_token_it_is_401(self, service):
+        assert (await service.post("/incidents", json=incident_body())).status_code == 401
+
+    @pytest.mark.parametrize("role", ["sensor", "utility_desk", "auditor"])
+    async def test_roles_that_do_not_report_get_403(self, service, role):
+        assert (await service.post("/incidents", json=incident_body(), headers=as_role(service, role))).status_code == 403
+
+    @pytest.mark.parametrize(
+        "change",
+        [{"title": " "}, {"severity": "extreme"}, {"detected_at": "2026-04-01T09:00:00"}, {"colour": "red"},
+         {"affected_assets": [{"kind": "toaster", "id": "1"}]}, {"tlp": "WHITE"}],
+    )  # fmt: skip
+    async def test_bad_input_is_422_and_writes_nothing(self, service, operator_id, change):
+        store = service.app.state.incident.repo.store
+        before = len(list(store.all()))
+        response = await service.post("/incidents", json=incident_body(**change), headers=as_role(service, "operator", operator_id))
+        assert response.status_code == 422
+        assert len(list(store.all())) == before
+
+    async def test_an_operator_may_not_report_for_another_operator(self, service, operator_id):
+        body = incident_body(operator_id="someone-else")
+        assert (await service.post("/incidents", json=body, headers=as_role(service, "operator", operator_id))).status_code == 422
+
+    async def test_a_retry_with_the_same_idempotency_key_returns_the_same_incident(self, service, operator_id):
+        headers = as_role(service, "operator", operator_id) | {"Idempotency-Key": "report-1"}
+        first = await service.post("/incidents", json=incident_body(), headers=headers)
+        again = await service.post("/incidents", json=incident_body(), headers=headers)
+        assert first.status_code == again.status_code == 201 and first.json() == again.json()
+
+
+class TestReading:
+    async def test_another_operators_incident_is_404(self, service, operator_id):
+        incident_id = await opened_by_operator(service, operator_id)
+        response = await service.get(f"/incidents/{incident_id}", headers=as_role(service, "operator", uid("op")))
+        assert response.status_code == 404
+
+    async def test_an_unknown_incident_is_404(self, service):
+        assert (await service.get("/incidents/nope", headers=as_role(service, "utility_desk"))).status_code == 404
+
+    async def test_a_sensor_may_not_read(self, service):
+        assert (await service.get("/incidents", headers=as_role(service, "sensor"))).status_code == 403
+
+    async def test_an_operator_lists_only_its_own_incidents(self, service, operator_id):
+        mine = await opened_by_operator(service, operator_id)
+        other = await opened_by_operator(service, uid("op"))
+        headers = as_role(service, "operator", operator_id)
+        await eventually(lambda: service.app.state.incident.views.views.get(other), what="projection has both")
+        listed = (await service.get("/incidents", headers=headers)).json()
+        assert [i["id"] for i in listed["items"]] == [mine]
+        snooping = await service.get("/incidents", params={"operator_id": "x"}, headers=headers)
+        assert snooping.json()["items"] == []
+
+    async def test_the_utility_filters_and_pages(self, service, operator_id):
+        ids = [await opened_by_operator(service, operator_id, severity="critical") for _ in range(3)]
+        await opened_by_operator(service, operator_id, severity="low")
+        views = service.app.state.incident.views.views
+        await eventually(lambda: all(i in views for i in ids), what="projection has them")
+        params = {"operator_id": operator_id, "severity": "critical", "status": "open", "limit": 2}
+        page = (await service.get("/incidents", params=params, headers=as_role(service, "auditor"))).json()
+        assert (page["total"], len(page["items"]), page["next_offset"]) == (3, 2, 2)
+        rest = (await service.get("/incidents", params=params | {"offset": 2}, headers=as_role(service, "auditor"))).json()
+        assert {i["id"] for i in page["items"] + rest["items"]} == set(ids) and rest["next_offset"] is None
+
+    async def test_a_page_larger_than_200_is_refused(self, service):
+        response = await service.get("/incidents", params={"limit": 201}, headers=as_role(service, "utility_soc"))
+        assert response.status_code == 422
+
+
+class TestReports:
+    async def test_both_parties_file_and_every_revision_is_kept(self, service, operator_id):
+        incident_id = await opened_by_operator(service, operator_id)
+        url = f"/incidents/{incident_id}/reports/initial"
+        first = await service.post(url, json=INITIAL, headers=as_role(service, "operator", operator_id))
+        revised = INITIAL | {"response_plan": "全端末の認証情報を失効させる"}
+        second = await service.post(url, json=revised, headers=as_role(service, "utility_soc"))
+        assert (first.status_code, first.json()["revision"], second.json()["revision"]) == (201, 1, 2)
+        detail = (await service.get(f"/incidents/{incident_id}", headers=as_role(service, "utility_desk"))).json()
+        revisions = detail["reports"]["initial"]
+        assert [(r["revision"], r["filed_by"], r["direction"]) for r in revisions] == [
+            (1, "operator", "operator_to_utility"), (2, "utility", "utility_to_operator"),
+        ]  # fmt: skip
+        assert revisions[0]["impacts"] == INITIAL["impacts"] and revisions[1]["response_plan"] == "全端末の認証情報を失効させる"
+
+    async def test_a_blank_or_missing_field_is_422(self, service, operator_id):
+        incident_id = await opened_by_operator(service, operator_id)
+        headers = as_role(service, "operator", operator_id)
+        url = f"/incidents/{incident_id}/reports/cause"
+        assert (await service.post(url, json=CAUSE | {"cause": "  "}, headers=headers)).status_code == 422
+        assert (await service.post(url, json={"cause": "x"}, headers=headers)).status_code == 422
+        no_impacts = INITIAL | {"impacts": []}
+        assert (await service.post(f"/incidents/{incident_id}/reports/initial", json=no_impacts, headers=headers)).status_code == 422
+
+    async def test_another_operator_cannot_file_404_and_the_desk_403(self, service, operator_id):
+        incident_id = await opened_by_operator(service, operator_id)
+        url = f"/incidents/{incident_id}/reports/cause"
+        assert (await service.post(url, json=CAUSE, headers=as_role(service, "operator", uid("op")))).status_code == 404
+        assert (await service.post(url, json=CAUSE, headers=as_role(service, "utility_desk"))).status_code == 403
+
+    async def test_a_stale_if_match_is_409(self, service, operator_id):
+        incident_id = await opened_by_operator(service, operator_id)
+        headers = as_role(service, "operator", operator_id) | {"If-Match": "1"}
+        url = f"/incidents/{incident_id}/reports/cause"
+        assert (await service.post(url, json=CAUSE, headers=headers)).status_code == 201
+        stale = await service.post(url, json=CAUSE, headers=headers)
+        assert stale.status_code == 409 and stale.json()["current_version"] == 2
+
+    async def test_a_retried_filing_returns_the_same_revision(self, service, operator_id):
+        incident_id = await opened_by_operator(service, operator_id)
+        headers = as_role(service, "operator", operator_id) | {"Idempotency-Key": "cause-1"}
+        url = f"/incidents/{incident_id}/reports/cause"
+        answers = [(await service.post(url, json=CAUSE, headers=headers)).json() for _ in range(2)]
+        assert answers[0] == answers[1] == {"revision": 1, "version": 2}
+
+
+class TestClearing:
+    async def test_clearing_before_the_cause_report_is_409_saying_so(self, service, operator_id):
+        incident_id = await opened_by_operator(service, operator_id)
+        response = await service.post(f"/incidents/{incident_id}/clear", json={"summary": "解消"}, headers=as_role(service, "utility_soc"))
+        assert response.status_code == 409 and "cause report" in response.json()["detail"]
+
+    async def test_the_responsible_operator_clears_after_the_cause_report(self, service, operator_id):
+        incident_id = await opened_by_operator(service, operator_id)
+        headers = as_role(service, "operator", operator_id)
+        await service.post(f"/incidents/{incident_id}/reports/cause", json=CAUSE, headers=headers)
+        response = await service.post(f"/incidents/{incident_id}/clear", json={"summary": "端末を回収し解消"}, headers=headers)
+        assert response.status_code == 200 and response.json()["status"] == "cleared"
+        detail = (await service.get(f"/incidents/{incident_id}", headers=headers)).json()
+        assert detail["status"] == "cleared" and detail["clearing"]["summary"] == "端末を回収し解消"
+        again = await service.post(f"/incidents/{incident_id}/clear", json={"summary": "再度"}, headers=headers)
+        assert again.status_code == 409
+
+    async def test_an_operator_may_not_clear_an_incident_in_utility_assets(self, service, operator_id):
+        incident_id = await opened_by_operator(service, operator_id, affected_assets=[{"kind": "hes", "id": "HES-1"}])
+        headers = as_role(service, "operator", operator_id)
+        await service.post(f"/incidents/{incident_id}/reports/cause", json=CAUSE, headers=headers)
+        response = await service.post(f"/incidents/{incident_id}/clear", json={"summary": "x"}, headers=headers)
+        assert response.status_code == 403
+
+
+class TestAnomalies:
+    async def test_the_first_signal_opens_later_ones_attach_and_duplicates_are_recognised(self, service, operator_id):
+        connection_id = await known_connection(service, operator_id)
+        headers = as_role(service, "sensor")
+        first = await service.post("/anomalies", json=anomaly_body(connection_id, "sig-a-" + connection_id), headers=headers)
+        second = await service.post("/anomalies", json=anomaly_body(connection_id), headers=headers)
+        duplicate = await service.post("/anomalies", json=anomaly_body(connection_id, "sig-a-" + connection_id), headers=headers)
+        assert first.status_code == second.status_code == duplicate.status_code == 202
+        incident_id = first.json()["incident_id"]
+        assert [(r.json()["incident_id"], r.json()["attached"], r.json()["duplicate"]) for r in (first, second, duplicate)] == [
+            (incident_id, False, False), (incident_id, True, False), (incident_id, True, True),
+        ]  # fmt: skip
+        detail = (await service.get(f"/incidents/{incident_id}", headers=as_role(service, "operator", operator_id))).json()
+        assert (detail["origin"], detail["category"], detail["connection_id"]) == ("anomaly", "unauthorized_access", connection_id)
+        assert detail["anomaly_count"] == 2 and detail["anomalies"][0]["evidence"] == {"ルール": "HES-17", "count": 3}
+
+    async def test_an_unknown_connection_is_422(self, service):
+        response = await service.post("/anomalies", json=anomaly_body("conn-unknown"), headers=as_role(service, "sensor"))
+        assert response.status_code == 422 and "unknown connection" in response.json()["detail"]
+
+    async def test_an_operator_may_not_post_anomalies(self, service, operator_id):
+        response = await service.post("/anomalies", json=anomaly_body("c"), headers=as_role(service, "operator", operator_id))
+        assert response.status_code == 403
+
+
+class TestVulnerabilities:
+    body = {"title": "ファームウェアの重大な脆弱性", "severity": "critical", "asset_kind": "special_meter",
+            "maker": "メーカーA", "model": "SM-1", "firmware": ">=1.0,<1.4"}  # fmt: skip
+
+    async def test_only_the_soc_declares_and_a_bad_range_is_422(self, service, operator_id):
+        assert (await service.post("/vulnerabilities", json=self.body, headers=as_role(service, "operator", operator_id))).status_code == 403
+        bad = self.body | {"firmware": ">=1.0,,<"}
+        assert (await service.post("/vulnerabilities", json=bad, headers=as_role(service, "utility_soc"))).status_code == 422
+
+    async def test_an_operator_sees_and_reports_on_it_once_its_connection_is_blocked(self, service, operator_id):
+        response = await service.post("/vulnerabilities", json=self.body, headers=as_role(service, "utility_soc"))
+        assert response.status_code == 201
+        incident_id = response.json()["incident_id"]
+        headers, stranger = as_role(service, "operator", operator_id), as_role(service, "operator", uid("op"))
+        assert (await service.get(f"/incidents/{incident_id}", headers=headers)).status_code == 404
+        connection_id, other_op = uid("conn"), uid("op")
+        await publish_connection_events(
+            service.settings,
+            [registered(connection_id, operator_id), blocked(connection_id, operator_id, incident_id),
+             registered("c-" + other_op, other_op), blocked("c-" + other_op, other_op, incident_id)],
+        )  # fmt: skip
+        directory = service.app.state.incident.directory
+        await eventually(lambda: len(directory.blocked_for(incident_id)) == 2, what="blocks are known")
+        detail = (await service.get(f"/incidents/{incident_id}", headers=headers)).json()
+        assert detail["vulnerability"]["firmware"] == ">=1.0,<1.4" and detail["operator_ids"] == [operator_id]
+        assert detail["blocked_connections"] == [{"connection_id": connection_id, "operator_id": operator_id}]
+        filed = await service.post(f"/incidents/{incident_id}/reports/initial", json=INITIAL, headers=headers)
+        assert filed.status_code == 201
+        assert (await service.get(f"/incidents/{incident_id}", headers=stranger)).status_code == 404
+        await service.post(f"/incidents/{incident_id}/reports/cause", json=CAUSE, headers=headers)
+        assert (await service.post(f"/incidents/{incident_id}/clear", json={"summary": "x"}, headers=headers)).status_code == 403
+        cleared = await service.post(f"/incidents/{incident_id}/clear", json={"summary": "修正版を配布"}, headers=as_role(service, "utility_soc"))
+        assert cleared.status_code == 200

@@ -1,0 +1,42 @@
+"""Fixtures of the notification tests: a real SMTP server, a real webhook receiver, a clock the test moves."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.services.notification.notification_support import WEBHOOK_SECRET, Clock, SmtpServer, WebhookReceiver
+from services.notification.config import NotificationSettings
+
+
+@pytest.fixture
+def smtp():
+    """A running SMTP server; the test may stop and start it."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock at a fixed instant."""
+    return Clock()
+
+
+@pytest.fixture
+def config(smtp: SmtpServer) -> NotificationSettings:
+    """Notification settings pointing at the test SMTP server, with quick ticks."""
+    return NotificationSettings(
+        smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_from="smguard@test.example", smtp_timeout_seconds=3,
+        webhook_secret=WEBHOOK_SECRET, public_base_url="https://smguard.test", desk_email="desk@utility.example",
+        desk_fallback_email="fallback@utility.example", ack_timeout_seconds=1800, delivery_max_attempts=5,
+        retry_base_seconds=30, dispatch_interval_seconds=0.05,
+    )
+
+
+@pytest.fixture
+def webhook():
+    """A running webhook receiver."""
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.server.shutdown()

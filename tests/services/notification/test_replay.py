@@ -1,0 +1,132 @@
+"""The replay protocol of the notification service on a real broker: the live read model equals the stream's."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from datetime import datetime, timezone
+
+import httpx
+
+from tests.services.notification.helpers import uid
+from tests.services.notification.notification_support import block
+from tests.factories import bearer, eventually, listening, serving
+from services.audit.entrypoints import cli_replay
+from services.notification.bootstrap import build_app
+from services.notification.replay import read_models
+
+CONTACT = {"organisation": "中部テック株式会社", "phone": "052-000-0000"}
+
+
+async def put_contact(client, settings, operator_id: str, kind: str, email: str, **extra) -> None:
+    body = {"name": f"{kind} 担当 山田", "email": email, **CONTACT, **extra}
+    response = await client.put(f"/operators/{operator_id}/contacts/{kind}", json=body,
+                                headers=bearer(settings, "operator", operator_id))  # fmt: skip
+    assert response.status_code in (200, 201), response.text
+
+
+def views_of(client_or_app):
+    app = getattr(client_or_app, "_transport", None)
+    app = app.app if app is not None else client_or_app  # httpx's ASGI transport keeps the app it serves
+    return app.state.notification_views.views
+
+
+def settled(views, operator_id: str) -> list[dict]:
+    """The operator's notifications once every one of them has left the queue (delivered, acknowledged...)."""
+    found = [n for n in views.notifications.values() if n["operator_id"] == operator_id]
+    return found if found and all(n["status"] != "queued" for n in found) else []
+
+
+async def some_history(client, settings, views, operator_id: str) -> str:
+    """Contacts registered and changed, a block told and acknowledged; answers the block's notification id."""
+    await put_contact(client, settings, operator_id, "applicant", "applicant@op.example")
+    await put_contact(client, settings, operator_id, "security_incident", "soc@op.example")
+    await put_contact(client, settings, operator_id, "applicant", "applicant@op.example", phone="052-111-1111")
+    event = await block(settings, operator_id)
+    (notice,) = await eventually(
+        lambda: [n for n in views.notifications.values()
+                 if n["domain_event"]["subject"] == event.connection_id and n["status"] == "delivered"],
+        what="the block delivered",
+    )  # fmt: skip
+    acked = await client.post(f"/notifications/{notice['id']}/ack", headers=bearer(settings, "operator", operator_id))
+    assert acked.status_code == 200
+    await eventually(lambda: views.notifications[notice["id"]]["status"] == "acknowledged", what="acknowledged")
+    await eventually(lambda: len(settled(views, operator_id)) == 4, what="every notice sent (3 contacts to the desk, 1 block)")
+    return notice["id"]
+
+
+async def live_read_model(client, settings) -> dict:
+    answer = await client.get("/ops/read-model", headers=bearer(settings, "auditor"))
+    assert answer.status_code == 200
+    return answer.json()
+
+
+class TestReadModelsAtTheLivePositions:
+    async def test_the_replayed_read_models_equal_the_live_snapshot(self, settings, config, smtp, clock):
+        operator = uid("op")
+        async with serving(build_app(settings, config=config, clock=clock)) as client:
+            notice = await some_history(client, settings, views_of(client), operator)
+            live = await live_read_model(client, settings)
+            replayed = await read_models(settings, positions=live["positions"])
+        assert replayed == live["read_models"]
+        told = replayed["notifications"][notice]
+        assert told["status"] == "acknowledged" and told["attempts"] == 1 and told["route"] == "utility_to_operator"
+        assert told["recipient"]["email"] == "soc@op.example" and told["domain_event"]["type"] == "ConnectionBlocked"
+        contacts = replayed["contacts"][operator]
+        assert set(contacts) == {"applicant", "security_incident"} and contacts["applicant"]["phone"] == "052-111-1111"
+        assert len(smtp.mailbox.messages) == 4  # the replay sent nothing more
+
+    async def test_events_that_arrive_after_the_snapshot_are_left_out_of_its_replay(self, settings, config, smtp, clock):
+        first, later = uid("op"), uid("op")
+        async with serving(build_app(settings, config=config, clock=clock)) as client:
+            await put_contact(client, settings, first, "applicant", "first@op.example")
+            await eventually(lambda: views_of(client).contacts.get(first), what="projected")
+            live = await live_read_model(client, settings)
+            await put_contact(client, settings, later, "applicant", "later@op.example")
+            await eventually(lambda: views_of(client).contacts.get(later), what="projected")
+            replayed = await read_models(settings, positions=live["positions"])
+            everything = await read_models(settings)
+        assert replayed == live["read_models"] and set(replayed["contacts"]) == {first}
+        assert set(everything["contacts"]) == {first, later}
+
+    async def test_only_the_soc_and_auditors_may_read_it(self, settings, config, clock):
+        async with serving(build_app(settings, config=config, clock=clock)) as client:
+            anonymous = await client.get("/ops/read-model")
+            refused = [
+                (await client.get("/ops/read-model", headers=bearer(settings, role, "op-1"))).status_code
+                for role in ("operator", "utility_desk", "sensor")
+            ]
+            soc = await client.get("/ops/read-model", headers=bearer(settings, "utility_soc"))
+        assert anonymous.status_code == 401 and refused == [403, 403, 403]
+        assert soc.status_code == 200 and soc.json() == {"positions": {}, "read_models": {"notifications": {}, "contacts": {}}}
+
+
+class TestTheReplayCommand:
+    async def test_no_difference_when_healthy_then_the_altered_view_is_named(self, settings, config, smtp, clock, capsys):
+        operator, app = uid("op"), build_app(settings, config=config, clock=clock)
+        async with listening(app) as url:  # uvicorn runs the app's lifespan once; the command calls it over HTTP
+            async with httpx.AsyncClient(base_url=url) as client:
+                notice = await some_history(client, settings, views_of(app), operator)
+            args = argparse.Namespace(service="notification", until=None, url=url)
+            healthy = await asyncio.to_thread(cli_replay.main, args, settings)
+            views_of(app).notifications[notice]["status"] = "failed"  # behind the system's back
+            altered = await asyncio.to_thread(cli_replay.main, args, settings)
+        out = capsys.readouterr().out
+        assert healthy == 0 and "notification: no difference" in out
+        assert altered == 1 and f"notifications.{notice}.status: live='failed' replay='acknowledged'" in out
+
+    async def test_until_shows_the_state_as_of_a_moment(self, settings, config, smtp, clock, capsys):
+        operator, other = uid("op"), uid("op")
+        async with serving(build_app(settings, config=config, clock=clock)) as client:
+            await put_contact(client, settings, operator, "applicant", "before@op.example")
+            moment = datetime.now(timezone.utc)
+            await put_contact(client, settings, operator, "applicant", "after@op.example")
+            await put_contact(client, settings, other, "applicant", "other@op.example")
+            await eventually(lambda: views_of(client).contacts.get(other), what="projected")
+        args = argparse.Namespace(service="notification", until=moment, url=None)
+        assert await asyncio.to_thread(cli_replay.main, args, settings) == 0
+        state = json.loads(capsys.readouterr().out)["notification"]
+        assert set(state["contacts"]) == {operator}
+        assert state["contacts"][operator]["applicant"]["email"] == "before@op.example"
+        assert all(n["operator_id"] == operator for n in state["notifications"].values())
