@@ -98,5 +98,6 @@ Soc = Annotated[Principal, Depends(require_roles("utility_soc"))]
 Parties = Annotated[Principal, Depends(require_roles("utility_soc", "operator"))]
 Readers = Annotated[Principal, Depends(require_roles("utility_soc", "utility_desk", "operator", "auditor"))]
 UtilityReaders = Annotated[Principal, Depends(require_roles("utility_soc", "utility_desk", "auditor"))]
-Replayers = Annotated[Principal, Depends(require_roles("utility_soc", "auditor"))]
+SocOrAuditor = Annotated[Principal, Depends(require_roles("utility_soc", "auditor"))]
+Replayers = SocOrAuditor  # who may see the operations views (parked events, live read models)
 SensorOrSoc = Annotated[Principal, Depends(require_roles("sensor", "utility_soc"))]

@@ -28,6 +28,16 @@ class Component(Protocol):
     async def stop(self) -> None: ...
 
 
+class Consumer(Protocol):
+    """A consumer the runtime watches: readiness waits for it, ``/ops/parked`` lists what it parked."""
+
+    name: str
+
+    async def caught_up(self) -> bool: ...
+
+    def parked_view(self) -> list[dict[str, Any]]: ...
+
+
 class LiveModel(Protocol):
     """The live read models as ``GET /ops/read-model`` shows them (see ``shared.replay.LiveReadModel``)."""
 
@@ -42,7 +52,7 @@ class Runtime:
         self.service = service
         self.dead_letters = DeadLetters(settings, consumer=service)
         self.store: KafkaEventStore | None = None
-        self.subscribers: list[Subscriber] = []
+        self.subscribers: list[Consumer] = []
         self.read_model: LiveModel | None = None
         self._components: list[Component] = [self.dead_letters]
         self._started: list[Component] = []
@@ -71,6 +81,11 @@ class Runtime:
         self.subscribers.append(subscriber)
         self._components.append(subscriber)
         return subscriber
+
+    def watch(self, consumer: Consumer) -> None:
+        """Start a consumer of the service's own making, and count it in readiness and ``/ops/parked``."""
+        self.subscribers.append(consumer)
+        self._components.append(consumer)  # type: ignore[arg-type]  # it has start() and stop() too
 
     def expose(self, read_model: LiveModel) -> None:
         """Show these read models at ``GET /ops/read-model`` (what ``smguard replay`` compares)."""

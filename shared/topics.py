@@ -18,3 +18,8 @@ EVENT_TOPICS = (
     NOTIFICATION_EVENTS,
 )
 ALL_TOPICS = (*EVENT_TOPICS, SENSOR_ANOMALIES, DEAD_LETTERS)
+
+
+def position_key(topic_base: str, partition: int) -> str:
+    """How a partition is named across services: ``<topic base>/<partition>``, e.g. ``smguard.incident.events/0``."""
+    return f"{topic_base}/{partition}"

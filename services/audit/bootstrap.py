@@ -1,43 +1,54 @@
-"""Composition root of the audit service: the log consumer, checkpoints, and the HTTP routes."""
+"""Composition root of the audit service: the log consumer, checkpoints, the HTTP routes, and its read model."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from fastapi import FastAPI
 
-from services.audit.adapters.checkpoints import CheckpointStore
+from services.audit.adapters.checkpoints import SqliteCheckpointStore
 from services.audit.adapters.consumer import AuditConsumer
 from services.audit.adapters.keys import load_signing_key
-from services.audit.application.log import AuditLog
+from services.audit.application.ports import CheckpointStore
 from services.audit.application.service import AuditService
-from services.audit.config import AuditSettings, audit_dir, checkpoint_db_path, log_db_path
-from services.audit.entrypoints.api import ops_router, router
+from services.audit.config import AuditSettings, checkpoint_db_path, log_db_path
+from services.audit.entrypoints.api import router
+from services.audit.projections.log import AuditLog
+from services.audit.projections.readmodel import LiveAuditLog, ScratchAuditLog
+from shared.clock import Clock, utcnow
 from shared.config import Settings
 from shared.periodic import Periodic
+from shared.replay import ReadModels
 from shared.runtime import Runtime
 from shared.service import create_app
+from shared.topics import EVENT_TOPICS
 
-log = logging.getLogger(__name__)
+# Replay appends the raw records of every event topic to a scratch log, as the consumer does live.
+READ_MODELS = ReadModels(service="audit", topics=EVENT_TOPICS, scratch=lambda _settings: ScratchAuditLog())
+
+
+def build_service(
+    settings: Settings, audit_settings: AuditSettings, *, checkpoints: CheckpointStore | None = None, clock: Clock = utcnow
+) -> AuditService:
+    """The use cases over the service's files; ``checkpoints`` replaces the checkpoint file (tests pass a fake)."""
+    key = load_signing_key(audit_settings.audit_signing_key, settings.data_dir)
+    kept = checkpoints if checkpoints is not None else SqliteCheckpointStore(checkpoint_db_path(settings))
+    return AuditService(AuditLog(log_db_path(settings)), kept, key, clock=clock)
 
 
 def build_app(settings: Settings, audit_settings: AuditSettings | None = None) -> FastAPI:
     """The audit service's app."""
     audit_settings = audit_settings or AuditSettings()
-    key = load_signing_key(audit_settings.audit_signing_key, audit_dir(settings))
-    audit = AuditService(AuditLog(log_db_path(settings)), CheckpointStore(checkpoint_db_path(settings)), key)
+    audit = build_service(settings, audit_settings)
     runtime = Runtime(settings, service="audit")
     consumer = AuditConsumer(settings, audit.log)
-    runtime.add(consumer)
-    runtime.subscribers.append(consumer)  # type: ignore[arg-type]  # readiness and /ops/parked see it
+    runtime.watch(consumer)
     # A signed tree head every interval, when something was logged since the last one.
     runtime.add(Periodic("audit-checkpoints", audit.checkpoint, interval=audit_settings.audit_checkpoint_seconds))
+    runtime.expose(LiveAuditLog(audit.log))
     app = create_app(
         runtime,
         title="smguard audit",
         description="Every event of every service in a tamper-evident Merkle log (RFC 6962), with proofs and dossiers.",
-        routers=[router, ops_router],
+        routers=[router],
     )
-    app.state.audit = audit
+    app.state.service = audit
     return app

@@ -19,7 +19,6 @@ class AuditSettings(BaseSettings):
         default=None, description="Ed25519 private key: base64 of the raw 32 bytes, or PEM (PKCS#8)"
     )
     audit_checkpoint_seconds: float = Field(default=300.0, gt=0, description="how often to sign a tree head")
-    audit_url: str | None = Field(default=None, description="base URL of the audit service for the CLI")
 
 
 def audit_dir(settings: Settings) -> Path:
@@ -35,8 +34,3 @@ def log_db_path(settings: Settings) -> Path:
 def checkpoint_db_path(settings: Settings) -> Path:
     """Signed checkpoints (statements made at a time; not a projection, kept across rebuilds)."""
     return audit_dir(settings) / "checkpoints.sqlite"
-
-
-def audit_base_url(settings: Settings, audit: AuditSettings) -> str:
-    """Where the running audit service answers."""
-    return audit.audit_url or f"http://{settings.host}:{settings.audit_port}"

@@ -11,6 +11,7 @@ from aiokafka import TopicPartition
 from shared.config import Settings
 from shared.envelope import DecodeError, decode
 from shared.kafka.reader import assign_all, committed_consumer
+from shared.topics import position_key
 
 Progress = Callable[[int, int], None]
 """Called with (records read, records to read) as a replay goes."""
@@ -24,11 +25,6 @@ class Record:
     partition: int
     offset: int
     value: bytes
-
-
-def position_key(topic_base: str, partition: int) -> str:
-    """How positions are named across services: ``<topic base>/<partition>``, e.g. ``smguard.incident.events/0``."""
-    return f"{topic_base}/{partition}"
 
 
 async def read_records(

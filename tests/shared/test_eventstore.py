@@ -8,11 +8,12 @@ import json
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from tests.factories import incident_opened, report_overdue, uid
 from shared.config import Settings
-from shared.eventstore import ConcurrencyError, Context, WriterFenced
+from shared.eventstore import ConcurrencyError, Context, StoreUnavailable, WriterFenced
+from shared.eventstore.follow import Follower
 from shared.kafka.reader import assign_all, read_to_end
 from shared.topics import INCIDENT_EVENTS
+from tests.factories import eventually, incident_opened, report_overdue, uid
 
 pytestmark = pytest.mark.integration
 
@@ -116,3 +117,33 @@ class TestPositions:
         assert [e.position for e in loaded] == [e.position for e in result.envelopes]
         assert all(e.position is not None for e in loaded)
         assert loaded[1].position.offset == loaded[0].position.offset + 1
+
+
+class TestStaging:
+    async def test_staged_events_are_part_of_the_stream_before_their_commit(self, make_store) -> None:
+        store = await make_store()
+        incident = uid("inc")
+        staged = store.stage(incident, [incident_opened(incident)])
+        assert store.version(incident) == 1 and store.in_flight == 1
+        result = await staged.committed()
+        assert result.envelopes[0].position is not None and store.in_flight == 0
+
+    async def test_a_commit_the_broker_refuses_leaves_no_staged_event_and_followers_start_over(
+        self, make_store, settings
+    ) -> None:
+        store = await make_store()
+        kept, refused = uid("inc"), uid("inc")
+        await store.append(kept, [incident_opened(kept)])
+        folded: list[str] = []
+        follower = Follower(store, fold=lambda e: folded.append(e.subject), reset=folded.clear)
+        too_large = incident_opened(refused, description="x" * 2_000_000)  # past the broker's message.max.bytes
+        staged = store.stage(refused, [too_large])
+        follower.catch_up()
+        assert folded == [kept, refused]
+        with pytest.raises(StoreUnavailable):
+            await staged.committed()
+        await eventually(lambda: store.ready, what="the store reads its topics again")
+        follower.catch_up()
+        assert folded == [kept] and store.version(refused) == 0
+        await store.append(refused, [incident_opened(refused)])  # and it appends again
+        assert [r["subject"] for r in await raw_records(settings)].count(refused) == 1

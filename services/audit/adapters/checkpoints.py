@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
+
+from services.audit.application.ports import Checkpoint, CheckpointStore
 
 
-class CheckpointStore:
+class SqliteCheckpointStore(CheckpointStore):
     """Checkpoints by sequence number, each the exact JSON that was signed plus its signature."""
 
     def __init__(self, path: Path) -> None:
@@ -21,21 +22,21 @@ class CheckpointStore:
         """The number the next checkpoint gets."""
         return int(self.db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM checkpoints").fetchone()[0])
 
-    def add(self, checkpoint: dict[str, Any]) -> None:
+    def add(self, checkpoint: Checkpoint) -> None:
         """Keep a signed checkpoint."""
         self.db.execute("INSERT INTO checkpoints VALUES (?, ?)", (checkpoint["seq"], json.dumps(checkpoint)))
 
-    def all(self, *, limit: int = 1000, after: int = 0) -> list[dict[str, Any]]:
+    def all(self, *, limit: int = 1000, after: int = 0) -> list[Checkpoint]:
         """Checkpoints in order."""
         rows = self.db.execute("SELECT body FROM checkpoints WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
         return [json.loads(r[0]) for r in rows]
 
-    def get(self, seq: int) -> dict[str, Any] | None:
+    def get(self, seq: int) -> Checkpoint | None:
         """One checkpoint."""
         row = self.db.execute("SELECT body FROM checkpoints WHERE seq = ?", (seq,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def latest(self) -> dict[str, Any] | None:
+    def latest(self) -> Checkpoint | None:
         """The newest checkpoint."""
         row = self.db.execute("SELECT body FROM checkpoints ORDER BY seq DESC LIMIT 1").fetchone()
         return json.loads(row[0]) if row else None

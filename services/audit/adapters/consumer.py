@@ -12,11 +12,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.audit.application.log import AuditLog, Record
-from services.audit.domain.merkle import log_name
+from services.audit.projections.log import AuditLog
 from shared.config import Settings
 from shared.kafka.reader import assign_all, committed_consumer, reached
-from shared.topics import EVENT_TOPICS
+from shared.replay.records import Record
+from shared.topics import EVENT_TOPICS, position_key
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class AuditConsumer:
         await self._consumer.start()
         partitions = await assign_all(self._consumer, list(self._bases))
         for tp in partitions:
-            position = self._log.positions.get(log_name(self._bases[tp.topic], tp.partition))
+            position = self._log.positions.get(position_key(self._bases[tp.topic], tp.partition))
             if position is None:
                 await self._consumer.seek_to_beginning(tp)
             else:
@@ -74,5 +74,5 @@ class AuditConsumer:
                     self._log.append(batch)
                 except Exception:
                     log.exception("could not append to the audit log; re-reading from the last stored entry")
-                    self._consumer.seek(tp, self._log.positions.get(log_name(base, tp.partition), 0))
+                    self._consumer.seek(tp, self._log.positions.get(position_key(base, tp.partition), 0))
                     await asyncio.sleep(1.0)

@@ -1,9 +1,10 @@
-"""The audit log's SQLite projection: entries with their hashes, plus tenants for scoping."""
+"""The audit log's SQLite file: entries with their hashes, tenants for scoping, and the reads of it."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -23,6 +24,13 @@ CREATE INDEX IF NOT EXISTS entries_time ON entries (time, log, idx);
 CREATE INDEX IF NOT EXISTS entries_event ON entries (event_id);
 CREATE TABLE IF NOT EXISTS entry_tenants (log TEXT, idx INTEGER, operator_id TEXT, PRIMARY KEY (log, idx, operator_id));
 CREATE INDEX IF NOT EXISTS tenants_operator ON entry_tenants (operator_id);
+"""
+SNAPSHOT_ROWS = """
+SELECT e.log, e.idx, e.kafka_offset, e.value, e.event_id, e.type, e.subject, e.operator_id, e.actor, e.time,
+       e.incident_id, e.data,
+       (SELECT GROUP_CONCAT(operator_id, ',') FROM
+          (SELECT operator_id FROM entry_tenants t WHERE t.log = e.log AND t.idx = e.idx ORDER BY operator_id)) AS tenants
+FROM entries e ORDER BY e.log, e.idx
 """
 COLUMNS = ("log, idx, topic, part, kafka_offset, value, leaf_hash, root_after, event_id, type, subject,"
            " operator_id, actor, time, incident_id, data")
@@ -51,6 +59,13 @@ def connect(path: Path) -> sqlite3.Connection:
     db.executescript(SCHEMA)
     db.row_factory = sqlite3.Row
     return db
+
+
+@contextmanager
+def opened(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection of its own (for reading the whole log in another thread), closed after use."""
+    with closing(connect(path)) as db:
+        yield db
 
 
 def append(db: sqlite3.Connection, entries: list[NewEntry]) -> None:
@@ -85,6 +100,11 @@ def next_offsets(db: sqlite3.Connection) -> dict[str, int]:
     return {log: offset + 1 for log, offset in rows}
 
 
+def snapshot_rows(db: sqlite3.Connection) -> Iterator[sqlite3.Row]:
+    """Every entry in log order with its query columns and sorted tenants (what the read model digests)."""
+    yield from db.execute(SNAPSHOT_ROWS)
+
+
 def public(row: sqlite3.Row) -> dict[str, Any]:
     """An entry as the API shows it."""
     return {
@@ -97,8 +117,13 @@ def public(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def find_entry(db: sqlite3.Connection, ident: str) -> sqlite3.Row | None:
-    """An entry by ``topic:partition:offset``, by ``log#index``, or by event id."""
+def find_entry(db: sqlite3.Connection, ident: str) -> tuple[dict[str, Any], bytes] | None:
+    """An entry (as the API shows it) and its bytes, by ``topic:partition:offset``, ``log#index`` or event id."""
+    row = _find_row(db, ident)
+    return (public(row), bytes(row["value"])) if row is not None else None
+
+
+def _find_row(db: sqlite3.Connection, ident: str) -> sqlite3.Row | None:
     if "#" in ident:
         log, _, index = ident.rpartition("#")
         return db.execute("SELECT * FROM entries WHERE log = ? AND idx = ?", (log, _int(index))).fetchone()
@@ -111,12 +136,6 @@ def find_entry(db: sqlite3.Connection, ident: str) -> sqlite3.Row | None:
         if row is not None:
             return row
     return db.execute("SELECT * FROM entries WHERE event_id = ? ORDER BY log, idx LIMIT 1", (ident,)).fetchone()
-
-
-def tenants_of(db: sqlite3.Connection, log: str, index: int) -> list[str]:
-    """The operators an entry concerns."""
-    rows = db.execute("SELECT operator_id FROM entry_tenants WHERE log = ? AND idx = ?", (log, index))
-    return [r[0] for r in rows]
 
 
 def _int(text: str) -> int:

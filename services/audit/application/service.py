@@ -1,55 +1,73 @@
-"""The audit service's use cases: checkpoints, verification, proofs and the live read model."""
+"""The audit service's use cases: checkpoints, verification, proofs, entries and dossiers."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit.adapters import store
-from services.audit.adapters.checkpoints import CheckpointStore
-from services.audit.adapters.keys import public_key_b64
-from services.audit.application.checkpoints import same_heads, sign_checkpoint, trusted_heads
-from services.audit.application.log import AuditLog
-from services.audit.application.readmodel import read_model_of
+from services.audit.application import queries
+from services.audit.application.ports import Checkpoint, CheckpointStore
+from services.audit.domain.checkpoints import public_key_b64, same_heads, sign_checkpoint, trusted_heads
+from services.audit.domain.entries import EntryFilter
 from services.audit.domain.integrity import recompute
-from shared.domain import Invalid, NotFound
+from services.audit.projections.log import AuditLog
+from shared.clock import Clock, utcnow
+from shared.domain import Invalid, NotFound, not_found
+from shared.principal import Principal
 
 log = logging.getLogger(__name__)
 
 
+@dataclass
 class AuditService:
-    """What the routes and the checkpoint timer call."""
+    """What the routes and the checkpoint timer call: the log, the checkpoints kept, the signing key, a clock."""
 
-    def __init__(self, audit_log: AuditLog, checkpoints: CheckpointStore, key: Ed25519PrivateKey) -> None:
-        self.log, self.checkpoints, self.key = audit_log, checkpoints, key
-        self.public_key = public_key_b64(key)
+    log: AuditLog
+    checkpoints: CheckpointStore
+    key: Ed25519PrivateKey
+    clock: Clock = utcnow
 
-    def checkpoint(self) -> dict[str, Any]:
+    @property
+    def public_key(self) -> str:
+        """The key auditors verify checkpoints with (base64 of the raw 32 bytes)."""
+        return public_key_b64(self.key)
+
+    def checkpoint(self) -> Checkpoint:
         """Sign the current heads (or return the latest checkpoint when nothing was appended since)."""
         latest = self.checkpoints.latest()
-        if same_heads(latest, self.log.logs):
-            return latest  # type: ignore[return-value]
-        signed = sign_checkpoint(self.log.logs, self.key, seq=self.checkpoints.next_seq())
+        if latest is not None and same_heads(latest, self.log.logs):
+            return latest
+        signed = sign_checkpoint(self.log.logs, self.key, seq=self.checkpoints.next_seq(), at=self.clock())
         self.checkpoints.add(signed)
         log.info("signed a checkpoint", extra={"seq": signed["seq"], "size": signed["size"]})
         return signed
 
+    def checkpoint_at(self, seq: int | None) -> Checkpoint:
+        """A checkpoint by number, or the latest (signing one if there is none yet)."""
+        found = self.checkpoints.get(seq) if seq is not None else self.checkpoints.latest() or self.checkpoint()
+        if found is None:
+            raise NotFound(f"checkpoint {seq} not found")
+        return found
+
+    def checkpoint_page(self, *, after: int, limit: int) -> dict[str, Any]:
+        """Signed tree heads in order, with the public key."""
+        return {"items": self.checkpoints.all(after=after, limit=limit), "public_key": self.public_key}
+
     async def verify(self) -> dict[str, Any]:
         """Recompute every log from the stored entries, against every signed checkpoint."""
-        checkpoints = self.checkpoints.all(limit=1_000_000)  # read here: the connection belongs to the loop
+        checkpoints = self.checkpoints.all(limit=1_000_000)  # read here: a store's connection belongs to the loop
         return await asyncio.to_thread(self._verify, checkpoints)
 
-    def _verify(self, checkpoints: list[dict[str, Any]]) -> dict[str, Any]:
+    def _verify(self, checkpoints: list[Checkpoint]) -> dict[str, Any]:
         heads, checkpoint_problems = trusted_heads(checkpoints, self.key)
-        db = store.connect(self.log.path)
-        try:
+        with store.opened(self.log.path) as db:
             report = recompute(store.stored_entries(db), heads)
-        finally:
-            db.close()
         problems = [p.as_dict() for p in report.problems]
         return {
             "ok": not problems and not checkpoint_problems,
@@ -61,23 +79,20 @@ class AuditService:
             "checkpoints_checked": len(heads),
         }
 
-    def checkpoint_at(self, seq: int | None) -> dict[str, Any]:
-        """A checkpoint by number, or the latest (signing one if there is none yet)."""
-        found = self.checkpoints.get(seq) if seq is not None else self.checkpoints.latest() or self.checkpoint()
+    def inclusion(self, ident: str, seq: int | None) -> dict[str, Any]:
+        """An inclusion proof of one stored entry (``topic:partition:offset``, ``log#index`` or event id)."""
+        found = store.find_entry(self.log.db, ident)
         if found is None:
-            raise NotFound(f"checkpoint {seq} not found")
-        return found
-
-    def inclusion(self, row: Any, seq: int | None) -> dict[str, Any]:
-        """An inclusion proof of one stored entry against a checkpoint."""
+            raise not_found("entry", ident)
+        entry, value = found
         checkpoint = self.checkpoint_at(seq)
-        head = checkpoint["heads"].get(row["log"])
-        if head is None or row["idx"] >= head["size"]:
+        head = checkpoint["heads"].get(entry["log"])
+        if head is None or entry["index"] >= head["size"]:
             raise Invalid(f"checkpoint {checkpoint['seq']} does not cover this entry yet; ask for a later one")
-        proof = self.log.logs.prove_inclusion(row["log"], row["idx"], head["size"])
-        return {"entry": store.public(row), "value_b64": _b64(bytes(row["value"])), "log": row["log"],
-                "index": row["idx"], "proof": proof.serialize(), "checkpoint": checkpoint,
-                "public_key": self.public_key}
+        proof = self.log.logs.prove_inclusion(entry["log"], entry["index"], head["size"])
+        return {"entry": entry, "value_b64": base64.b64encode(value).decode(), "log": entry["log"],
+                "index": entry["index"], "proof": proof.serialize(), "checkpoint": checkpoint,
+                "public_key": self.public_key}  # fmt: skip
 
     def consistency(self, first: int, second: int) -> dict[str, Any]:
         """Per-log consistency proofs from one checkpoint to a later one."""
@@ -91,12 +106,10 @@ class AuditService:
                 proofs[name] = self.log.logs.prove_consistency(name, head["size"], later["size"]).serialize()
         return {"first": a, "second": b, "proofs": proofs, "public_key": self.public_key}
 
-    async def read_model(self) -> dict[str, Any]:
-        """The live read model, recomputed from the store's rows (what replay compares)."""
-        positions = dict(self.log.positions)
-        model = await asyncio.to_thread(read_model_of, self.log.path, positions)
-        return {"positions": positions, "read_models": model}
+    def entries(self, f: EntryFilter, principal: Principal, *, limit: int, start: int) -> dict[str, Any]:
+        """One page of the entries the caller may see."""
+        return queries.list_entries(self.log, f, principal, limit=limit, start=start)
 
-
-def _b64(value: bytes) -> str:
-    return base64.b64encode(value).decode()
+    def dossier(self, incident_id: str, principal: Principal) -> dict[str, Any]:
+        """The incident's whole story as the caller may see it."""
+        return queries.dossier(self.log, incident_id, principal, now=self.clock())

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
-JST = timezone(timedelta(hours=9), "JST")
+from shared.clock import JST
+
 STATUS = {"open": "対応中 / open", "cleared": "解消 / cleared"}
 INITIAL_FIELDS = (("event", "発生事象 / Event"), ("location", "発生場所 / Location"))
 CAUSE_FIELDS = (

@@ -16,6 +16,18 @@ def time_key(moment: datetime) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class EntryFilter:
+    """What a reader may filter entries by (all given filters must hold)."""
+
+    subject: str | None = None
+    operator_id: str | None = None
+    type: str | None = None
+    actor: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EntryFacts:
     """What an event record says, for queries (``type`` is None for a record that is not an event)."""
 

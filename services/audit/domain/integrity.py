@@ -7,7 +7,7 @@ from itertools import groupby
 from typing import Any, Iterable
 
 from services.audit.domain.merkle import Head, MerkleLogs
-from services.audit.verifier import leaf_hash
+from services.audit.domain.verifier import leaf_hash
 
 
 @dataclass(frozen=True, slots=True)

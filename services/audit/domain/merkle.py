@@ -4,7 +4,8 @@ Why per partition: Kafka orders records only within a partition, so the only ord
 stream itself defines — and that any rebuild reproduces byte for byte — is the offset order of
 each partition. Interleaving partitions into one tree would make the root depend on when records
 happened to arrive. A checkpoint therefore signs every log's head and a combined root over the
-heads in sorted log name order (see ``services.audit.verifier``).
+heads in sorted log name order (see ``services.audit.domain.verifier``). A log is named by
+``shared.topics.position_key``: ``"<topic base>/<partition>"``, e.g. ``smguard.incident.events/0``.
 """
 
 from __future__ import annotations
@@ -14,18 +15,7 @@ from typing import Any
 
 from pymerkle import ConsistencyProof, InclusionProof, InmemoryTree
 
-from services.audit.verifier import combined_root
-
-
-def log_name(topic_base: str, partition: int) -> str:
-    """The name of one partition's log, e.g. ``smguard.incident.events/0``."""
-    return f"{topic_base}/{partition}"
-
-
-def split_log(log: str) -> tuple[str, int]:
-    """The topic base and partition of a log name."""
-    topic, _, partition = log.rpartition("/")
-    return topic, int(partition)
+from services.audit.domain.verifier import combined_root
 
 
 @dataclass(frozen=True, slots=True)

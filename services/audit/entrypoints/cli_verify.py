@@ -2,7 +2,7 @@
 
 The service recomputes every log from its stored entries (``GET /audit/verify``). With a
 checkpoint the auditor kept (the JSON of ``GET /audit/checkpoints/latest``), this command also
-checks — itself, with ``services.audit.verifier`` and the public key kept with it — that the
+checks — itself, with ``services.audit.domain.verifier`` and the public key kept with it — that the
 service's latest checkpoint is signed by that key and only appends to the kept one.
 """
 
@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from services.audit.domain.verifier import VerificationError, verify_checkpoint, verify_consistency
 from shared.cli.client import client, run_command
-from services.audit.verifier import VerificationError, verify_checkpoint, verify_consistency
 from shared.config import Settings
 
 

@@ -7,24 +7,26 @@ import asyncio
 import base64
 import json
 import sqlite3
+from datetime import datetime, timezone
 
+import httpx
 import pytest
-from tests.services.audit.helpers import all_entries, listening, produce_one_of_each
-from tests.factories import bearer, eventually, serving
 
 from services.audit.bootstrap import build_app
 from services.audit.config import log_db_path
-from services.audit.entrypoints import cli_dossier, cli_replay, cli_verify
-from services.audit.verifier import verify_inclusion
+from services.audit.domain.verifier import verify_inclusion
+from services.audit.entrypoints import cli_dossier, cli_verify
+from shared.cli import replay
+from tests.factories import bearer, eventually, listening, serving
+from tests.services.audit.helpers import all_entries, at_least, produce_one_of_each
 
 
 async def logged(client, settings, n=6):
-    return await eventually(lambda: _len_at_least(all_entries(client, settings), n), what=f"{n} entries")
+    return await eventually(lambda: at_least(all_entries(client, settings), n), what=f"{n} entries")
 
 
-async def _len_at_least(entries, n):
-    found = await entries
-    return found if len(found) >= n else None
+def logged_size(app) -> int:
+    return app.state.service.log.logs.total_size()
 
 
 class TestAccess:
@@ -52,6 +54,20 @@ class TestAccess:
             answer = await client.get("/audit/entries", params={"subject": ids["connection"], "type": "ConnectionBlocked"},
                                       headers=bearer(settings, "auditor"))
         assert [e["type"] for e in answer.json()["items"]] == ["ConnectionBlocked"]
+
+    async def test_readiness_and_parked_events_see_the_log_consumer(self, settings):
+        async with serving(build_app(settings)) as client:
+            ready = await eventually(lambda: _ready(client), what="ready")
+            parked = await client.get("/ops/parked", headers=bearer(settings, "auditor"))
+            read_model = await client.get("/ops/read-model", headers=bearer(settings, "utility_desk"))
+        assert ready["projections"] == {"audit.log": True}
+        assert parked.json()["parked"] == {"audit.log": []}
+        assert read_model.status_code == 403
+
+
+async def _ready(client):
+    answer = await client.get("/readyz")
+    return answer.status_code == 200 and answer.json()
 
 
 class TestProofsAndTampering:
@@ -83,33 +99,33 @@ class TestCommands:
         await produce_one_of_each(settings)
         app = build_app(settings)
         async with listening(app) as url:
-            await eventually(lambda: app.state.audit.log.logs.total_size() >= 6, what="logged")
+            await eventually(lambda: logged_size(app) >= 6, what="logged")
             args = argparse.Namespace(service="audit", until=None, url=url)
-            healthy = await asyncio.to_thread(cli_replay.main, args, settings)
+            healthy = await asyncio.to_thread(replay.main, args, settings)
             with sqlite3.connect(log_db_path(settings)) as db:
                 db.execute("UPDATE entries SET subject = '改ざん' WHERE rowid = (SELECT MIN(rowid) FROM entries)")
-            altered = await asyncio.to_thread(cli_replay.main, args, settings)
+            altered = await asyncio.to_thread(replay.main, args, settings)
         out = capsys.readouterr().out
         assert healthy == 0 and "audit: no difference" in out
         assert altered == 1 and "index_digest" in out
 
     async def test_replay_until_a_moment_shows_the_state_then(self, settings, capsys):
         await produce_one_of_each(settings)
-        args = argparse.Namespace(service="audit", until=__import__("datetime").datetime(2000, 1, 1, tzinfo=__import__("datetime").timezone.utc), url=None)
-        assert await asyncio.to_thread(cli_replay.main, args, settings) == 0
+        args = argparse.Namespace(service="audit", until=datetime(2000, 1, 1, tzinfo=timezone.utc), url=None)
+        assert await asyncio.to_thread(replay.main, args, settings) == 0
         assert json.loads(capsys.readouterr().out)["audit"]["audit_log"]["size"] == 0
 
     async def test_verify_against_a_kept_checkpoint(self, settings, tmp_path, capsys):
         await produce_one_of_each(settings)
         app = build_app(settings)
         async with listening(app) as url:
-            await eventually(lambda: app.state.audit.log.logs.total_size() >= 6, what="logged")
+            await eventually(lambda: logged_size(app) >= 6, what="logged")
             kept = tmp_path / "kept.json"
-            async with serving_client(url, settings) as client:
+            async with httpx.AsyncClient(base_url=url, headers=bearer(settings, "auditor")) as client:
                 kept.write_text((await client.get("/audit/checkpoints/latest")).text)
             await produce_one_of_each(settings)
-            await eventually(lambda: app.state.audit.log.logs.total_size() >= 12, what="more logged")
-            app.state.audit.checkpoint()
+            await eventually(lambda: logged_size(app) >= 12, what="more logged")
+            app.state.service.checkpoint()
             good = await asyncio.to_thread(cli_verify.main, argparse.Namespace(checkpoint=kept, url=url), settings)
             forged = json.loads(kept.read_text())
             forged["checkpoint"]["root"] = "00" * 32
@@ -123,18 +139,12 @@ class TestCommands:
         ids = await produce_one_of_each(settings)
         app = build_app(settings)
         async with listening(app) as url:
-            await eventually(lambda: app.state.audit.log.logs.total_size() >= 6, what="logged")
+            await eventually(lambda: logged_size(app) >= 6, what="logged")
             found = await asyncio.to_thread(cli_dossier.main, argparse.Namespace(incident_id=ids["incident"], format="md", output=None, url=url), settings)
             missing = await asyncio.to_thread(cli_dossier.main, argparse.Namespace(incident_id="nope", format="md", output=None, url=url), settings)
         out = capsys.readouterr().out
         assert found == 0 and "インシデント記録 / Incident dossier" in out and "ConnectionBlocked" in out
         assert missing == 1
-
-
-def serving_client(url, settings):
-    import httpx
-
-    return httpx.AsyncClient(base_url=url, headers=bearer(settings, "auditor"))
 
 
 pytestmark = pytest.mark.integration

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from tests.services.audit.helpers import SOC, blocked, ctx, event_stores, opened, registered, uid
-from tests.factories import bearer, eventually, serving
-
 from services.audit.bootstrap import build_app
 from shared.events.connection import (
     BlockEnforced,
@@ -21,6 +18,18 @@ from shared.events.notification import (
     NotificationDelivered,
     NotificationQueued,
     Recipient,
+)
+from shared.topics import EVENT_TOPICS
+from tests.factories import (
+    SOC,
+    StandInWriter,
+    bearer,
+    connection_blocked,
+    connection_registered,
+    eventually,
+    incident_opened,
+    serving,
+    uid,
 )
 
 NOW = datetime(2025, 4, 1, 1, 0, tzinfo=timezone.utc)
@@ -38,9 +47,9 @@ async def play_story(settings, op: str, inc: str, con: str) -> None:
     cause = CauseReport(cause="認証情報の漏洩", countermeasure="パスワード変更", countermeasure_plan="4月中", recurrence_prevention="多要素認証")
     recipient = Recipient(kind="security_incident", operator_id=op, name="佐藤 花子")
     steps = [
-        (con, registered(con, op)),
-        (inc, opened(inc, op)),
-        (con, blocked(con, op, inc)),
+        (con, connection_registered(con, op)),
+        (inc, incident_opened(inc, op)),
+        (con, connection_blocked(con, op, inc)),
         (con, BlockEnforced(connection_id=con, operator_id=op, request_id="r1", enforced_at=NOW)),
         (note, NotificationQueued(notification_id=note, domain_event_id="x", domain_event_type="ConnectionBlocked", operator_id=op, subject_id=inc,
                                   route="utility_to_operator", channel="email", recipient=recipient, title="遮断のお知らせ")),
@@ -54,11 +63,11 @@ async def play_story(settings, op: str, inc: str, con: str) -> None:
         (con, ReconnectionApproved(connection_id=con, operator_id=op, party="operator", decided_by=SOC)),
         (con, ConnectionReconnected(connection_id=con, operator_id=op, request_id="r2")),
         (con, ReconnectEnforced(connection_id=con, operator_id=op, request_id="r2", enforced_at=NOW)),
-        (con, blocked(con, op, other)),  # a later story of another incident: not part of this dossier
+        (con, connection_blocked(con, op, other)),  # a later story of another incident: not part of this dossier
     ]
-    async with event_stores(settings, "story") as store:
+    async with StandInWriter(settings, EVENT_TOPICS, source="smguard/story") as writer:
         for subject, event in steps:
-            await store.append(subject, [event], context=ctx(op))
+            await writer.append(subject, [event], operator_id=op, actor=SOC.id)
 
 
 async def dossier_of(client, settings, inc, *, role="auditor", operator_id=None, **params):

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from tests.services.audit.helpers import all_entries, produce_one_of_each
-from tests.factories import bearer, eventually, serving
-
 from services.audit.bootstrap import build_app
 from services.audit.config import log_db_path
+from tests.factories import bearer, eventually, serving
+from tests.services.audit.helpers import all_entries, at_least, produce_one_of_each
 
 
 class TestTheLog:
     async def test_events_of_every_topic_appear_in_the_log(self, settings):
         ids = await produce_one_of_each(settings)
         async with serving(build_app(settings)) as client:
-            entries = await eventually(lambda: _at_least(all_entries(client, settings), 6), what="six entries")
+            entries = await eventually(lambda: at_least(all_entries(client, settings), 6), what="six entries")
         assert {e["topic"] for e in entries} == {
             "smguard.operator.events", "smguard.contact.events", "smguard.incident.events",
             "smguard.connection.events", "smguard.notification.events"}
@@ -23,19 +22,15 @@ class TestTheLog:
     async def test_deleting_the_store_and_rebuilding_gives_the_identical_root(self, settings):
         await produce_one_of_each(settings)
         async with serving(build_app(settings)) as client:
-            await eventually(lambda: _at_least(all_entries(client, settings), 6), what="six entries")
+            await eventually(lambda: at_least(all_entries(client, settings), 6), what="six entries")
             signed = (await client.post("/audit/checkpoints", headers=bearer(settings, "auditor"))).json()["checkpoint"]
             before = (await client.get("/audit/verify", headers=bearer(settings, "auditor"))).json()
         log_db_path(settings).unlink()
         async with serving(build_app(settings)) as client:
-            await eventually(lambda: _at_least(all_entries(client, settings), 6), what="rebuilt")
+            await eventually(lambda: at_least(all_entries(client, settings), 6), what="rebuilt")
             after = (await client.get("/audit/verify", headers=bearer(settings, "auditor"))).json()
         assert before["ok"] and after["ok"], after
         assert after["root"] == before["root"] == signed["root"]
         assert after["size"] == signed["size"] == 6
         assert after["checkpoints_checked"] == 1
 
-
-async def _at_least(entries, n: int):
-    found = await entries
-    return found if len(found) >= n else None

@@ -8,7 +8,7 @@ import pytest
 from pymerkle import InmemoryTree
 
 from services.audit.domain.merkle import MerkleLogs
-from services.audit.verifier import leaf_hash
+from services.audit.domain.verifier import leaf_hash
 
 # The leaves and roots of the RFC 6962 reference tests (certificate-transparency merkle_tree_test).
 LEAVES = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]

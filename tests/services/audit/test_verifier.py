@@ -8,20 +8,24 @@ import dataclasses
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.audit.adapters.keys import public_key_b64
-from services.audit.application.checkpoints import sign_checkpoint
+from services.audit.domain.checkpoints import public_key_b64, sign_checkpoint
 from services.audit.domain.integrity import StoredEntry, recompute
 from services.audit.domain.merkle import Head, MerkleLogs
-from services.audit.verifier import (
+from services.audit.domain.verifier import (
     VerificationError,
     verify_checkpoint,
     verify_consistency,
     verify_inclusion,
 )
+from tests.factories import FIXED_TIME
 
 LOG = "smguard.incident.events/0"
 KEY = Ed25519PrivateKey.generate()
 PUBLIC = public_key_b64(KEY)
+
+
+def sign(logs: MerkleLogs, key: Ed25519PrivateKey = KEY, seq: int = 1) -> dict:
+    return sign_checkpoint(logs, key, seq=seq, at=FIXED_TIME)
 
 
 def stored(n: int, log: str = LOG) -> tuple[list[StoredEntry], MerkleLogs]:
@@ -41,7 +45,7 @@ def heads_of(checkpoint: dict) -> list[tuple[int, dict[str, Head]]]:
 class TestRecomputingStoredEntries:
     def test_an_untouched_log_verifies(self):
         rows, logs = stored(10)
-        report = recompute(rows, heads_of(sign_checkpoint(logs, KEY, seq=1)))
+        report = recompute(rows, heads_of(sign(logs, seq=1)))
         assert report.problems == []
         assert report.logs.root() == logs.root()
 
@@ -65,7 +69,7 @@ class TestRecomputingStoredEntries:
 
     def test_a_rewrite_with_fresh_hashes_is_caught_by_the_signed_checkpoint(self):
         rows, logs = stored(10)
-        checkpoint = sign_checkpoint(logs, KEY, seq=1)
+        checkpoint = sign(logs, seq=1)
         forged_rows, _ = stored(10)
         forged_rows = [*forged_rows[:7]]
         forger = MerkleLogs()
@@ -79,14 +83,14 @@ class TestRecomputingStoredEntries:
 
     def test_a_truncated_log_is_caught_by_the_signed_checkpoint(self):
         rows, logs = stored(10)
-        problem = recompute(rows[:8], heads_of(sign_checkpoint(logs, KEY, seq=1))).problems[0]
+        problem = recompute(rows[:8], heads_of(sign(logs, seq=1))).problems[0]
         assert problem.index == 8 and "missing" in problem.reason
 
 
 class TestInclusionProofs:
     def setup_method(self):
         self.rows, self.logs = stored(9)
-        self.checkpoint = sign_checkpoint(self.logs, KEY, seq=1)
+        self.checkpoint = sign(self.logs, seq=1)
         self.proof = self.logs.prove_inclusion(LOG, 5, 9).serialize()
 
     def test_a_true_proof_holds_with_only_the_checkpoint(self):
@@ -111,13 +115,13 @@ class TestInclusionProofs:
 class TestCheckpoints:
     def test_a_checkpoint_from_another_key_is_refused(self):
         _, logs = stored(3)
-        foreign = sign_checkpoint(logs, Ed25519PrivateKey.generate(), seq=1)
+        foreign = sign(logs, Ed25519PrivateKey.generate())
         with pytest.raises(VerificationError, match="signature"):
             verify_checkpoint(foreign, PUBLIC)
 
     def test_a_checkpoint_with_an_edited_root_is_refused(self):
         _, logs = stored(3)
-        checkpoint = sign_checkpoint(logs, KEY, seq=1)
+        checkpoint = sign(logs, seq=1)
         checkpoint["heads"][LOG]["root"] = "11" * 32
         with pytest.raises(VerificationError):
             verify_checkpoint(checkpoint, PUBLIC)
@@ -128,11 +132,11 @@ class TestConsistencyProofs:
         self.logs = MerkleLogs()
         for i in range(5):
             self.logs.append(LOG, b"a%d" % i)
-        self.first = sign_checkpoint(self.logs, KEY, seq=1)
+        self.first = sign(self.logs, seq=1)
         for i in range(5, 12):
             self.logs.append(LOG, b"a%d" % i)
             self.logs.append("smguard.connection.events/1", b"b%d" % i)
-        self.second = sign_checkpoint(self.logs, KEY, seq=2)
+        self.second = sign(self.logs, seq=2)
         self.proofs = {LOG: self.logs.prove_consistency(LOG, 5, 12).serialize()}
 
     def test_an_appended_log_is_consistent(self):
@@ -148,7 +152,7 @@ class TestConsistencyProofs:
         other = MerkleLogs()
         for i in range(12):
             other.append(LOG, b"z%d" % i)
-        rewritten = sign_checkpoint(other, KEY, seq=2)
+        rewritten = sign(other, seq=2)
         proofs = {LOG: other.prove_consistency(LOG, 5, 12).serialize()}
         with pytest.raises(VerificationError):
             verify_consistency(first=self.first, second=rewritten, proofs=proofs, public_key=PUBLIC)

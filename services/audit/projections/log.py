@@ -1,28 +1,19 @@
-"""The audit log as the service runs it: the trees in memory, the entries in SQLite, kept in step."""
+"""The audit log as the service keeps it: every record in its partition's tree (memory) and in the store (SQLite)."""
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 
 from services.audit.adapters import store
 from services.audit.domain.entries import facts_of
-from services.audit.domain.merkle import MerkleLogs, log_name
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """A Kafka record of an event topic, as the log takes it."""
-
-    topic: str
-    partition: int
-    offset: int
-    value: bytes
+from services.audit.domain.merkle import MerkleLogs
+from shared.replay.records import Record
+from shared.topics import position_key
 
 
 class AuditLog:
-    """Appends records to their partition's tree and the store; rebuilt from the store on open."""
+    """Appends records to their partition's tree and the store, kept in step; rebuilt from the store on open."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -32,7 +23,7 @@ class AuditLog:
         self.reload()
 
     def reload(self) -> None:
-        """Rebuild the trees and resume positions from what the store holds."""
+        """Rebuild the trees and resume positions (next offset by ``position_key``) from what the store holds."""
         self.logs = MerkleLogs()
         for entry in store.stored_entries(self.db):
             self.logs.append(entry.log, entry.value)
@@ -43,7 +34,7 @@ class AuditLog:
         batch: list[store.NewEntry] = []
         try:
             for r in records:
-                log = log_name(r.topic, r.partition)
+                log = position_key(r.topic, r.partition)
                 if r.offset < self.positions.get(log, 0):
                     continue  # already logged: a redelivery after a restart
                 index, leaf, root = self.logs.append(log, r.value)
