@@ -15,6 +15,8 @@ def faust_app(settings: Settings, *, service: str, **overrides: Any) -> faust.Ap
     Started and stopped by the service's runtime (``faust.contrib.asgi.faust_app_running``), so it
     shares uvicorn's loop. Agents decode payloads with pydantic at the edge: topics carry raw bytes.
     """
+    datadir = settings.data_dir / "faust"
+    datadir.mkdir(parents=True, exist_ok=True)  # faust makes only the last folder of its datadir
     options: dict[str, Any] = {
         "broker": f"kafka://{settings.kafka_bootstrap_servers}",
         "web_enabled": False,
@@ -26,7 +28,7 @@ def faust_app(settings: Settings, *, service: str, **overrides: Any) -> faust.Ap
         "producer_acks": -1,
         "broker_commit_interval": 1.0,
         "autodiscover": False,
-        "datadir": str(settings.data_dir / "faust"),  # not the working directory
+        "datadir": str(datadir),  # not the working directory
     }
     options.update(overrides)
     return faust.App(f"{settings.topic_prefix}smguard-{service}", **options)

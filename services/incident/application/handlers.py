@@ -1,158 +1,130 @@
-"""One async function per command: load the incident, let it decide, append its events."""
+"""One async function per command and per reaction: load the incident, let it decide, stage its events."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import asyncio
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
 
-from shared.domain import NotFound
 from shared.envelope import new_id
 from shared.events.incident import ReportFiled
-from shared.events.values import Party
-from shared.eventstore import Context
-from services.incident.application.ports import ConnectionDirectory
-from services.incident.application.repository import IncidentRepository, Write, first_subject
+from shared.eventstore import Context, Staged
+from shared.principal import Principal
+from shared.repository import ContextOf, Saved
+from services.incident.application.service import IncidentService
 from services.incident.domain.anomalies import Outcome, decide_batch
 from services.incident.domain.commands import Anomaly, ClearIncident, DeclareVulnerability, FileReport, OpenIncident
-from services.incident.domain.model import Incident
+from services.incident.domain.model import Blocked, Incident
+
+DEADLINE_ACTOR = "system:deadlines"
 
 
 @dataclass(frozen=True)
 class Written:
-    """What a write answers: the incident, its version after the write, and a report revision."""
+    """What a write answers, read from the events it saved (so a retried idempotency key answers the same)."""
 
     incident_id: str
     version: int
     revision: int | None = None
 
-
-def concerned(incident: Incident, directory: ConnectionDirectory) -> set[str]:
-    """Operators an incident concerns: those it names, and those whose connections it blocked."""
-    return {*incident.operator_ids, *directory.blocked_for(incident.id).values()}
-
-
-async def open_incident(repo: IncidentRepository, cmd: OpenIncident, *, context: Context, key: str | None = None) -> Written:
-    """A party reports an incident."""
-
-    def decide() -> tuple[list[Write], None]:
-        incident = Incident.open(new_id(), cmd)
-        return [Write(incident.id, incident.take_pending(), 0, context, key)], None
-
-    results, _ = await repo.run(decide, idempotency_key=key)
-    return Written(first_subject(results), results[0].version)
+    @classmethod
+    def of(cls, saved: Saved) -> "Written":
+        """The answer to a saved write: the incident, its version then, and the report revision it filed."""
+        filed = saved.first(ReportFiled)
+        return cls(saved.aggregate_id, saved.version, filed.revision if filed else None)
 
 
-async def file_report(
-    repo: IncidentRepository,
-    incident_id: str,
-    cmd: FileReport,
-    *,
-    context: Context,
-    expected_version: int | None = None,
-    key: str | None = None,
-) -> Written:
-    """File or revise part (i) or (ii) of the report."""
-
-    def decide() -> tuple[list[Write], None]:
-        incident = repo.get(incident_id, expected_version=expected_version)
-        incident.file_report(cmd)
-        return [Write(incident_id, incident.take_pending(), incident.version, context, key)], None
-
-    results, _ = await repo.run(decide, idempotency_key=key)
-    filed = results[0].envelopes[-1].event
-    revision = filed.revision if isinstance(filed, ReportFiled) else None
-    return Written(first_subject(results), results[0].version, revision)
+def for_incidents_tenant(context: Context) -> Callable[[Incident], Context]:
+    """The context of a write on behalf of the incident's operator (the utility's, a sensor's, the timer's)."""
+    return lambda incident: replace(context, operator_id=incident.operator_id)
 
 
-async def clear_incident(
-    repo: IncidentRepository,
-    directory: ConnectionDirectory,
-    incident_id: str,
-    cmd: ClearIncident,
-    *,
-    context: Context,
-    expected_version: int | None = None,
-    key: str | None = None,
-) -> Written:
-    """The responsible party clears the incident; the event names the connections it blocked."""
+def for_writer(context: Context, caller: Principal) -> ContextOf[Incident]:
+    """An operator writes as its own tenant; the utility writes for the incident's operator."""
+    return context if caller.party == "operator" else for_incidents_tenant(context)
 
-    def decide() -> tuple[list[Write], None]:
-        incident = repo.get(incident_id, expected_version=expected_version)
-        blocked = directory.blocked_for(incident_id)
-        incident.clear(
-            ClearIncident(
-                summary=cmd.summary,
-                party=cmd.party,
-                decided_by=cmd.decided_by,
-                operator_ids=tuple(blocked.values()),
-                connection_ids=tuple(blocked),
-            )
-        )
-        return [Write(incident_id, incident.take_pending(), incident.version, context, key)], None
 
-    results, _ = await repo.run(decide, idempotency_key=key)
-    return Written(first_subject(results), results[0].version)
+async def open_incident(svc: IncidentService, cmd: OpenIncident, *, by: Principal, context: Context, key: str | None = None) -> Written:
+    """A party reports an incident (an operator for itself, the utility for the operator it names)."""
+    saved = await svc.repo.create(
+        lambda: Incident.open(new_id(), cmd, by=by), context=for_writer(context, by), idempotency_key=key
+    )
+    return Written.of(saved)
+
+
+@dataclass(frozen=True)
+class AsParty:
+    """A caller's write on an existing incident: who, the envelope context, If-Match and Idempotency-Key."""
+
+    incident_id: str
+    by: Principal
+    context: Context
+    expected_version: int | None = None
+    key: str | None = None
+
+
+async def file_report(svc: IncidentService, cmd: FileReport, *, write: AsParty) -> Written:
+    """A party to the incident files or revises part (i) or (ii) of the report."""
+    return await _as_party(svc, write, lambda incident, blocked: incident.file_report(cmd, by=write.by, blocked=blocked))
+
+
+async def clear_incident(svc: IncidentService, cmd: ClearIncident, *, write: AsParty) -> Written:
+    """The responsible party clears the incident; the event names the connections blocked for it."""
+    return await _as_party(svc, write, lambda incident, blocked: incident.clear(cmd, by=write.by, blocked=blocked))
 
 
 async def declare_vulnerability(
-    repo: IncidentRepository, cmd: DeclareVulnerability, *, now: datetime, context: Context, key: str | None = None
+    svc: IncidentService, cmd: DeclareVulnerability, *, context: Context, key: str | None = None
 ) -> Written:
     """The utility declares a serious vulnerability (the connection service matches and blocks)."""
+    saved = await svc.repo.create(
+        lambda: Incident.declare_vulnerability(new_id(), cmd, now=svc.clock()),
+        context=for_incidents_tenant(context),
+        idempotency_key=key,
+    )
+    return Written.of(saved)
 
-    def decide() -> tuple[list[Write], None]:
-        incident = Incident.declare_vulnerability(new_id(), cmd, now=now)
-        return [Write(incident.id, incident.take_pending(), 0, context, key)], None
 
-    results, _ = await repo.run(decide, idempotency_key=key)
-    return Written(first_subject(results), results[0].version)
-
-
-async def handle_anomalies(
-    repo: IncidentRepository, directory: ConnectionDirectory, anomalies: list[Anomaly], *, actor: str
-) -> list[Outcome]:
+async def handle_anomalies(svc: IncidentService, anomalies: list[Anomaly], *, context: Context) -> list[Outcome]:
     """Decide a whole batch of anomaly signals, then append once per touched incident.
 
-    The appends of one batch are committed together (the store group-commits them in one Kafka
+    Every append is staged before any is awaited, so the store commits the batch together (one Kafka
     transaction). Duplicates and signals on unknown connections produce no event.
     """
-
-    def decide() -> tuple[list[Write], list[Outcome]]:
-        outcomes, touched = decide_batch(
-            anomalies, index=repo.index, connections=directory.connection, load=repo.load, new_id=new_id
-        )
-        writes = [
-            Write(i.id, i.take_pending(), i.version, Context(actor=actor, operator_id=i.operator_id))
-            for i in touched.values()
-        ]
-        return writes, outcomes
-
-    _, outcomes = await repo.run(decide)
-    return outcomes or []
+    outcomes, touched = decide_batch(
+        anomalies, known=svc.index.anomalies(), connections=svc.directory.connection, load=svc.repo.load, new_id=new_id
+    )
+    tenant = for_incidents_tenant(context)
+    await _committed([svc.repo.stage(incident, context=tenant) for incident in touched.values()])
+    return outcomes
 
 
-async def check_deadlines(repo: IncidentRepository, *, now: datetime, deadlines: dict[str, timedelta]) -> int:
-    """Record ReportOverdue for each report part past its deadline (once per incident and part)."""
-
-    def decide() -> tuple[list[Write], int]:
-        writes = []
-        for incident_id in repo.open_ids():
-            incident = repo.load(incident_id)
-            parts = incident.mark_overdue(now, deadlines)
-            context = Context(actor="system:deadlines", operator_id=incident.operator_id)
-            for offset, (part, event) in enumerate(zip(parts, incident.take_pending())):
-                key = f"overdue:{incident_id}:{part}"
-                writes.append(Write(incident_id, [event], incident.version + offset, context, key))
-        return writes, len(writes)
-
-    _, count = await repo.run(decide)
-    return count or 0
+async def check_deadlines(svc: IncidentService) -> int:
+    """Record ReportOverdue for each report part past its deadline, once per incident and part; how many."""
+    now, staged = svc.clock(), []
+    tenant = for_incidents_tenant(Context(actor=DEADLINE_ACTOR))
+    for incident_id in svc.index.open_ids():
+        incident = svc.repo.load(incident_id)
+        keys = [f"overdue:{incident_id}:{part}" for part in incident.mark_overdue(now, svc.deadlines)]
+        staged += svc.repo.stage_each(incident, keys, context=tenant)
+    await _committed(staged)
+    return len(staged)
 
 
-def require_party(
-    incident: Incident, directory: ConnectionDirectory, *, role: str, operator_id: str | None
-) -> Party:
-    """The party the caller acts as; NotFound when the incident does not concern it."""
-    party = incident.party_of(role=role, operator_id=operator_id, concerned=concerned(incident, directory))
-    if party is None:
-        raise NotFound(f"incident {incident.id} not found")
-    return party
+async def _as_party(svc: IncidentService, write: AsParty, decide: Callable[[Incident, Blocked], object]) -> Written:
+    """Decide on the incident with the connections blocked for it, as the party the caller is to it."""
+    incident_id = write.incident_id
+    # 404 before anything else for a caller who is no party: not even a version conflict may tell it exists
+    svc.repo.get(incident_id).party_of(write.by, blocked=svc.directory.blocked_for(incident_id))
+    saved = await svc.repo.change(
+        incident_id,
+        lambda incident: decide(incident, svc.directory.blocked_for(incident_id)),
+        context=for_writer(write.context, write.by),
+        expected_version=write.expected_version,
+        idempotency_key=write.key,
+    )
+    return Written.of(saved)
+
+
+async def _committed(staged: Sequence[Staged | None]) -> None:
+    await asyncio.gather(*(s.committed() for s in staged if s is not None))

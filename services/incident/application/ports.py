@@ -1,13 +1,10 @@
-"""What the incident handlers need from outside: the connections they know of, and a clock."""
+"""What the incident handlers need from outside: the connections the connection service announced."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Callable, Protocol
+from typing import Protocol
 
 from services.incident.domain.anomalies import ConnectionRef
-
-Clock = Callable[[], datetime]
 
 
 class ConnectionDirectory(Protocol):

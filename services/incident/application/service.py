@@ -1,36 +1,40 @@
-"""The incident service's parts, as its entrypoints use them."""
+"""The incident service's parts that handlers and queries work with; bootstrap builds it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
-from shared.auth import Principal
-from shared.eventstore import Context
-from shared.http import context_of
-from shared.events.values import Party
-from services.incident.application.handlers import require_party
-from services.incident.application.ports import Clock
-from services.incident.application.repository import IncidentRepository
-from services.incident.projections.connections import ConnectionDirectoryView
+from shared.clock import Clock
+from shared.eventstore import EventStore
+from shared.repository import Repository
+from services.incident.application.index import IncidentIndex
+from services.incident.application.ports import ConnectionDirectory
+from services.incident.domain.model import Incident
 from services.incident.projections.incidents import IncidentViews
 
 
 @dataclass
 class IncidentService:
-    """Repository, projections and clock of one running incident service."""
+    """Incidents in the event store, what the decisions look up, the read model, the clock and the deadlines."""
 
-    repo: IncidentRepository
-    directory: ConnectionDirectoryView
+    repo: Repository[Incident]
+    index: IncidentIndex
+    directory: ConnectionDirectory
     views: IncidentViews
     clock: Clock
+    deadlines: dict[str, timedelta]
 
-    def party_of(self, incident_id: str, principal: Principal) -> Party:
-        """The party the caller acts as on the incident; 404 when it is not one of its parties."""
-        incident = self.repo.get(incident_id)
-        return require_party(incident, self.directory, role=principal.role, operator_id=principal.operator_id)
-
-    def write_context(self, incident_id: str, principal: Principal) -> Context:
-        """Envelope context of a write: the operator acting, or the incident's operator for the utility."""
-        if principal.role == "operator":
-            return context_of(principal)
-        return context_of(principal, operator_id=self.repo.load(incident_id).operator_id)
+    @classmethod
+    def over(
+        cls,
+        store: EventStore,
+        *,
+        directory: ConnectionDirectory,
+        views: IncidentViews,
+        clock: Clock,
+        deadlines: dict[str, timedelta],
+    ) -> "IncidentService":
+        """The service over one event store (its repository and index both follow that store)."""
+        repo = Repository(store, Incident, name="incident")
+        return cls(repo, IncidentIndex(store), directory, views, clock, deadlines)

@@ -1,4 +1,8 @@
-"""Commands of the incident service: what a caller asks for, before the rules decide."""
+"""Commands of the incident service: what a caller asks for, before the rules decide.
+
+Who asks (and so which party acts) is not part of a command: the aggregate's decisions are given
+the caller, and the rules of ``domain/model.py`` say which party that makes it on the incident.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from shared.events.incident import CauseReport, InitialReport
-from shared.events.values import Actor, AnomalyType, IncidentCategory, Party, Severity, Tlp
+from shared.events.values import AnomalyType, IncidentCategory, Severity, Tlp
 
 
 @dataclass(frozen=True)
@@ -20,13 +24,12 @@ class AssetRef:
 
 @dataclass(frozen=True)
 class OpenIncident:
-    """A party reports an incident."""
+    """A party reports an incident (the utility names the operator it concerns)."""
 
     category: IncidentCategory
     severity: Severity
     title: str
     detected_at: datetime
-    opened_by: Party
     description: str = ""
     affected_assets: tuple[AssetRef, ...] = ()
     operator_id: str | None = None
@@ -38,7 +41,6 @@ class FileReport:
     """A party files (or revises) one part of the report."""
 
     part: Literal["initial", "cause"]
-    filed_by: Party
     initial: InitialReport | None = None
     cause: CauseReport | None = None
 
@@ -48,10 +50,6 @@ class ClearIncident:
     """The responsible party declares the incident resolved."""
 
     summary: str
-    party: Party
-    decided_by: Actor
-    operator_ids: tuple[str, ...] = ()
-    connection_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Mapping
 
-from shared.domain import Aggregate, Conflict, Invalid
+from shared.domain import Aggregate, Conflict, Forbidden, Invalid, not_found
 from shared.events import DomainEvent
 from shared.events.incident import (
     AffectedAsset,
@@ -15,24 +15,18 @@ from shared.events.incident import (
     IncidentOpened,
     ReportFiled,
     ReportOverdue,
-    VulnerabilityDeclared,
 )
-from shared.events.values import Direction, Party
-from services.incident.domain.commands import (
-    Anomaly,
-    AssetRef,
-    ClearIncident,
-    DeclareVulnerability,
-    FileReport,
-    OpenIncident,
-)
-from services.incident.domain.exceptions import NotPermitted
+from shared.events.values import Actor, Direction, Party
+from shared.principal import Principal
+from services.incident.domain.commands import Anomaly, AssetRef, ClearIncident, DeclareVulnerability, FileReport, OpenIncident
 from services.incident.domain.values import affected, require_text, signal_fields
-from services.incident.domain.vulnerability import check_criteria, vulnerability_assets
+from services.incident.domain.vulnerability import declaration
 
 Part = Literal["initial", "cause"]
 PARTS: tuple[Part, Part] = ("initial", "cause")
 DIRECTION: dict[Party, Direction] = {"utility": "utility_to_operator", "operator": "operator_to_utility"}
+Blocked = Mapping[str, str]
+"""Connections blocked for the incident: connection id → operator id (the connection service's word)."""
 
 
 class Incident(Aggregate):
@@ -50,28 +44,32 @@ class Incident(Aggregate):
         self.connection_id: str | None = None
         self.revisions: dict[str, int] = {"initial": 0, "cause": 0}
         self.overdue: set[str] = set()
-        self.signals: set[str] = set()
+
+    @property
+    def exists(self) -> bool:
+        """An incident exists once it was opened."""
+        return self.opened
 
     # ----------------------------------------------------------------- opening
 
     @classmethod
-    def open(cls, incident_id: str, cmd: OpenIncident) -> "Incident":
-        """A party's report opens an incident."""
-        incident = cls(incident_id)
-        if cmd.opened_by == "operator" and not cmd.operator_id:
+    def open(cls, incident_id: str, cmd: OpenIncident, *, by: Principal) -> "Incident":
+        """A party's report opens an incident: an operator reports for itself (403 naming another)."""
+        incident, operator_id = cls(incident_id), by.acts_for(cmd.operator_id)
+        if by.party == "operator" and not operator_id:
             raise Invalid("an operator's report names its operator")
         incident._record(
             IncidentOpened(
                 incident_id=incident_id,
-                operator_id=cmd.operator_id,
-                operator_ids=[cmd.operator_id] if cmd.operator_id else [],
+                operator_id=operator_id,
+                operator_ids=[operator_id] if operator_id else [],
                 category=cmd.category,
                 severity=cmd.severity,
                 title=require_text(cmd.title, "title"),
                 description=cmd.description,
                 affected_assets=affected(cmd.affected_assets),
                 detected_at=cmd.detected_at,
-                opened_by=cmd.opened_by,
+                opened_by=by.party,
                 origin="report",
                 tlp=cmd.tlp,
             )
@@ -103,35 +101,9 @@ class Incident(Aggregate):
     @classmethod
     def declare_vulnerability(cls, incident_id: str, cmd: DeclareVulnerability, *, now: datetime) -> "Incident":
         """The utility declares a serious vulnerability: a vulnerability incident with its match criteria."""
-        check_criteria(cmd)
         incident = cls(incident_id)
-        incident._record(
-            IncidentOpened(
-                incident_id=incident_id,
-                category="vulnerability",
-                severity=cmd.severity,
-                title=require_text(cmd.title, "title"),
-                description=cmd.description,
-                affected_assets=affected(vulnerability_assets(cmd)),
-                detected_at=cmd.detected_at or now,
-                opened_by="utility",
-                origin="vulnerability",
-                tlp=cmd.tlp,
-            )
-        )
-        incident._record(
-            VulnerabilityDeclared(
-                incident_id=incident_id,
-                title=cmd.title,
-                severity=cmd.severity,
-                asset_kind=cmd.asset_kind,
-                maker=cmd.maker,
-                model=cmd.model,
-                firmware=cmd.firmware,
-                smart_meter_ids=list(cmd.smart_meter_ids),
-                description=cmd.description,
-            )
-        )
+        for event in declaration(incident_id, cmd, now=now):
+            incident._record(event)
         return incident
 
     # ----------------------------------------------------------------- life
@@ -141,8 +113,9 @@ class Incident(Aggregate):
         self._require_open()
         self._record(AnomalyAttached(incident_id=self.id, operator_id=operator_id, **signal_fields(anomaly)))
 
-    def file_report(self, cmd: FileReport) -> int:
-        """File or revise one report part; returns its revision number."""
+    def file_report(self, cmd: FileReport, *, by: Principal, blocked: Blocked) -> int:
+        """A party files or revises one report part; returns its revision number."""
+        party = self.party_of(by, blocked=blocked)
         self._require_open()
         content = cmd.initial if cmd.part == "initial" else cmd.cause
         if content is None:
@@ -158,30 +131,32 @@ class Incident(Aggregate):
                 incident_id=self.id,
                 part=cmd.part,
                 revision=revision,
-                filed_by=cmd.filed_by,
-                direction=DIRECTION[cmd.filed_by],
+                filed_by=party,
+                direction=DIRECTION[party],
                 initial=cmd.initial if cmd.part == "initial" else None,
                 cause=cmd.cause if cmd.part == "cause" else None,
             )
         )
         return revision
 
-    def clear(self, cmd: ClearIncident) -> None:
+    def clear(self, cmd: ClearIncident, *, by: Principal, blocked: Blocked) -> None:
         """The responsible party declares it resolved, once the cause report is in."""
+        party = self.party_of(by, blocked=blocked)
         self._require_open()
-        if not self.may_clear(cmd.party):
-            raise NotPermitted(f"the {cmd.party} side is not responsible for this incident's assets")
+        if not self.may_clear(party):
+            raise Forbidden(f"the {party} side is not responsible for this incident's assets")
         if self.revisions["cause"] == 0:
             raise Conflict("the incident cannot be cleared before a cause report (要因・対処方法) is filed")
+        own = [self.connection_id] if self.connection_id else []
         self._record(
             IncidentCleared(
                 incident_id=self.id,
                 summary=require_text(cmd.summary, "summary"),
-                cleared_by=cmd.party,
+                cleared_by=party,
                 operator_id=self.operator_id,
-                operator_ids=sorted({*self.operator_ids, *cmd.operator_ids}),
-                connection_ids=sorted({*([self.connection_id] if self.connection_id else []), *cmd.connection_ids}),
-                decided_by=cmd.decided_by,
+                operator_ids=sorted({*self.operator_ids, *blocked.values()}),
+                connection_ids=sorted({*own, *blocked}),
+                decided_by=Actor(kind="person", id=by.sub, role=by.role),
             )
         )
 
@@ -199,24 +174,19 @@ class Incident(Aggregate):
 
     # ----------------------------------------------------------------- who
 
-    @property
-    def responsible_sides(self) -> set[str]:
-        """The sides responsible for the affected assets."""
-        return {asset.side for asset in self.assets}
+    def party_of(self, caller: Principal, *, blocked: Blocked) -> Party:
+        """The party the caller acts as here: the SOC for the utility, a concerned operator for itself; else 404."""
+        if caller.role == "utility_soc":
+            return "utility"
+        if caller.role == "operator" and caller.operator_id in {*self.operator_ids, *blocked.values()}:
+            return "operator"
+        raise not_found("incident", self.id)
 
     def may_clear(self, party: Party) -> bool:
         """The utility may always clear; the operator when its side is responsible (not a vulnerability)."""
         if party == "utility":
             return True
-        return self.origin != "vulnerability" and "operator" in self.responsible_sides
-
-    def party_of(self, *, role: str, operator_id: str | None, concerned: set[str]) -> Party | None:
-        """The party a caller acts as on this incident, or None when it is not a party to it."""
-        if role == "utility_soc":
-            return "utility"
-        if role == "operator" and operator_id and operator_id in concerned:
-            return "operator"
-        return None
+        return self.origin != "vulnerability" and "operator" in {asset.side for asset in self.assets}
 
     def _require_open(self) -> None:
         if not self.opened:
@@ -232,8 +202,6 @@ class Incident(Aggregate):
             self.operator_id, self.operator_ids = event.operator_id, list(event.operator_ids)
             self.assets, self.detected_at = list(event.affected_assets), event.detected_at
             self.connection_id = event.connection_id
-        elif isinstance(event, (AnomalyDetected, AnomalyAttached)):
-            self.signals.add(event.signal_id)
         elif isinstance(event, ReportFiled):
             self.revisions[event.part] = event.revision
         elif isinstance(event, ReportOverdue):

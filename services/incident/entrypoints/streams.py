@@ -15,31 +15,25 @@ from typing import Any, Awaitable, Callable
 import faust
 from pydantic import ValidationError
 
-from shared.eventstore import ConcurrencyError, StoreUnavailable
+from shared.backoff import Backoff
+from shared.eventstore import ConcurrencyError, Context, StoreUnavailable
 from shared.kafka.deadletters import DeadLetters
 from services.incident.application.handlers import handle_anomalies
-from services.incident.application.ports import ConnectionDirectory
-from services.incident.application.repository import IncidentRepository
+from services.incident.application.service import IncidentService
 from services.incident.domain.anomalies import Outcome
 from services.incident.domain.commands import Anomaly
 from services.incident.entrypoints.schemas import AnomalyTopicRecord
 
 log = logging.getLogger(__name__)
 TOPIC_ACTOR = "sensor-topic"
+RETRY = Backoff(base=1.0, cap=10.0)
 
 
 class AnomalyIntake:
     """Turns a batch of raw sensor records into one batch decision; bad records are dead-lettered."""
 
-    def __init__(
-        self,
-        repo: IncidentRepository,
-        directory: ConnectionDirectory,
-        dead_letters: DeadLetters,
-        *,
-        ready: Callable[[], Awaitable[None]],
-    ) -> None:
-        self._repo, self._directory, self._dlq, self._ready = repo, directory, dead_letters, ready
+    def __init__(self, svc: IncidentService, dead_letters: DeadLetters, *, ready: Callable[[], Awaitable[None]]) -> None:
+        self._svc, self._dlq, self._ready = svc, dead_letters, ready
         self._is_ready = False
         self.decided = 0
 
@@ -62,12 +56,14 @@ class AnomalyIntake:
         return outcomes
 
     async def _decide(self, anomalies: list[Anomaly]) -> list[Outcome]:
+        attempt = 0
         while True:
             try:
-                return await handle_anomalies(self._repo, self._directory, anomalies, actor=TOPIC_ACTOR)
+                return await handle_anomalies(self._svc, anomalies, context=Context(actor=TOPIC_ACTOR))
             except (StoreUnavailable, ConcurrencyError) as exc:
-                log.warning("anomaly batch not stored; retrying", extra={"error": str(exc)})
-                await asyncio.sleep(1.0)
+                attempt += 1
+                log.warning("anomaly batch not stored; retrying", extra={"error": str(exc), "attempt": attempt})
+                await asyncio.sleep(RETRY.delay(attempt))
 
 
 def as_record(event: faust.types.EventT) -> SimpleNamespace:

@@ -6,7 +6,7 @@ import copy
 from dataclasses import dataclass
 from typing import Callable
 
-from shared.auth import Principal
+from shared.principal import Principal
 from services.incident.projections.incidents import View, summary
 
 MAX_PAGE = 200
@@ -27,12 +27,12 @@ def concerned(view: View, blocked: dict[str, str]) -> set[str]:
     return {*view.get("operator_ids", []), *blocked.values()}
 
 
-def visible(view: View, principal: Principal, blocked: dict[str, str]) -> bool:
+def visible(view: View, principal: Principal, *, blocked: dict[str, str]) -> bool:
     """Whether the caller may see this incident at all."""
     return principal.may_see_any(sorted(concerned(view, blocked)))
 
 
-def for_reader(view: View, principal: Principal, blocked: dict[str, str]) -> View:
+def for_reader(view: View, principal: Principal, *, blocked: dict[str, str]) -> View:
     """A copy of the view for this caller: an operator sees only its own side of a shared incident."""
     shown = copy.deepcopy(view)
     shown["operator_ids"] = sorted(concerned(view, blocked))
@@ -68,23 +68,25 @@ def list_page(
 
     Ordered by opening time and id, not by arrival: a rebuild reads partitions interleaved differently.
     """
-    matched = []
-    for view in sorted(views, key=lambda v: (v["opened_at"], v["id"]), reverse=True):
-        blocked = blocked_for(view["id"])
-        if not visible(view, principal, blocked):
-            continue
-        if any(
-            wanted is not None and view.get(name) != wanted
-            for name, wanted in (("status", where.status), ("category", where.category), ("severity", where.severity))
-        ):
-            continue
-        if where.operator_id is not None and where.operator_id not in concerned(view, blocked):
-            continue
-        matched.append(view)
+    ordered = sorted(views, key=lambda v: (v["opened_at"], v["id"]), reverse=True)
+    matched = [v for v in ordered if _matches(v, principal, blocked_for(v["id"]), where)]
     page = matched[offset : offset + limit]
     items = [summary(v) | {"operator_ids": _shown_operators(v, principal, blocked_for(v["id"]))} for v in page]
     next_offset = offset + limit if offset + limit < len(matched) else None
     return {"items": items, "total": len(matched), "limit": limit, "offset": offset, "next_offset": next_offset}
+
+
+def _matches(view: View, principal: Principal, blocked: dict[str, str], where: IncidentFilter) -> bool:
+    if not visible(view, principal, blocked=blocked):
+        return False
+    if principal.role == "operator" and where.operator_id not in (None, principal.operator_id):
+        return False  # another tenant's filter finds nothing, not even the incidents shared with it
+    if any(
+        wanted is not None and view.get(name) != wanted
+        for name, wanted in (("status", where.status), ("category", where.category), ("severity", where.severity))
+    ):
+        return False
+    return where.operator_id is None or where.operator_id in concerned(view, blocked)
 
 
 def _shown_operators(view: View, principal: Principal, blocked: dict[str, str]) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.services.incident.helpers import uid
+from tests.factories import uid
 
 
 @pytest.fixture

@@ -1,68 +1,32 @@
-"""Builders for the incident tests: request bodies, and connection events produced as the connection service would."""
+"""What only the incident tests need: request bodies, and the incident service as the tests start it."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
 
-from tests.factories import listening  # noqa: F401  (the replay tests import it from here)
 from shared.config import Settings
-from shared.envelope import Envelope, encode, kafka_headers
-from shared.events import DomainEvent
-from shared.events.connection import ConnectionBlocked, ConnectionRegistered, SealedSecrets
-from shared.events.values import Actor
-from shared.kafka.admin import ensure_topics
 from shared.topics import CONNECTION_EVENTS
-
-DETECTED = datetime(2026, 4, 1, 9, 0, tzinfo=timezone.utc)
-
-
-def uid(prefix: str) -> str:
-    """A unique id for one test."""
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+from services.incident.bootstrap import build_app
+from services.incident.config import IncidentSettings
+from tests.factories import DETECTED, StandInWriter
 
 
-def registered(connection_id: str, operator_id: str, kind: str = "special_meter") -> ConnectionRegistered:
-    """A ConnectionRegistered event as the connection service would publish it."""
-    secrets = SealedSecrets(ciphertext="x", fingerprint="f", hints={"auth_id": "****"})
-    return ConnectionRegistered(
-        connection_id=connection_id, operator_id=operator_id, kind=kind,
-        maker="メーカーA", model="SM-1", firmware="1.2", secrets=secrets,
-    )  # fmt: skip
+def soon_after_detection() -> datetime:
+    """A fixed clock an hour after detection: no report deadline passes during a test that uses it."""
+    return DETECTED + timedelta(hours=1)
 
 
-def blocked(connection_id: str, operator_id: str, incident_id: str) -> ConnectionBlocked:
-    """A ConnectionBlocked event for an incident."""
-    return ConnectionBlocked(
-        connection_id=connection_id, operator_id=operator_id, reason="serious_vulnerability",
-        incident_id=incident_id, decided_by=Actor(kind="policy", id="auto"), request_id=uid("req"),
-    )  # fmt: skip
+def incident_app(settings: Settings, *, options: IncidentSettings | None = None, clock: Any = soon_after_detection) -> FastAPI:
+    """The incident service on the test's own topics."""
+    return build_app(settings, options=options, clock=clock)
 
 
-async def publish_connection_events(settings: Settings, events: list[DomainEvent]) -> None:
-    """Produce connection events (CloudEvents envelope) as the connection service would."""
-    await ensure_topics(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
-    await producer.start()
-    try:
-        sequences: dict[str, int] = {}
-        for event in events:
-            subject = getattr(event, "connection_id")
-            sequences[subject] = sequences.get(subject, 0) + 1
-            envelope = Envelope(
-                event=event, subject=subject, sequence=sequences[subject],
-                source="smguard/connection", operator_id=getattr(event, "operator_id", None),
-            )  # fmt: skip
-            message = encode(envelope)
-            await producer.send_and_wait(
-                settings.topic(CONNECTION_EVENTS), message.value, key=message.key, headers=kafka_headers(message)
-            )
-    finally:
-        await producer.stop()
+def connection_service(settings: Settings) -> StandInWriter:
+    """A writer of connection events as the connection service publishes them (``async with`` it)."""
+    return StandInWriter(settings, [CONNECTION_EVENTS], source="smguard/connection")
 
 
 def incident_body(**overrides: Any) -> dict[str, Any]:
@@ -79,6 +43,20 @@ def incident_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+def anomaly_body(connection_id: str, signal_id: str, **overrides: Any) -> dict[str, Any]:
+    """A valid anomaly signal body (also the JSON of a record on the sensor topic)."""
+    body: dict[str, Any] = {
+        "signal_id": signal_id, "connection_id": connection_id, "type": "unauthorized_access",
+        "severity": "high", "observed_at": DETECTED.isoformat(), "evidence": {"ルール": "HES-17", "count": 3},
+    }  # fmt: skip
+    body.update(overrides)
+    return body
+
+
+VULNERABILITY = {
+    "title": "ファームウェアの重大な脆弱性", "severity": "critical", "asset_kind": "special_meter",
+    "maker": "メーカーA", "model": "SM-1", "firmware": ">=1.0,<1.4",
+}  # fmt: skip
 INITIAL = {
     "event": "無線端末の紛失",
     "location": "名古屋営業所",

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
-from tests.factories import bearer, eventually, make_settings, serving
+from tests.factories import bearer, connection_blocked, connection_registered, eventually, serving, uid
+from tests.services.incident.helpers import (
+    CAUSE, INITIAL, VULNERABILITY, anomaly_body, connection_service, incident_app, incident_body,
+)  # fmt: skip
 
-from tests.services.incident.helpers import CAUSE, INITIAL, DETECTED, blocked, incident_body, publish_connection_events, registered, uid
-from services.incident.bootstrap import build_app
 
-
-@pytest.fixture(scope="module")
-async def service(kafka_bootstrap, tmp_path_factory):
-    """One incident service for the module (tests use their own operators, so they do not meet)."""
-    settings = make_settings(kafka_bootstrap, f"t{uid('api')[4:]}.", tmp_path_factory.mktemp("incident-api"))
-    app = build_app(settings, clock=lambda: DETECTED + timedelta(hours=1))
+@pytest.fixture
+async def service(settings):
+    """The incident service on this test's own topics, and an HTTP client to it."""
+    app = incident_app(settings)
     async with serving(app) as client:
         client.settings, client.app = settings, app
         yield client
@@ -34,17 +31,16 @@ async def opened_by_operator(service, operator_id, **overrides):
 
 async def known_connection(service, operator_id, kind="special_meter"):
     connection_id = uid("conn")
-    await publish_connection_events(service.settings, [registered(connection_id, operator_id, kind)])
-    directory = service.app.state.incident.directory
+    async with connection_service(service.settings) as connections:
+        await connections.append(connection_id, [connection_registered(connection_id, operator_id, kind=kind)])
+    directory = service.app.state.service.directory
     await eventually(lambda: directory.connection(connection_id), what="the connection is known")
     return connection_id
 
 
-def anomaly_body(connection_id, signal_id=None):
-    return {
-        "signal_id": signal_id or uid("sig"), "connection_id": connection_id, "type": "unauthorized_access",
-        "severity": "high", "observed_at": DETECTED.isoformat(), "evidence": {"ルール": "HES-17", "count": 3},
-    }  # fmt: skip
+async def with_cause_report(service, incident_id, headers):
+    response = await service.post(f"/incidents/{incident_id}/reports/cause", json=CAUSE, headers=headers)
+    assert response.status_code == 201, response.text
 
 
 class TestReportIncident:
@@ -66,40 +62,41 @@ class TestReportIncident:
     async def test_without_a_token_it_is_401(self, service):
         assert (await service.post("/incidents", json=incident_body())).status_code == 401
 
-    @pytest.mark.parametrize("role", ["sensor", "utility_desk", "auditor"])
-    async def test_roles_that_do_not_report_get_403(self, service, role):
-        assert (await service.post("/incidents", json=incident_body(), headers=as_role(service, role))).status_code == 403
+    async def test_roles_that_do_not_report_get_403(self, service):
+        for role in ("sensor", "utility_desk", "auditor"):
+            response = await service.post("/incidents", json=incident_body(), headers=as_role(service, role))
+            assert response.status_code == 403, role
 
-    @pytest.mark.parametrize(
-        "change",
-        [{"title": " "}, {"severity": "extreme"}, {"detected_at": "2026-04-01T09:00:00"}, {"colour": "red"},
-         {"affected_assets": [{"kind": "toaster", "id": "1"}]}, {"tlp": "WHITE"}],
-    )  # fmt: skip
-    async def test_bad_input_is_422_and_writes_nothing(self, service, operator_id, change):
-        store = service.app.state.incident.repo.store
-        before = len(list(store.all()))
-        response = await service.post("/incidents", json=incident_body(**change), headers=as_role(service, "operator", operator_id))
-        assert response.status_code == 422
-        assert len(list(store.all())) == before
+    async def test_bad_input_is_422_and_writes_nothing(self, service, operator_id):
+        changes = [
+            {"title": " "}, {"severity": "extreme"}, {"detected_at": "2026-04-01T09:00:00"}, {"colour": "red"},
+            {"affected_assets": [{"kind": "toaster", "id": "1"}]}, {"tlp": "WHITE"},
+        ]  # fmt: skip
+        headers = as_role(service, "operator", operator_id)
+        for change in changes:
+            response = await service.post("/incidents", json=incident_body(**change), headers=headers)
+            assert response.status_code == 422, change
+        assert list(service.app.state.service.repo.store.all()) == []
 
-    async def test_an_operator_may_not_report_for_another_operator(self, service, operator_id):
+    async def test_an_operator_may_not_report_for_another_operator_403_as_everywhere(self, service, operator_id):
         body = incident_body(operator_id="someone-else")
-        assert (await service.post("/incidents", json=body, headers=as_role(service, "operator", operator_id))).status_code == 422
+        response = await service.post("/incidents", json=body, headers=as_role(service, "operator", operator_id))
+        assert response.status_code == 403 and response.json()["code"] == "forbidden"
+        assert list(service.app.state.service.repo.store.all()) == []
 
     async def test_a_retry_with_the_same_idempotency_key_returns_the_same_incident(self, service, operator_id):
         headers = as_role(service, "operator", operator_id) | {"Idempotency-Key": "report-1"}
         first = await service.post("/incidents", json=incident_body(), headers=headers)
         again = await service.post("/incidents", json=incident_body(), headers=headers)
         assert first.status_code == again.status_code == 201 and first.json() == again.json()
+        assert len(list(service.app.state.service.repo.store.all())) == 1
 
 
 class TestReading:
-    async def test_another_operators_incident_is_404(self, service, operator_id):
+    async def test_another_operators_incident_is_404_and_an_unknown_one_too(self, service, operator_id):
         incident_id = await opened_by_operator(service, operator_id)
         response = await service.get(f"/incidents/{incident_id}", headers=as_role(service, "operator", uid("op")))
         assert response.status_code == 404
-
-    async def test_an_unknown_incident_is_404(self, service):
         assert (await service.get("/incidents/nope", headers=as_role(service, "utility_desk"))).status_code == 404
 
     async def test_a_sensor_may_not_read(self, service):
@@ -109,7 +106,7 @@ class TestReading:
         mine = await opened_by_operator(service, operator_id)
         other = await opened_by_operator(service, uid("op"))
         headers = as_role(service, "operator", operator_id)
-        await eventually(lambda: service.app.state.incident.views.views.get(other), what="projection has both")
+        await eventually(lambda: service.app.state.service.views.views.get(other), what="projection has both")
         listed = (await service.get("/incidents", headers=headers)).json()
         assert [i["id"] for i in listed["items"]] == [mine]
         snooping = await service.get("/incidents", params={"operator_id": "x"}, headers=headers)
@@ -118,7 +115,7 @@ class TestReading:
     async def test_the_utility_filters_and_pages(self, service, operator_id):
         ids = [await opened_by_operator(service, operator_id, severity="critical") for _ in range(3)]
         await opened_by_operator(service, operator_id, severity="low")
-        views = service.app.state.incident.views.views
+        views = service.app.state.service.views.views
         await eventually(lambda: all(i in views for i in ids), what="projection has them")
         params = {"operator_id": operator_id, "severity": "critical", "status": "open", "limit": 2}
         page = (await service.get("/incidents", params=params, headers=as_role(service, "auditor"))).json()
@@ -145,6 +142,7 @@ class TestReports:
             (1, "operator", "operator_to_utility"), (2, "utility", "utility_to_operator"),
         ]  # fmt: skip
         assert revisions[0]["impacts"] == INITIAL["impacts"] and revisions[1]["response_plan"] == "全端末の認証情報を失効させる"
+        assert {t["operator_id"] for t in detail["timeline"]} == {operator_id}  # the utility's write is for the incident's tenant
 
     async def test_a_blank_or_missing_field_is_422(self, service, operator_id):
         incident_id = await opened_by_operator(service, operator_id)
@@ -186,7 +184,7 @@ class TestClearing:
     async def test_the_responsible_operator_clears_after_the_cause_report(self, service, operator_id):
         incident_id = await opened_by_operator(service, operator_id)
         headers = as_role(service, "operator", operator_id)
-        await service.post(f"/incidents/{incident_id}/reports/cause", json=CAUSE, headers=headers)
+        await with_cause_report(service, incident_id, headers)
         response = await service.post(f"/incidents/{incident_id}/clear", json={"summary": "端末を回収し解消"}, headers=headers)
         assert response.status_code == 200 and response.json()["status"] == "cleared"
         detail = (await service.get(f"/incidents/{incident_id}", headers=headers)).json()
@@ -194,21 +192,38 @@ class TestClearing:
         again = await service.post(f"/incidents/{incident_id}/clear", json={"summary": "再度"}, headers=headers)
         assert again.status_code == 409
 
+    async def test_a_stale_if_match_on_clearing_is_409_with_the_current_version(self, service, operator_id):
+        incident_id = await opened_by_operator(service, operator_id)
+        headers = as_role(service, "operator", operator_id)
+        await with_cause_report(service, incident_id, headers)
+        stale = await service.post(f"/incidents/{incident_id}/clear", json={"summary": "解消"}, headers=headers | {"If-Match": "1"})
+        assert stale.status_code == 409 and stale.json()["current_version"] == 2
+        current = await service.post(f"/incidents/{incident_id}/clear", json={"summary": "解消"}, headers=headers | {"If-Match": "2"})
+        assert current.status_code == 200 and current.json()["version"] == 3
+
+    async def test_a_retried_clearing_gets_the_first_answer(self, service, operator_id):
+        incident_id = await opened_by_operator(service, operator_id)
+        headers = as_role(service, "operator", operator_id)
+        await with_cause_report(service, incident_id, headers)
+        keyed = headers | {"Idempotency-Key": "clear-1"}
+        answers = [await service.post(f"/incidents/{incident_id}/clear", json={"summary": "解消"}, headers=keyed) for _ in range(2)]
+        assert [a.status_code for a in answers] == [200, 200] and answers[0].json() == answers[1].json()
+
     async def test_an_operator_may_not_clear_an_incident_in_utility_assets(self, service, operator_id):
         incident_id = await opened_by_operator(service, operator_id, affected_assets=[{"kind": "hes", "id": "HES-1"}])
         headers = as_role(service, "operator", operator_id)
-        await service.post(f"/incidents/{incident_id}/reports/cause", json=CAUSE, headers=headers)
+        await with_cause_report(service, incident_id, headers)
         response = await service.post(f"/incidents/{incident_id}/clear", json={"summary": "x"}, headers=headers)
-        assert response.status_code == 403
+        assert response.status_code == 403 and response.json()["code"] == "forbidden"
 
 
 class TestAnomalies:
     async def test_the_first_signal_opens_later_ones_attach_and_duplicates_are_recognised(self, service, operator_id):
         connection_id = await known_connection(service, operator_id)
         headers = as_role(service, "sensor")
-        first = await service.post("/anomalies", json=anomaly_body(connection_id, "sig-a-" + connection_id), headers=headers)
-        second = await service.post("/anomalies", json=anomaly_body(connection_id), headers=headers)
-        duplicate = await service.post("/anomalies", json=anomaly_body(connection_id, "sig-a-" + connection_id), headers=headers)
+        first = await service.post("/anomalies", json=anomaly_body(connection_id, "sig-a"), headers=headers)
+        second = await service.post("/anomalies", json=anomaly_body(connection_id, "sig-b"), headers=headers)
+        duplicate = await service.post("/anomalies", json=anomaly_body(connection_id, "sig-a"), headers=headers)
         assert first.status_code == second.status_code == duplicate.status_code == 202
         incident_id = first.json()["incident_id"]
         assert [(r.json()["incident_id"], r.json()["attached"], r.json()["duplicate"]) for r in (first, second, duplicate)] == [
@@ -219,36 +234,42 @@ class TestAnomalies:
         assert detail["anomaly_count"] == 2 and detail["anomalies"][0]["evidence"] == {"ルール": "HES-17", "count": 3}
 
     async def test_an_unknown_connection_is_422(self, service):
-        response = await service.post("/anomalies", json=anomaly_body("conn-unknown"), headers=as_role(service, "sensor"))
+        response = await service.post("/anomalies", json=anomaly_body("conn-unknown", "sig-x"), headers=as_role(service, "sensor"))
         assert response.status_code == 422 and "unknown connection" in response.json()["detail"]
 
     async def test_an_operator_may_not_post_anomalies(self, service, operator_id):
-        response = await service.post("/anomalies", json=anomaly_body("c"), headers=as_role(service, "operator", operator_id))
+        response = await service.post("/anomalies", json=anomaly_body("c", "sig-x"), headers=as_role(service, "operator", operator_id))
         assert response.status_code == 403
 
 
 class TestVulnerabilities:
-    body = {"title": "ファームウェアの重大な脆弱性", "severity": "critical", "asset_kind": "special_meter",
-            "maker": "メーカーA", "model": "SM-1", "firmware": ">=1.0,<1.4"}  # fmt: skip
-
     async def test_only_the_soc_declares_and_a_bad_range_is_422(self, service, operator_id):
-        assert (await service.post("/vulnerabilities", json=self.body, headers=as_role(service, "operator", operator_id))).status_code == 403
-        bad = self.body | {"firmware": ">=1.0,,<"}
+        assert (await service.post("/vulnerabilities", json=VULNERABILITY, headers=as_role(service, "operator", operator_id))).status_code == 403
+        bad = VULNERABILITY | {"firmware": ">=1.0,,<"}
         assert (await service.post("/vulnerabilities", json=bad, headers=as_role(service, "utility_soc"))).status_code == 422
 
+    async def test_a_firmware_list_is_no_readable_range_and_is_422_a_range_of_conditions_is_201(self, service):
+        # One rule with the connection service (shared.firmware): "1.0,2.0" is a range it could never match.
+        soc = as_role(service, "utility_soc")
+        refused = await service.post("/vulnerabilities", json=VULNERABILITY | {"firmware": "1.0,2.0"}, headers=soc)
+        assert refused.status_code == 422 and "range" in refused.json()["detail"]
+        accepted = await service.post("/vulnerabilities", json=VULNERABILITY | {"firmware": ">=1.0,<2.0"}, headers=soc)
+        assert accepted.status_code == 201
+        assert [e.event.firmware for e in service.app.state.service.repo.store.all() if e.type == "VulnerabilityDeclared"] == [">=1.0,<2.0"]
+
     async def test_an_operator_sees_and_reports_on_it_once_its_connection_is_blocked(self, service, operator_id):
-        response = await service.post("/vulnerabilities", json=self.body, headers=as_role(service, "utility_soc"))
+        response = await service.post("/vulnerabilities", json=VULNERABILITY, headers=as_role(service, "utility_soc"))
         assert response.status_code == 201
         incident_id = response.json()["incident_id"]
         headers, stranger = as_role(service, "operator", operator_id), as_role(service, "operator", uid("op"))
         assert (await service.get(f"/incidents/{incident_id}", headers=headers)).status_code == 404
         connection_id, other_op = uid("conn"), uid("op")
-        await publish_connection_events(
-            service.settings,
-            [registered(connection_id, operator_id), blocked(connection_id, operator_id, incident_id),
-             registered("c-" + other_op, other_op), blocked("c-" + other_op, other_op, incident_id)],
-        )  # fmt: skip
-        directory = service.app.state.incident.directory
+        async with connection_service(service.settings) as connections:
+            for connection, operator in ((connection_id, operator_id), ("c-" + other_op, other_op)):
+                await connections.append(
+                    connection, [connection_registered(connection, operator), connection_blocked(connection, operator, incident_id)]
+                )
+        directory = service.app.state.service.directory
         await eventually(lambda: len(directory.blocked_for(incident_id)) == 2, what="blocks are known")
         detail = (await service.get(f"/incidents/{incident_id}", headers=headers)).json()
         assert detail["vulnerability"]["firmware"] == ">=1.0,<1.4" and detail["operator_ids"] == [operator_id]
@@ -256,7 +277,7 @@ class TestVulnerabilities:
         filed = await service.post(f"/incidents/{incident_id}/reports/initial", json=INITIAL, headers=headers)
         assert filed.status_code == 201
         assert (await service.get(f"/incidents/{incident_id}", headers=stranger)).status_code == 404
-        await service.post(f"/incidents/{incident_id}/reports/cause", json=CAUSE, headers=headers)
+        await with_cause_report(service, incident_id, headers)
         assert (await service.post(f"/incidents/{incident_id}/clear", json={"summary": "x"}, headers=headers)).status_code == 403
         cleared = await service.post(f"/incidents/{incident_id}/clear", json={"summary": "修正版を配布"}, headers=as_role(service, "utility_soc"))
         assert cleared.status_code == 200

@@ -1,4 +1,4 @@
-"""Handlers over the in-memory event store: idempotency, versions, anomaly batches, the deadline timer."""
+"""Handlers over the in-memory event store and directory: idempotency, versions, parties, anomaly batches, deadlines."""
 
 from __future__ import annotations
 
@@ -7,49 +7,28 @@ from datetime import timedelta
 
 import pytest
 
-from shared.domain import NotFound
-from shared.events.incident import AnomalyAttached, ReportOverdue
+from shared.domain import Forbidden, NotFound
+from shared.events.incident import AnomalyAttached, CauseReport, ReportOverdue
 from shared.eventstore import ConcurrencyError, Context
 from shared.eventstore.memory import InMemoryEventStore
+from shared.principal import Principal
+from services.incident.adapters.memory import InMemoryConnectionDirectory
 from services.incident.application import handlers
-from services.incident.application.deadlines import DeadlineWatcher
-from services.incident.application.repository import IncidentRepository
-from services.incident.domain.anomalies import ConnectionRef
-from services.incident.domain.commands import Anomaly, ClearIncident, FileReport, OpenIncident
-from shared.events.incident import CauseReport
-from shared.events.values import Actor
-
-from tests.services.incident.helpers import DETECTED
+from services.incident.application.handlers import AsParty
+from services.incident.application.service import IncidentService
+from services.incident.domain.commands import Anomaly, ClearIncident, DeclareVulnerability, FileReport, OpenIncident
+from services.incident.projections.incidents import IncidentViews
+from tests.factories import DETECTED, FakeClock
 
 CAUSE = CauseReport(cause="原因", countermeasure="対策", countermeasure_plan="計画", recurrence_prevention="再発防止")
 DEADLINES = {"initial": timedelta(hours=24), "cause": timedelta(days=14)}
+SOC = Principal(sub="soc-1", role="utility_soc")
+OPERATOR = Principal(sub="op-a-staff", role="operator", operator_id="op-a")
 CTX = Context(actor="soc-1")
 
 
-class Directory:
-    """A hand-written fake of the connection directory."""
-
-    def __init__(self, connections=None, blocked=None):
-        self.connections = connections or {"conn-1": ConnectionRef("op-a", "special_meter")}
-        self.blocked = blocked or {}
-
-    def connection(self, connection_id):
-        return self.connections.get(connection_id)
-
-    def blocked_for(self, incident_id):
-        return dict(self.blocked.get(incident_id, {}))
-
-
-class FakeClock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-
 def report(**overrides) -> OpenIncident:
-    values = dict(category="other", severity="low", title="件名", detected_at=DETECTED, opened_by="utility", operator_id="op-a")
+    values = dict(category="other", severity="low", title="件名", detected_at=DETECTED, operator_id="op-a")
     values.update(overrides)
     return OpenIncident(**values)
 
@@ -64,80 +43,144 @@ def store():
 
 
 @pytest.fixture
-def repo(store):
-    return IncidentRepository(store)
+def directory():
+    known = InMemoryConnectionDirectory()
+    known.register("conn-1", "op-a")
+    return known
+
+
+@pytest.fixture
+def clock():
+    return FakeClock(DETECTED + timedelta(hours=1))
+
+
+def service_over(store, directory, clock) -> IncidentService:
+    """A service as a restarted process would have it: a new repository and index over the same store."""
+    return IncidentService.over(store, directory=directory, views=IncidentViews(), clock=clock, deadlines=DEADLINES)
+
+
+@pytest.fixture
+def svc(store, directory, clock):
+    return service_over(store, directory, clock)
+
+
+async def opened(svc, **overrides) -> str:
+    return (await handlers.open_incident(svc, report(**overrides), by=SOC, context=CTX)).incident_id
 
 
 class TestOpenAndFile:
-    async def test_a_retry_with_the_same_idempotency_key_gets_the_first_answer_and_no_second_event(self, repo, store):
-        first = await handlers.open_incident(repo, report(), context=CTX, key="k1")
-        again = await handlers.open_incident(repo, report(), context=CTX, key="k1")
-        assert again.incident_id == first.incident_id and len(store.published) == 1
+    async def test_a_retry_with_the_same_idempotency_key_gets_the_first_answer_and_no_second_event(self, svc, store):
+        first = await handlers.open_incident(svc, report(), by=SOC, context=CTX, key="k1")
+        again = await handlers.open_incident(svc, report(), by=SOC, context=CTX, key="k1")
+        assert again == first and len(store.published) == 1
 
-    async def test_a_retried_report_filing_keeps_its_revision(self, repo, store):
-        opened = await handlers.open_incident(repo, report(), context=CTX)
-        cmd = FileReport("cause", "utility", cause=CAUSE)
-        first = await handlers.file_report(repo, opened.incident_id, cmd, context=CTX, key="r1")
-        again = await handlers.file_report(repo, opened.incident_id, cmd, context=CTX, key="r1")
-        assert (first.revision, again.revision, len(store.published)) == (1, 1, 2)
+    async def test_a_retried_report_filing_keeps_its_revision(self, svc, store):
+        incident_id = await opened(svc)
+        cmd = FileReport("cause", cause=CAUSE)
+        first = await handlers.file_report(svc, cmd, write=AsParty(incident_id, SOC, CTX, key="r1"))
+        again = await handlers.file_report(svc, cmd, write=AsParty(incident_id, SOC, CTX, key="r1"))
+        assert (first.revision, again, len(store.published)) == (1, first, 2)
 
-    async def test_a_stale_expected_version_is_a_conflict(self, repo):
-        opened = await handlers.open_incident(repo, report(), context=CTX)
-        cmd = FileReport("cause", "utility", cause=CAUSE)
-        await handlers.file_report(repo, opened.incident_id, cmd, context=CTX, expected_version=1)
+    async def test_a_stale_expected_version_is_a_conflict(self, svc):
+        incident_id = await opened(svc)
+        cmd = FileReport("cause", cause=CAUSE)
+        await handlers.file_report(svc, cmd, write=AsParty(incident_id, SOC, CTX, expected_version=1))
         with pytest.raises(ConcurrencyError):
-            await handlers.file_report(repo, opened.incident_id, cmd, context=CTX, expected_version=1)
+            await handlers.file_report(svc, cmd, write=AsParty(incident_id, SOC, CTX, expected_version=1))
 
-    async def test_filing_on_an_unknown_incident_is_not_found(self, repo):
+    async def test_filing_on_an_unknown_incident_is_not_found(self, svc):
         with pytest.raises(NotFound):
-            await handlers.file_report(repo, "nope", FileReport("cause", "utility", cause=CAUSE), context=CTX)
+            await handlers.file_report(svc, FileReport("cause", cause=CAUSE), write=AsParty("nope", SOC, CTX))
+
+    async def test_a_retried_declaration_answers_the_first_incident(self, svc, store):
+        cmd = DeclareVulnerability(title="脆弱性", severity="critical", asset_kind="special_meter", maker="M", model="X", firmware="1.2")
+        first = await handlers.declare_vulnerability(svc, cmd, context=CTX, key="v1")
+        again = await handlers.declare_vulnerability(svc, cmd, context=CTX, key="v1")
+        assert again == first and [e.type for e in store.published] == ["IncidentOpened", "VulnerabilityDeclared"]
+
+    async def test_an_operator_reports_for_itself_and_naming_another_is_forbidden(self, svc, store):
+        mine = await handlers.open_incident(svc, report(operator_id=None), by=OPERATOR, context=Context(operator_id="op-a"))
+        assert store.load(mine.incident_id)[0].event.operator_id == "op-a"
+        with pytest.raises(Forbidden):
+            await handlers.open_incident(svc, report(operator_id="op-b"), by=OPERATOR, context=Context(operator_id="op-a"))
+        assert len(store.published) == 1
+
+
+class TestTenantOfAWrite:
+    async def test_the_utilitys_write_carries_the_incidents_operator(self, svc, store):
+        incident_id = await opened(svc, operator_id="op-a")
+        await handlers.file_report(svc, FileReport("cause", cause=CAUSE), write=AsParty(incident_id, SOC, CTX))
+        assert [e.operator_id for e in store.load(incident_id)] == ["op-a", "op-a"]
+
+    async def test_an_operator_concerned_by_a_block_writes_as_itself(self, svc, store, directory):
+        incident_id = await opened(svc, operator_id=None)
+        directory.register("conn-b", "op-b")
+        directory.block("conn-b", incident_id=incident_id)
+        other = Principal(sub="op-b-staff", role="operator", operator_id="op-b")
+        await handlers.file_report(svc, FileReport("cause", cause=CAUSE), write=AsParty(incident_id, other, Context(operator_id="op-b")))
+        assert store.load(incident_id)[-1].operator_id == "op-b"
+
+    async def test_a_stranger_with_a_stale_version_learns_nothing_but_not_found(self, svc):
+        incident_id = await opened(svc, operator_id="op-a")
+        stranger = Principal(sub="op-x-staff", role="operator", operator_id="op-x")
+        with pytest.raises(NotFound):
+            cmd = FileReport("cause", cause=CAUSE)
+            await handlers.file_report(svc, cmd, write=AsParty(incident_id, stranger, CTX, expected_version=7))
 
 
 class TestAnomalyBatches:
-    async def test_a_batch_on_one_connection_makes_one_incident_with_every_signal(self, repo, store):
-        outcomes = await handlers.handle_anomalies(repo, Directory(), [anomaly(f"s{n}") for n in range(500)], actor="ids")
+    async def test_a_batch_on_one_connection_makes_one_incident_with_every_signal(self, svc, store):
+        outcomes = await handlers.handle_anomalies(svc, [anomaly(f"s{n}") for n in range(500)], context=CTX)
         assert len({o.incident_id for o in outcomes}) == 1
         assert len(store.published) == 501  # opened, detected, 499 attached
+        assert {e.operator_id for e in store.published} == {"op-a"}
 
-    async def test_concurrent_batches_still_make_one_incident_per_connection(self, repo):
+    async def test_concurrent_batches_still_make_one_incident_per_connection(self, svc):
         batches = [[anomaly(f"b{b}-s{n}") for n in range(20)] for b in range(5)]
-        results = await asyncio.gather(*(handlers.handle_anomalies(repo, Directory(), b, actor="ids") for b in batches))
+        results = await asyncio.gather(*(handlers.handle_anomalies(svc, b, context=CTX) for b in batches))
         assert len({o.incident_id for outcomes in results for o in outcomes}) == 1
 
-    async def test_duplicates_after_a_restart_are_still_recognised(self, store):
-        first = await handlers.handle_anomalies(IncidentRepository(store), Directory(), [anomaly("s1")], actor="ids")
-        later = await handlers.handle_anomalies(IncidentRepository(store), Directory(), [anomaly("s1"), anomaly("s2")], actor="ids")
+    async def test_duplicates_after_a_restart_are_still_recognised(self, store, directory, clock):
+        first = await handlers.handle_anomalies(service_over(store, directory, clock), [anomaly("s1")], context=CTX)
+        restarted = service_over(store, directory, clock)
+        later = await handlers.handle_anomalies(restarted, [anomaly("s1"), anomaly("s2")], context=CTX)
         assert later[0].duplicate and later[1].attached and later[1].incident_id == first[0].incident_id
         assert isinstance(store.published[-1].event, AnomalyAttached) and len(store.published) == 3
 
-    async def test_after_clearing_a_new_anomaly_opens_a_new_incident(self, repo):
-        [first] = await handlers.handle_anomalies(repo, Directory(), [anomaly("s1")], actor="ids")
-        await handlers.file_report(repo, first.incident_id, FileReport("cause", "utility", cause=CAUSE), context=CTX)
-        clear = ClearIncident(summary="解消", party="utility", decided_by=Actor(kind="person", id="soc"))
-        await handlers.clear_incident(repo, Directory(), first.incident_id, clear, context=CTX)
-        [second] = await handlers.handle_anomalies(repo, Directory(), [anomaly("s2")], actor="ids")
+    async def test_after_clearing_a_new_anomaly_opens_a_new_incident(self, svc):
+        [first] = await handlers.handle_anomalies(svc, [anomaly("s1")], context=CTX)
+        await handlers.file_report(svc, FileReport("cause", cause=CAUSE), write=AsParty(first.incident_id, SOC, CTX))
+        await handlers.clear_incident(svc, ClearIncident("解消"), write=AsParty(first.incident_id, SOC, CTX))
+        [second] = await handlers.handle_anomalies(svc, [anomaly("s2")], context=CTX)
         assert second.incident_id != first.incident_id and not second.attached
+
+    async def test_a_signal_on_an_unknown_connection_is_refused_and_leaves_no_trace(self, svc, store):
+        [refused] = await handlers.handle_anomalies(svc, [anomaly("s1", "conn-x")], context=CTX)
+        assert refused.refused == "unknown connection conn-x" and store.published == []
+        assert svc.index.anomalies().signals == {}
 
 
 class TestDeadlineTimer:
-    async def test_a_missed_deadline_is_recorded_once_per_part_on_the_fake_clock(self, repo, store):
-        clock = FakeClock(DETECTED + timedelta(hours=1))
-        watcher = DeadlineWatcher(repo, clock=clock, deadlines=DEADLINES, interval=60)
-        opened = await handlers.open_incident(repo, report(), context=CTX)
-        assert await watcher.tick() == 0
+    async def test_a_missed_deadline_is_recorded_once_per_part_on_the_fake_clock(self, svc, store, clock):
+        incident_id = await opened(svc)
+        assert await handlers.check_deadlines(svc) == 0
         clock.now = DETECTED + timedelta(days=15)
-        assert await watcher.tick() == 2
-        assert await watcher.tick() == 0
-        overdue = [e.event for e in store.load(opened.incident_id) if isinstance(e.event, ReportOverdue)]
-        assert [o.part for o in overdue] == ["initial", "cause"]
-        assert {e.idempotency_key for e in store.load(opened.incident_id)[1:]} == {
-            f"overdue:{opened.incident_id}:initial",
-            f"overdue:{opened.incident_id}:cause",
-        }
+        assert await handlers.check_deadlines(svc) == 2
+        assert await handlers.check_deadlines(svc) == 0
+        overdue = [e for e in store.load(incident_id) if isinstance(e.event, ReportOverdue)]
+        assert [o.event.part for o in overdue] == ["initial", "cause"]
+        assert [o.idempotency_key for o in overdue] == [f"overdue:{incident_id}:initial", f"overdue:{incident_id}:cause"]
+        assert {o.actor for o in overdue} == {"system:deadlines"} and {o.operator_id for o in overdue} == {"op-a"}
 
-    async def test_a_restarted_timer_does_not_record_it_again(self, repo, store):
-        clock = FakeClock(DETECTED + timedelta(hours=25))
-        await handlers.open_incident(repo, report(), context=CTX)
-        assert await DeadlineWatcher(repo, clock=clock, deadlines=DEADLINES, interval=60).tick() == 1
-        restarted = DeadlineWatcher(IncidentRepository(store), clock=clock, deadlines=DEADLINES, interval=60)
-        assert await restarted.tick() == 0
+    async def test_a_restarted_timer_does_not_record_it_again(self, svc, store, directory, clock):
+        await opened(svc)
+        clock.advance(hours=25)
+        assert await handlers.check_deadlines(svc) == 1
+        assert await handlers.check_deadlines(service_over(store, directory, clock)) == 0
+
+    async def test_a_cleared_incident_is_no_longer_watched(self, svc, clock):
+        incident_id = await opened(svc)
+        await handlers.file_report(svc, FileReport("cause", cause=CAUSE), write=AsParty(incident_id, SOC, CTX))
+        await handlers.clear_incident(svc, ClearIncident("解消"), write=AsParty(incident_id, SOC, CTX))
+        clock.advance(days=30)
+        assert svc.index.open_ids() == [] and await handlers.check_deadlines(svc) == 0

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 
-from tests.factories import TEST_SECRET, bearer, eventually
-
+from tests.factories import TEST_SECRET, bearer, eventually, free_port
 from tests.services.incident.helpers import incident_body
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def test_smguard_serve_incident_answers_over_http(settings, operator_id, tmp_path):
