@@ -12,16 +12,17 @@ class ConnectionSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SMGUARD_", extra="ignore")
 
     connection_secrets_key: str | None = None
-    """Fernet key (urlsafe base64, 32 bytes) sealing connection secrets; unset: a dev key in the data folder."""
+    """Fernet key (urlsafe base64, 32 bytes) sealing connection secrets; unset: ``<data_dir>/connection-secrets.key``."""
     enforcement_url: str | None = None
     """The HES / network access control webhook; unset: requests stay pending (logged), none is faked."""
     enforcement_secret: str | None = None
-    """HMAC-SHA256 key signing enforcement requests; unset: a dev key in the data folder."""
+    """HMAC-SHA256 key signing enforcement requests; unset: ``<data_dir>/dev-enforcement-secret`` (smguard run's)."""
     enforcement_timeout_seconds: float = Field(default=10.0, gt=0)
     enforcement_backoff_seconds: float = Field(default=1.0, gt=0)
     enforcement_backoff_max_seconds: float = Field(default=60.0, gt=0)
     enforcement_escalate_seconds: float = Field(default=300.0, gt=0)
     enforcement_sweep_seconds: float = Field(default=1.0, gt=0)
+    """How often overdue requests are escalated and committed ones without a sender restarted."""
     compliance_check_seconds: float = Field(default=86400.0, gt=0)
     """How often the overdue check of part 5 runs (it also runs at start)."""
     compliance_upcoming_days: int = Field(default=30, ge=0)

@@ -1,8 +1,8 @@
-"""The consumer of the incident topic: each event goes to the reactions, in stream order."""
+"""The consumer of the incident topic: each event goes to the reactions pipeline, in stream order."""
 
 from __future__ import annotations
 
-from services.connection.application.reactions import IncidentReactions
+from services.connection.application.pipeline import Pipeline
 from shared.envelope import Envelope
 from shared.kafka.sinks import MemorySink
 
@@ -10,10 +10,10 @@ from shared.kafka.sinks import MemorySink
 class IncidentSink(MemorySink):
     """Rebuilt from the start of the topic at each start; the reactions are idempotent."""
 
-    def __init__(self, reactions: IncidentReactions) -> None:
+    def __init__(self, pipeline: Pipeline) -> None:
         super().__init__()
-        self._reactions = reactions
+        self._pipeline = pipeline
 
     async def handle(self, envelope: Envelope) -> None:
-        """Let the reactions decide."""
-        await self._reactions.handle(envelope)
+        """Let the reactions decide (and stage) before the next event."""
+        await self._pipeline.handle(envelope)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from pathlib import Path
 
 from cryptography.fernet import Fernet
 
@@ -16,17 +15,6 @@ from shared.events.connection import SealedSecrets
 def mask(value: str) -> str:
     """A hint a person can recognise, e.g. ``ab…z9``; short values show nothing."""
     return f"{value[:2]}…{value[-2:]}" if len(value) >= 8 else "…"
-
-
-def load_or_create_key(configured: str | None, path: Path) -> bytes:
-    """The configured Fernet key, else a development key generated once into the data folder."""
-    if configured:
-        return configured.encode()
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(Fernet.generate_key())
-        path.chmod(0o600)
-    return path.read_bytes().strip()
 
 
 class FernetSealer(SecretSealer):
@@ -49,6 +37,3 @@ class FernetSealer(SecretSealer):
             hints={"auth_id": mask(secrets.auth_id), "password": "********", "pairing_id": mask(secrets.pairing_id)},
         )
 
-    def unseal(self, sealed: SealedSecrets) -> PlainSecrets:
-        """Decrypt (for the enforcement side that needs them; never returned by the API)."""
-        return PlainSecrets(**json.loads(self._fernet.decrypt(sealed.ciphertext.encode())))

@@ -1,20 +1,14 @@
 """The enforcement webhook: an HMAC-SHA256-signed JSON POST to the utility's network access control.
 
 Headers: ``X-Smguard-Request-Id`` (also ``Idempotency-Key``; the peer must treat a repeat as the
-same request), ``X-Smguard-Timestamp`` and ``X-Smguard-Signature: sha256=<hex>`` over
-``<timestamp>.<body>``. Any 2xx is the acknowledgement.
+same request), and the signature of ``shared.webhooks`` (``X-Smguard-Timestamp``,
+``X-Smguard-Signature: sha256=<hex>`` over ``<timestamp>.<body>``). Any 2xx is the acknowledgement.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
-import logging
-import secrets
-import time
-from pathlib import Path
 
 import httpx
 
@@ -24,24 +18,7 @@ from services.connection.application.ports import (
     EnforcementNotConfigured,
     EnforcementPort,
 )
-
-log = logging.getLogger(__name__)
-
-
-def sign(key: bytes, timestamp: str, body: bytes) -> str:
-    """The signature header value for a body sent at ``timestamp``."""
-    return "sha256=" + hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
-def load_or_create_secret(configured: str | None, path: Path) -> bytes:
-    """The configured signing secret, else a development secret generated once into the data folder."""
-    if configured:
-        return configured.encode()
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
+from shared.webhooks import signed_headers
 
 
 def body_of(call: EnforcementCall) -> bytes:
@@ -72,13 +49,11 @@ class WebhookEnforcement(EnforcementPort):
     async def send(self, call: EnforcementCall) -> None:
         """POST, signed; EnforcementError unless the peer answers 2xx."""
         body = body_of(call)
-        timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",
             "X-Smguard-Request-Id": call.request_id,
             "Idempotency-Key": call.request_id,
-            "X-Smguard-Timestamp": timestamp,
-            "X-Smguard-Signature": sign(self._key, timestamp, body),
+            **signed_headers(self._key, body),
         }
         try:
             async with self._gate:

@@ -1,174 +1,153 @@
-"""Part 5 handlers: record the yearly duties, ask for and answer status, flag what is overdue.
+"""Part 5: record the yearly duties, ask for and answer status, flag what is overdue; the status view.
 
-Dates are calendar days in Japan (JST, UTC+9), where the agreement is lived: "today" is the
-injected clock's day in JST, so a record dated today in Tokyo is never "in the future".
+"Today" is the service clock's calendar day in Japan (JST), where the agreement is lived, so a
+record dated today in Tokyo is never "in the future". Each command loads the operator, decides and
+stages without an ``await`` in between, so no other decision of this process (the overdue check, a
+concurrent request) can slip in: a version conflict can only be the caller's stale ``If-Match``,
+never something to retry here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from dataclasses import asdict
+from typing import Any, Iterable
 
+from services.connection.application.handlers import person
+from services.connection.application.service import ConnectionService
+from services.connection.domain.commands import (
+    AttestLeakageControls,
+    RecordAssessment,
+    RecordTraining,
+    ReportStatus,
+    RequestStatus,
+)
 from services.connection.domain.operator import Operator
-from services.connection.domain.standing import standing
-from shared.envelope import new_id, utcnow
-from shared.eventstore import ConcurrencyError, Context, EventStore
-from shared.events.operator import ComplianceOverdue
-from shared.events.values import Actor
-from shared.domain import not_found
+from services.connection.projections.standing import attestation, report_records, standing
+from shared.envelope import new_id
+from shared.events.operator import ComplianceOverdue, StatusReported
+from shared.eventstore import Context
+from shared.principal import Principal
+from shared.repository import Saved
 
 log = logging.getLogger(__name__)
-JST = timezone(timedelta(hours=9), "JST")
-Clock = Callable[[], datetime]
-ATTEMPTS = 3  # a concurrent append to the same operator (e.g. the overdue check) is simply retried
+CHECKER = "smguard/connection:compliance"
 
 
-class ComplianceHandlers:
-    """One method per part-5 command; every change is an event on the operator's stream."""
+async def record_assessment(
+    service: ConnectionService, operator_id: str, cmd: RecordAssessment, *, context: Context,
+    expected_version: int | None = None, key: str | None = None,
+) -> Saved:
+    """Record a risk assessment (not dated in the future)."""
+    assessment_id, fields = new_id(), {k: v for k, v in asdict(cmd).items() if k != "on"}
 
-    def __init__(self, *, store: EventStore, clock: Clock | None = None, upcoming_days: int = 30) -> None:
-        self.store, self.clock, self.upcoming_days = store, clock or utcnow, upcoming_days
+    def decide(o: Operator) -> None:
+        o.record_assessment(assessment_id=assessment_id, on=cmd.on, today=service.today(), **fields)
 
-    def today(self) -> date:
-        """The clock's calendar day in Japan."""
-        return self.clock().astimezone(JST).date()
-
-    def operator(self, operator_id: str) -> Operator:
-        """An onboarded operator, or 404."""
-        operator = Operator.rehydrate(operator_id, [e.event for e in self.store.load(operator_id)])
-        if not operator.onboarded:
-            raise not_found("operator", operator_id)
-        return operator
-
-    async def _change(
-        self, operator_id: str, decide: Callable[[Operator], None], *, context: Context, key: str | None
-    ) -> Any:
-        for attempt in range(1, ATTEMPTS + 1):
-            operator = self.operator(operator_id)
-            decide(operator)
-            events = operator.take_pending()
-            try:
-                result = await self.store.append(
-                    operator_id, events, expected_version=operator.version, idempotency_key=key, context=context
-                )
-            except ConcurrencyError:
-                if attempt == ATTEMPTS:
-                    raise
-                continue
-            return result.envelopes[0].event
-        raise AssertionError("unreachable")
-
-    async def record_assessment(self, operator_id: str, *, on: date, context: Context, key: str | None, **fields: str) -> str:
-        """Record a risk assessment; returns its id."""
-        new = new_id()
-        decide = lambda o: o.record_assessment(assessment_id=new, on=on, today=self.today(), **fields)  # noqa: E731
-        return (await self._change(operator_id, decide, context=context, key=key)).assessment_id
-
-    async def record_training(
-        self, operator_id: str, *, on: date, kind: str, participants: int, context: Context, key: str | None
-    ) -> str:
-        """Record education or a drill; returns its id."""
-        new = new_id()
-
-        def decide(o: Operator) -> None:
-            o.record_training(training_id=new, on=on, kind=kind, participants=participants, today=self.today())
-
-        return (await self._change(operator_id, decide, context=context, key=key)).training_id
-
-    async def attest(
-        self, operator_id: str, *, on: date, controls: list[str], attested_by: str, coverage: dict[str, list[str]],
-        context: Context, key: str | None,
-    ) -> None:
-        """Attest the leakage controls."""
-
-        def decide(o: Operator) -> None:
-            o.attest_leakage_controls(on=on, controls=controls, attested_by=attested_by, coverage=coverage, today=self.today())
-
-        await self._change(operator_id, decide, context=context, key=key)
-
-    async def request_status(
-        self, operator_id: str, *, subject: str, reply_by: date, decided_by: Actor, context: Context, key: str | None
-    ) -> str:
-        """The utility asks for the operator's status; returns the request id."""
-        new = new_id()
-
-        def decide(o: Operator) -> None:
-            o.request_status(request_id=new, subject=subject, reply_by=reply_by, decided_by=decided_by, today=self.today())
-
-        return (await self._change(operator_id, decide, context=context, key=key)).request_id
-
-    async def report_status(self, operator_id: str, *, request_id: str, summary: str, context: Context, key: str | None) -> dict[str, Any]:
-        """Answer a request; returns the records the report carries."""
-
-        def decide(o: Operator) -> None:
-            o.report_status(request_id=request_id, summary=summary, today=self.today(), within_days=self.upcoming_days)
-
-        return dict((await self._change(operator_id, decide, context=context, key=key)).records)
-
-    def standing(self, operator_id: str) -> dict[str, Any]:
-        """The operator's compliance standing today."""
-        operator = self.operator(operator_id)
-        return {"operator_id": operator_id, "name": operator.name, **standing(operator, self.today(), within_days=self.upcoming_days)}
-
-    async def flag_overdue(self, operator_ids: Iterable[str]) -> list[ComplianceOverdue]:
-        """Append one ``ComplianceOverdue`` per newly overdue item (keyed by operator, item and due date)."""
-        today, flagged = self.today(), []
-        for operator_id in operator_ids:
-            for attempt in range(1, ATTEMPTS + 1):
-                try:
-                    flagged += await self._flag(operator_id, today)
-                    break
-                except ConcurrencyError:
-                    if attempt == ATTEMPTS:
-                        raise
-        return flagged
-
-    async def _flag(self, operator_id: str, today: date) -> list[ComplianceOverdue]:
-        operator = Operator.rehydrate(operator_id, [e.event for e in self.store.load(operator_id)])
-        version, flagged = operator.version, []
-        context = Context(actor="smguard/connection:compliance", operator_id=operator_id)
-        for event in operator.flag_overdue(today):
-            key = f"connection:compliance-overdue:{operator_id}:{event.item}:{event.due_date.isoformat()}"
-            result = await self.store.append(
-                operator_id, [event], expected_version=version, idempotency_key=key, context=context
-            )
-            version = result.version
-            flagged += [] if result.replayed else [event]
-        return flagged
+    return await service.operators.change(
+        operator_id, decide, context=context, expected_version=expected_version, idempotency_key=key
+    )
 
 
-class ComplianceWatch:
-    """The daily check as a background task: at start, then every ``period`` seconds."""
+async def record_training(
+    service: ConnectionService, operator_id: str, cmd: RecordTraining, *, context: Context,
+    expected_version: int | None = None, key: str | None = None,
+) -> Saved:
+    """Record security education or an incident drill (not dated in the future)."""
+    training_id, today = new_id(), service.today()
 
-    def __init__(self, handlers: ComplianceHandlers, operator_ids: Callable[[], Iterable[str]], *, period: float) -> None:
-        self.handlers, self.operator_ids, self.period = handlers, operator_ids, period
-        self.checks = 0
-        self._task: asyncio.Task[None] | None = None
+    def decide(o: Operator) -> None:
+        o.record_training(training_id=training_id, on=cmd.on, kind=cmd.kind, participants=cmd.participants, today=today)
 
-    async def start(self) -> None:
-        """Start checking."""
-        self._task = asyncio.create_task(self._run(), name="compliance-watch")
+    return await service.operators.change(
+        operator_id, decide, context=context, expected_version=expected_version, idempotency_key=key
+    )
 
-    async def stop(self) -> None:
-        """Stop checking."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
-    async def check(self) -> list[ComplianceOverdue]:
-        """One check over every onboarded operator."""
-        flagged = await self.handlers.flag_overdue(list(self.operator_ids()))
-        for event in flagged:
-            log.info("compliance overdue", extra={"operator_id": event.operator_id, "item": event.item, "due_date": str(event.due_date)})
-        self.checks += 1
-        return flagged
+async def attest_leakage_controls(
+    service: ConnectionService, operator_id: str, cmd: AttestLeakageControls, *, context: Context,
+    expected_version: int | None = None, key: str | None = None,
+) -> tuple[Saved, dict[str, Any] | None]:
+    """Attest the leakage controls; also answers the attestation in force afterwards, with what it leaves uncovered."""
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.check()
-            except Exception:  # a broker hiccup must not end the daily check; the next run catches up
-                log.exception("compliance check failed")
-            await asyncio.sleep(self.period)
+    def decide(o: Operator) -> None:
+        o.attest_leakage_controls(
+            on=cmd.on, controls=list(cmd.controls), attested_by=cmd.attested_by, coverage=cmd.coverage,
+            today=service.today(),
+        )  # fmt: skip
+
+    saved = await service.operators.change(
+        operator_id, decide, context=context, expected_version=expected_version, idempotency_key=key
+    )
+    return saved, attestation(service.operators.get(operator_id).attestation_in_force())
+
+
+async def request_status(
+    service: ConnectionService, operator_id: str, cmd: RequestStatus, *, by: Principal, context: Context,
+    expected_version: int | None = None, key: str | None = None,
+) -> Saved:
+    """The utility asks the operator to show its status by ``reply_by`` (not already past)."""
+    request_id, today = new_id(), service.today()
+
+    def decide(o: Operator) -> None:
+        o.request_status(
+            request_id=request_id, subject=cmd.subject, reply_by=cmd.reply_by, decided_by=person(by), today=today
+        )
+
+    return await service.operators.change(
+        operator_id, decide, context=context, expected_version=expected_version, idempotency_key=key
+    )
+
+
+async def report_status(
+    service: ConnectionService, operator_id: str, cmd: ReportStatus, *, context: Context,
+    expected_version: int | None = None, key: str | None = None,
+) -> dict[str, Any]:
+    """Answer a status request; the report carries the records as they stand when it is filed.
+
+    Taking them is this step's job (the standing is a view of the operator on the service's today,
+    without the open requests and without the request being answered); the aggregate stores them.
+    """
+
+    def decide(o: Operator) -> None:
+        records = report_records(o, service.today(), within_days=service.upcoming_days, answering=cmd.request_id)
+        o.report_status(request_id=cmd.request_id, summary=cmd.summary, records=records)
+
+    saved = await service.operators.change(
+        operator_id, decide, context=context, expected_version=expected_version, idempotency_key=key
+    )
+    reported = saved.first(StatusReported)
+    assert reported is not None  # the decision records the report or refuses
+    return dict(reported.records)
+
+
+def compliance_standing(service: ConnectionService, operator_id: str) -> dict[str, Any]:
+    """The operator's standing today: last records, duties and their due dates, overdue, upcoming, open requests."""
+    operator = service.operators.get(operator_id)
+    view = standing(operator, service.today(), within_days=service.upcoming_days)
+    return {"operator_id": operator_id, "name": operator.name, **view}
+
+
+async def flag_overdue(service: ConnectionService, operator_ids: Iterable[str]) -> list[ComplianceOverdue]:
+    """Append one ``ComplianceOverdue`` per newly overdue item, keyed by operator, item and due date."""
+    today, flagged = service.today(), []
+    for operator_id in operator_ids:
+        operator = service.operators.load(operator_id)
+        events = operator.flag_overdue(today)
+        keys = [f"connection:compliance-overdue:{operator_id}:{e.item}:{e.due_date.isoformat()}" for e in events]
+        context = Context(actor=CHECKER, operator_id=operator_id)
+        for event, staged in zip(events, service.operators.stage_each(operator, keys, context=context)):
+            flagged += [] if (await staged.committed()).replayed else [event]
+    return flagged
+
+
+async def check_overdue(service: ConnectionService) -> list[ComplianceOverdue]:
+    """The daily check over every onboarded operator (a ``Periodic`` runs it at start and then every period)."""
+    flagged = await flag_overdue(service, list(service.directory.operators))
+    for event in flagged:
+        log.info(
+            "compliance overdue",
+            extra={"operator_id": event.operator_id, "item": event.item, "due_date": str(event.due_date)},
+        )
+    return flagged
+

@@ -1,248 +1,202 @@
-"""Command handlers: load the aggregate from the store, let it decide, append, update the directory."""
+"""One async function per command on operators, the block policy and connections: load, decide, stage, commit.
+
+Answers are derived from the saved events, so a retried idempotency key answers as the first call
+did. A command that may ask the network to enforce (a block, a reconnection) tells the service once
+its events landed, never before: the enforcement worker sends only what is committed.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Callable, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, Callable
 
-from services.connection.application.ports import PlainSecrets, SecretSealer
-from services.connection.domain.connection import Connection
+from services.connection.application.ports import PlainSecrets
+from services.connection.application.queries import recommendation_owner, visible_connection
+from services.connection.application.service import ConnectionService
+from services.connection.domain.commands import BlockConnection, OnboardOperator, RegisterConnection
+from services.connection.domain.model import Connection
 from services.connection.domain.operator import Operator
-from services.connection.domain.policy import POLICY_ID, BlockPolicy
-from services.connection.projections.directory import Directory
-from shared.domain import Aggregate, Invalid
+from services.connection.domain.policy import DEFAULT_POLICY, POLICY_ID
+from shared.domain import Conflict, DomainError, Invalid, not_found
 from shared.envelope import new_id
-from shared.events import DomainEvent
-from shared.eventstore import AppendResult, Context, EventStore
-from shared.events.connection import ConnectionBlocked, ConnectionReconnected
-from shared.events.values import Actor, BlockReason, Party
-from shared.domain import not_found
-
-T = TypeVar("T")
-A = TypeVar("A", bound=Aggregate)
-RequestListener = Callable[[str, str], None]
+from shared.events.connection import BlockPolicyChanged, ConnectionReconnected
+from shared.events.values import Actor
+from shared.eventstore import Context
+from shared.principal import Principal
+from shared.repository import Saved
 
 
-class ConnectionHandlers:
-    """One method per command; every change goes through the event store."""
+def person(principal: Principal) -> Actor:
+    """The caller as the events name who decided."""
+    return Actor(kind="person", id=principal.sub, role=principal.role)
 
-    def __init__(self, *, store: EventStore, directory: Directory, sealer: SecretSealer) -> None:
-        self.store, self.directory, self.sealer = store, directory, sealer
-        self.listeners: list[RequestListener] = []
 
-    # ------------------------------------------------------------------ plumbing
+def for_tenant(context: Context) -> Callable[[Connection], Context]:
+    """The request's context, for the tenant the connection belongs to."""
+    return lambda connection: replace(context, operator_id=connection.operator_id)
 
-    def load(self, cls: type[A], aggregate_id: str) -> A:
-        """The aggregate as its stored events left it."""
-        return cls.rehydrate(aggregate_id, [e.event for e in self.store.load(aggregate_id)])
 
-    async def save(
-        self, aggregate: Aggregate, *, context: Context, idempotency_key: str | None = None
-    ) -> AppendResult | None:
-        """Append what the aggregate decided (nothing when it decided nothing)."""
-        events = aggregate.take_pending()
-        if not events:
-            return None
-        return await self.commit(
-            aggregate.id, events, expected_version=aggregate.version, idempotency_key=idempotency_key, context=context
-        )
+async def onboard_operator(
+    service: ConnectionService, cmd: OnboardOperator, *, context: Context, key: str | None = None
+) -> Saved:
+    """Onboard an operator with its agreement date (409 when it already is)."""
 
-    async def commit(
-        self,
-        aggregate_id: str,
-        events: list[DomainEvent],
-        *,
-        expected_version: int,
-        idempotency_key: str | None,
-        context: Context,
-    ) -> AppendResult:
-        """Append decided events; once committed, update the directory and start enforcement."""
-        result = await self.store.append(
-            aggregate_id, events, expected_version=expected_version, idempotency_key=idempotency_key, context=context
-        )
-        self._after(aggregate_id, result)
-        return result
+    def onboarded() -> Operator:
+        operator = service.operators.load(cmd.operator_id)
+        operator.onboard(name=cmd.name, agreement_date=cmd.agreement_date)
+        return operator
 
-    def _after(self, aggregate_id: str, result: AppendResult) -> None:
-        if result.envelopes[0].event.topic != ConnectionBlocked.topic:
-            if not result.replayed:
-                for envelope in result.envelopes:
-                    self.directory.note(envelope)
-            return
-        self.directory.sync(aggregate_id)
-        for envelope in result.envelopes:
-            if isinstance(envelope.event, (ConnectionBlocked, ConnectionReconnected)) and not result.replayed:
-                for listener in self.listeners:
-                    listener(aggregate_id, envelope.event.request_id)
+    return await service.operators.create(onboarded, context=context, idempotency_key=key)
 
-    def connection(self, connection_id: str) -> Connection:
-        """A registered connection, or 404."""
-        connection = self.load(Connection, connection_id)
-        if not connection.exists:
-            raise not_found("connection", connection_id)
-        return connection
 
-    async def change(
-        self,
-        connection_id: str,
-        decide: Callable[[Connection], T],
-        *,
-        context: Context,
-        idempotency_key: str | None = None,
-    ) -> T:
-        """Load, decide, append: the shape of every connection command."""
-        connection = self.connection(connection_id)
-        outcome = decide(connection)
-        await self.save(connection, context=context, idempotency_key=idempotency_key)
-        return outcome
+async def change_policy(
+    service: ConnectionService, changes: dict[str, str], *, by: Principal, context: Context,
+    expected_version: int | None = None,
+) -> dict[str, str]:
+    """Set some or all modes of the block policy; answers the whole resulting policy."""
+    decide = lambda policy: policy.change(changes, decided_by=person(by))  # noqa: E731
+    saved = await service.policies.change(POLICY_ID, decide, context=context, expected_version=expected_version)
+    changed = saved.first(BlockPolicyChanged)
+    assert changed is not None  # a change always records the whole policy
+    return {**DEFAULT_POLICY, **changed.policy}
 
-    # ------------------------------------------------------------------ operators and policy
 
-    async def onboard_operator(
-        self, operator_id: str, *, name: str, agreement_date: date, context: Context, idempotency_key: str | None
-    ) -> None:
-        """Onboard an operator (409 when it already is)."""
-        operator = self.load(Operator, operator_id)
-        operator.onboard(name=name, agreement_date=agreement_date)
-        await self.save(operator, context=context, idempotency_key=idempotency_key)
+async def register_connection(
+    service: ConnectionService, cmd: RegisterConnection, secrets: PlainSecrets, *, by: Principal, context: Context,
+    key: str | None = None,
+) -> Saved:
+    """Register operator equipment of an onboarded operator (an operator for itself, the utility naming one)."""
+    operator_id = by.acts_for(cmd.operator_id)
+    if operator_id is None:
+        raise Invalid("operator_id is required when the utility registers a connection")
+    if not service.operators.load(operator_id).onboarded:
+        raise Invalid(f"operator {operator_id} is not onboarded: the utility onboards it first")
+    sealed = service.sealer.seal(secrets)
 
-    async def change_policy(self, changes: dict[str, str], *, decided_by: Actor, context: Context) -> dict[str, str]:
-        """Set some or all modes of the block policy; returns the whole policy."""
-        policy = self.load(BlockPolicy, POLICY_ID)
-        policy.change(changes, decided_by=decided_by)
-        await self.save(policy, context=context)
-        return dict(policy.modes)
+    def registered() -> Connection:
+        return Connection.register(
+            f"conn-{new_id()}", operator_id=operator_id, kind=cmd.kind, maker=cmd.maker, model=cmd.model,
+            firmware=cmd.firmware, smart_meter_ids=list(cmd.smart_meter_ids), secrets=sealed,
+        )  # fmt: skip
 
-    def policy(self) -> dict[str, str]:
-        """The policy in force."""
-        return dict(self.load(BlockPolicy, POLICY_ID).modes)
+    return await service.connections.create(registered, context=for_tenant(context), idempotency_key=key)
 
-    # ------------------------------------------------------------------ connections
 
-    async def register_connection(
-        self,
-        *,
-        operator_id: str,
-        kind: str,
-        maker: str,
-        model: str,
-        firmware: str,
-        smart_meter_ids: list[str],
-        secrets: PlainSecrets,
-        context: Context,
-        idempotency_key: str | None = None,
-    ) -> str:
-        """Register operator equipment (only for an onboarded operator); returns its id."""
-        if not self.load(Operator, operator_id).onboarded:
-            raise Invalid(f"operator {operator_id} is not onboarded: the utility onboards it first")
-        connection = Connection.register(
-            f"conn-{new_id()}",
-            operator_id=operator_id,
-            kind=kind,
-            maker=maker,
-            model=model,
-            firmware=firmware,
-            smart_meter_ids=smart_meter_ids,
-            secrets=self.sealer.seal(secrets),
-        )
-        result = await self.save(connection, context=context, idempotency_key=idempotency_key)
-        assert result is not None
-        return result.envelopes[0].subject
+async def rotate_secrets(
+    service: ConnectionService, connection_id: str, secrets: PlainSecrets, *, by: Principal, context: Context,
+    expected_version: int | None = None,
+) -> Saved:
+    """Replace a connection's secrets (its operator or the SOC); this ends a compromise."""
+    visible_connection(service, by, connection_id)
+    sealed = service.sealer.seal(secrets)
+    return await service.connections.change(
+        connection_id, lambda c: c.rotate_secrets(sealed), context=for_tenant(context), expected_version=expected_version
+    )
 
-    async def rotate_secrets(self, connection_id: str, secrets: PlainSecrets, *, context: Context) -> None:
-        """Replace the secrets (ends a compromise)."""
-        sealed = self.sealer.seal(secrets)
-        await self.change(connection_id, lambda c: c.rotate_secrets(sealed), context=context)
 
-    async def block(
-        self,
-        connection_id: str,
-        *,
-        reason: BlockReason,
-        incident_id: str,
-        note: str,
-        decided_by: Actor,
-        context: Context,
-        idempotency_key: str | None = None,
-    ) -> str:
-        """An analyst blocks the connection for an incident; returns the enforcement request id."""
-        request_id = new_id()
+async def block_connection(
+    service: ConnectionService, connection_id: str, cmd: BlockConnection, *, by: Principal, context: Context,
+    expected_version: int | None = None, key: str | None = None,
+) -> Saved:
+    """An analyst blocks a connection for an open incident (several incidents may block one connection)."""
+    visible_connection(service, by, connection_id)
+    request_id = new_id()
 
-        def decide(c: Connection) -> None:
-            c.block(reason=reason, incident_id=incident_id, decided_by=decided_by, request_id=request_id, note=note)
+    def decide(c: Connection) -> None:
+        ensure_open(service, cmd.incident_id)
+        c.block(reason=cmd.reason, incident_id=cmd.incident_id, decided_by=person(by), request_id=request_id, note=cmd.note)
 
-        await self.change(connection_id, decide, context=context, idempotency_key=idempotency_key)
-        return request_id
+    saved = await service.connections.change(
+        connection_id, decide, context=for_tenant(context), expected_version=expected_version, idempotency_key=key
+    )
+    service.committed(saved)
+    return saved
 
-    def recommendation_owner(self, recommendation_id: str) -> str:
-        """The connection a recommendation is about, or 404."""
-        connection_id = self.directory.recommendations.get(recommendation_id)
-        if connection_id is None:
-            raise not_found("block recommendation", recommendation_id)
-        return connection_id
 
-    async def confirm(self, recommendation_id: str, *, decided_by: Actor, note: str, context: Context) -> str:
-        """Confirm a recommendation: the connection is blocked; returns the connection id."""
-        connection_id = self.recommendation_owner(recommendation_id)
-        request_id = new_id()
-        await self.change(
-            connection_id,
-            lambda c: c.confirm_recommendation(recommendation_id, decided_by=decided_by, request_id=request_id, note=note),
-            context=context,
-        )
-        return connection_id
+async def confirm_recommendation(
+    service: ConnectionService, recommendation_id: str, *, note: str, by: Principal, context: Context,
+    expected_version: int | None = None,
+) -> Saved:
+    """An analyst confirms: the connection is blocked for the recommendation's incident, while it is open."""
+    request_id = new_id()
 
-    async def reject(self, recommendation_id: str, *, decided_by: Actor, note: str, context: Context) -> str:
-        """Reject a recommendation; returns the connection id."""
-        connection_id = self.recommendation_owner(recommendation_id)
-        await self.change(
-            connection_id,
-            lambda c: c.reject_recommendation(recommendation_id, decided_by=decided_by, note=note),
-            context=context,
-        )
-        return connection_id
+    def decide(c: Connection) -> None:
+        if recommendation_id in c.recommendations:
+            ensure_open(service, c.recommendations[recommendation_id].incident_id)
+        c.confirm_recommendation(recommendation_id, decided_by=person(by), request_id=request_id, note=note)
 
-    async def approve(
-        self,
-        connection_id: str,
-        *,
-        party: Party,
-        decided_by: Actor,
-        note: str,
-        context: Context,
-        idempotency_key: str | None = None,
-    ) -> bool:
-        """One party approves reconnection; True when this approval reconnected it."""
-        request_id = new_id()
-        return await self.change(
-            connection_id,
-            lambda c: c.approve(party=party, decided_by=decided_by, note=note, request_id=request_id),
-            context=context,
-            idempotency_key=idempotency_key,
-        )
+    connection_id = recommendation_owner(service, recommendation_id)
+    saved = await service.connections.change(
+        connection_id, decide, context=for_tenant(context), expected_version=expected_version
+    )
+    service.committed(saved)
+    return saved
 
-    # ------------------------------------------------------------------ enforcement records
 
-    async def record_enforced(self, connection_id: str, request_id: str, *, at: datetime) -> None:
-        """The peer acknowledged a request."""
-        await self.change(
-            connection_id, lambda c: c.enforced(request_id, at=at), context=self._system(connection_id),
-            idempotency_key=f"connection:enforced:{request_id}",
-        )
+async def reject_recommendation(
+    service: ConnectionService, recommendation_id: str, *, note: str, by: Principal, context: Context,
+    expected_version: int | None = None,
+) -> Saved:
+    """An analyst rejects a recommendation: nothing is blocked."""
+    decide = lambda c: c.reject_recommendation(recommendation_id, decided_by=person(by), note=note)  # noqa: E731
+    connection_id = recommendation_owner(service, recommendation_id)
+    return await service.connections.change(
+        connection_id, decide, context=for_tenant(context), expected_version=expected_version
+    )
 
-    async def record_failure(self, connection_id: str, request_id: str, *, error: str) -> None:
-        """An attempt failed."""
-        await self.change(
-            connection_id, lambda c: c.enforcement_failed(request_id, error=error), context=self._system(connection_id)
-        )
 
-    async def escalate(self, connection_id: str, request_id: str, *, waited_seconds: float) -> None:
-        """A request is overdue."""
-        await self.change(
-            connection_id, lambda c: c.escalate(request_id, waited_seconds=waited_seconds),
-            context=self._system(connection_id), idempotency_key=f"connection:escalated:{request_id}",
-        )
+def ensure_open(service: ConnectionService, incident_id: str) -> None:
+    """The one rule for blocking by a person: the incident is known here (422) and not cleared (409)."""
+    incident = service.incidents.get(incident_id)
+    if incident is None:
+        raise Invalid(f"incident {incident_id} is not known to this service (yet)")
+    if incident.status == "cleared":
+        raise Conflict(f"incident {incident_id} is already cleared: it cannot block")
 
-    def _system(self, connection_id: str) -> Context:
-        view = self.directory.connections.get(connection_id)
-        return Context(actor="smguard/connection:enforcement", operator_id=view.connection.operator_id if view else None)
+
+async def approve_reconnection(
+    service: ConnectionService, connection_id: str, *, note: str, by: Principal, context: Context,
+    expected_version: int | None = None, key: str | None = None,
+) -> Saved:
+    """The caller's side approves reconnection; the second side's approval reconnects."""
+    visible_connection(service, by, connection_id)
+    request_id = new_id()
+    decide = lambda c: c.approve(party=by.party, decided_by=person(by), note=note, request_id=request_id)  # noqa: E731
+    saved = await service.connections.change(
+        connection_id, decide, context=for_tenant(context), expected_version=expected_version, idempotency_key=key
+    )
+    service.committed(saved)
+    return saved
+
+
+@dataclass(frozen=True)
+class BulkApproval:
+    """What a bulk approval did: approved, reconnected, and skipped with the reason."""
+
+    incident_id: str
+    party: str
+    approved: list[str]
+    reconnected: list[str]
+    skipped: list[dict[str, Any]]
+
+
+async def approve_for_incident(
+    service: ConnectionService, incident_id: str, *, note: str, by: Principal, context: Context
+) -> BulkApproval:
+    """The caller's side approves every connection the incident blocked that it may see (404 when none)."""
+    directory = service.directory
+    views = [directory.connections[c] for c in sorted(directory.by_incident.get(incident_id, ()))]
+    mine = [v.connection.id for v in views if by.may_see_operator(v.connection.operator_id)]
+    if not mine:
+        raise not_found("incident with blocked connections", incident_id)
+    done = BulkApproval(incident_id, by.party, approved=[], reconnected=[], skipped=[])
+    for connection_id in mine:
+        try:
+            saved = await approve_reconnection(service, connection_id, note=note, by=by, context=context)
+        except DomainError as exc:
+            done.skipped.append({"id": connection_id, "reason": exc.message})
+            continue
+        done.approved.append(connection_id)
+        if saved.first(ConnectionReconnected):
+            done.reconnected.append(connection_id)
+    return done

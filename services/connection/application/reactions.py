@@ -1,9 +1,12 @@
 """Reactions to the incident service's events: block policy, fleet-wide blocks, clearing, leaks.
 
-Every append carries ``idempotency_key = connection:<source event id>:<connection id>``, and the
-domain refuses a second block/recommendation per connection and incident, so a replayed or
-redelivered incident event adds nothing. The policy applied is the one in force when the source
-event was written, so a replay after a policy change decides as the first time did.
+Each reaction loads the connections concerned, lets them decide and stages the outcome without an
+``await`` in between, and returns what it staged: the pipeline (``application/pipeline.py``) decides
+whether to wait for the commit. Every append carries ``idempotency_key =
+connection:<source event id>:<connection id>`` and the domain allows one block or recommendation per
+connection and incident, so a replayed or redelivered incident event adds nothing. The policy
+applied is the one in force when the source event was written, so a replay after a policy change
+decides as the first time did.
 """
 
 from __future__ import annotations
@@ -11,173 +14,155 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from services.connection.application.handlers import ConnectionHandlers
-from services.connection.application.pipeline import StagedReactions
-from services.connection.domain.connection import Connection
-from services.connection.domain.matching import FirmwareMatcher, VulnerabilityCriteria
+from services.connection.application.service import ConnectionService
+from services.connection.domain.matching import VulnerabilityCriteria
+from services.connection.domain.model import Connection
 from services.connection.domain.policy import policy_actor
-from services.connection.projections.incidents import IncidentInfo, track
+from services.connection.projections.directory import Directory
+from services.connection.projections.incidents import track
 from shared.domain import DomainError
 from shared.envelope import Envelope, new_id
-from shared.eventstore import Context
-from shared.events.incident import (
-    AnomalyAttached,
-    AnomalyDetected,
-    IncidentCleared,
-    IncidentOpened,
-    VulnerabilityDeclared,
-)
+from shared.events.incident import AnomalyAttached, AnomalyDetected, IncidentCleared, IncidentOpened, VulnerabilityDeclared
 from shared.events.values import BlockReason
+from shared.eventstore import Context, Staged
+from shared.firmware import Firmware
 
 log = logging.getLogger(__name__)
 CONSUMER = "connection"
+SYSTEM = "smguard/connection"
 
 
-class IncidentReactions(StagedReactions):
-    """Decides what the connection service does when the incident service tells something."""
+async def react(service: ConnectionService, envelope: Envelope) -> list[Staged]:
+    """Take an incident event into the ledger, then stage the reaction it calls for."""
+    event = envelope.event
+    track(service.incidents, event)
+    if isinstance(event, IncidentOpened) and event.category == "credential_leak":
+        return await mark_compromised(service, envelope)
+    if isinstance(event, (AnomalyDetected, AnomalyAttached)):
+        return await block_for_anomaly(service, envelope)
+    if isinstance(event, VulnerabilityDeclared):
+        return await block_vulnerable_units(service, envelope)
+    if isinstance(event, IncidentCleared):
+        return await release_blocks(service, envelope)
+    return []
 
-    def __init__(self, handlers: ConnectionHandlers) -> None:
-        self.handlers = handlers
-        self.directory = handlers.directory
-        self.incidents: dict[str, IncidentInfo] = {}
-        super().__init__()
 
-    def _needs_barrier(self, event: object) -> bool:
-        """Clearing and leaks decide on blocks that must have landed first."""
-        return isinstance(event, IncidentCleared) or getattr(event, "category", None) == "credential_leak"
+def needs_barrier(event: object) -> bool:
+    """Clearing and leaks decide on blocks that must have landed first."""
+    return isinstance(event, IncidentCleared) or (isinstance(event, IncidentOpened) and event.category == "credential_leak")
 
-    async def _dispatch(self, envelope: Envelope, event: object, *, wait: bool = False) -> None:
-        track(self.incidents, event)  # the same ledger a replay folds (projections.incidents)
-        if isinstance(event, IncidentOpened) and event.category == "credential_leak":
-            await self._credential_leak(envelope, event)
-        elif isinstance(event, (AnomalyDetected, AnomalyAttached)):
-            await self._anomaly(envelope, event, wait=wait)
-        elif isinstance(event, VulnerabilityDeclared):
-            await self._vulnerability(envelope, event, wait=wait)
-        elif isinstance(event, IncidentCleared):
-            await self._cleared(envelope, event)
 
-    def cleared(self, incident_id: str) -> bool:
-        """Whether the incident is known to be cleared."""
-        info = self.incidents.get(incident_id)
-        return info is not None and info.status == "cleared"
+async def block_for_anomaly(service: ConnectionService, envelope: Envelope) -> list[Staged]:
+    """The block policy for the anomaly's type decides: block, recommend a block, or nothing."""
+    event = envelope.event
+    assert isinstance(event, (AnomalyDetected, AnomalyAttached))
+    if service.directory.get(event.connection_id) is None:
+        log.warning(
+            "anomaly names a connection this service does not know",
+            extra={"connection_id": event.connection_id, "incident_id": event.incident_id},
+        )
+        return []
+    return _by_policy(service, envelope, [event.connection_id], reason=event.anomaly_type, incident_id=event.incident_id)
 
-    # ------------------------------------------------------------------ the hot path
 
-    async def _anomaly(self, envelope: Envelope, event: AnomalyDetected | AnomalyAttached, *, wait: bool) -> None:
-        view = self.directory.connections.get(event.connection_id)
-        if view is None or not view.connection.exists:
+async def block_vulnerable_units(service: ConnectionService, envelope: Envelope) -> list[Staged]:
+    """Every matching connection of every operator, by the ``serious_vulnerability`` policy."""
+    event = envelope.event
+    assert isinstance(event, VulnerabilityDeclared)
+    try:
+        firmware = Firmware(event.firmware)
+    except DomainError as exc:
+        log.error("vulnerability criteria cannot be matched", extra={"incident_id": event.incident_id, "error": exc.message})
+        return []
+    criteria = VulnerabilityCriteria(asset_kind=event.asset_kind, maker=event.maker, model=event.model, firmware=firmware)
+    targets = _affected(service.directory, criteria, event)
+    log.info("vulnerability matched connections", extra={"incident_id": event.incident_id, "matched": len(targets)})
+    return _by_policy(service, envelope, targets, reason="serious_vulnerability", incident_id=event.incident_id)
+
+
+async def release_blocks(service: ConnectionService, envelope: Envelope) -> list[Staged]:
+    """The incident was cleared: each connection it holds is released (``still_blocking`` names the rest)."""
+    event = envelope.event
+    assert isinstance(event, IncidentCleared)
+    directory = service.directory
+    held = directory.by_incident.get(event.incident_id, set()) | set(event.connection_ids)
+    known = sorted(c for c in held if c in directory.connections)
+    return _each(service, envelope, known, decide=lambda c: c.release(event.incident_id), actor=SYSTEM)
+
+
+async def mark_compromised(service: ConnectionService, envelope: Envelope) -> list[Staged]:
+    """A credential leak: the connections it names (by ``connection_id`` or an affected asset) are compromised."""
+    event = envelope.event
+    assert isinstance(event, IncidentOpened)
+    named = {event.connection_id} if event.connection_id else set()
+    named |= {asset.id for asset in event.affected_assets}
+    connections = service.directory.connections
+    known = sorted(c for c in named if c in connections)
+    return _each(service, envelope, known, decide=lambda c: c.mark_compromised(event.incident_id), actor=SYSTEM)
+
+
+def _by_policy(
+    service: ConnectionService, envelope: Envelope, connection_ids: list[str], *, reason: BlockReason, incident_id: str
+) -> list[Staged]:
+    """The policy in force when the source event was written decides for each connection."""
+    mode = service.directory.policy_at(envelope.time).get(reason, "off")
+    if mode == "off":
+        return []
+    actor = policy_actor(reason, mode)
+
+    def decide(c: Connection) -> None:
+        if mode == "auto":
+            c.block_by_policy(reason=reason, incident_id=incident_id, decided_by=actor, request_id=new_id())
+        else:
+            c.recommend_block(recommendation_id=new_id(), reason=reason, incident_id=incident_id)
+
+    return _each(service, envelope, connection_ids, decide=decide, actor=actor.id)
+
+
+def _each(
+    service: ConnectionService, envelope: Envelope, connection_ids: list[str], *,
+    decide: Callable[[Connection], object], actor: str,
+) -> list[Staged]:
+    staged = [_stage(service, envelope, connection_id, decide=decide, actor=actor) for connection_id in connection_ids]
+    return [s for s in staged if s is not None]
+
+
+def _stage(
+    service: ConnectionService, envelope: Envelope, connection_id: str, *, decide: Callable[[Connection], object],
+    actor: str,
+) -> Staged | None:
+    """Decide on the current (staged) state and stage the outcome under the reaction's idempotency key."""
+    key = f"{CONSUMER}:{envelope.id}:{connection_id}"
+    if service.store.seen(key):
+        return None
+    connection = service.connections.load(connection_id)
+    decide(connection)
+    context = Context(
+        actor=actor,
+        operator_id=connection.operator_id,
+        correlation_id=envelope.correlation_id or envelope.id,
+        causation_id=envelope.id,
+        traceparent=envelope.traceparent,
+    )
+    return service.connections.stage(connection, context=context, idempotency_key=key)
+
+
+def _affected(directory: Directory, criteria: VulnerabilityCriteria, event: VulnerabilityDeclared) -> list[str]:
+    """Utility-side kinds match the connections on the listed smart meters; operator-side ones by criteria."""
+    if not criteria.operator_side:
+        if not event.smart_meter_ids:
             log.warning(
-                "anomaly names a connection this service does not know",
-                extra={"connection_id": event.connection_id, "incident_id": event.incident_id},
+                "utility-side vulnerability without smart_meter_ids: no connection can be matched",
+                extra={"incident_id": event.incident_id},
             )
-            return
-        await self._apply_policy(
-            envelope, event.connection_id, reason=event.anomaly_type, incident_id=event.incident_id, wait=wait
+        return sorted({c for meter in event.smart_meter_ids for c in directory.by_meter.get(meter, set())})
+    if not (criteria.maker or criteria.model):
+        log.warning("vulnerability names neither maker nor model: matching by kind and firmware only")
+    return [
+        view.connection.id
+        for view in directory.of_operator(None)
+        if criteria.matches(
+            kind=view.connection.kind, maker=view.connection.maker, model=view.connection.model,
+            firmware=view.connection.firmware,
         )
-
-    async def _apply_policy(
-        self, envelope: Envelope, connection_id: str, *, reason: BlockReason, incident_id: str, wait: bool
-    ) -> None:
-        mode = self.directory.policy_at(envelope.time).get(reason, "off")
-        if mode == "off":
-            return
-        actor = policy_actor(reason, mode)
-        request_id, recommendation_id = new_id(), new_id()
-
-        def decide(c: Connection) -> None:
-            if mode == "auto":
-                c.block_by_policy(reason=reason, incident_id=incident_id, decided_by=actor, request_id=request_id)
-            else:
-                c.recommend_block(recommendation_id=recommendation_id, reason=reason, incident_id=incident_id)
-
-        await self._react(envelope, connection_id, decide, actor=actor.id, wait=wait)
-
-    async def _react(
-        self, envelope: Envelope, connection_id: str, decide: Callable[[Connection], object], *, actor: str, wait: bool
-    ) -> None:
-        """Decide on the current (staged) state; stage the events now, commit in the background."""
-        key = f"{CONSUMER}:{envelope.id}:{connection_id}"
-        if self.handlers.store.seen(key):
-            return
-        connection = self.handlers.load(Connection, connection_id)
-        decide(connection)
-        events = connection.take_pending()
-        if not events:
-            return
-        context = Context(
-            actor=actor,
-            operator_id=connection.operator_id,
-            correlation_id=envelope.correlation_id or envelope.id,
-            causation_id=envelope.id,
-            traceparent=envelope.traceparent,
-        )
-        commit = self.handlers.commit(
-            connection_id, events, expected_version=connection.version, idempotency_key=key, context=context
-        )
-        await self.stage(envelope, commit, wait=wait)
-
-    # ------------------------------------------------------------------ fleet-wide
-
-    async def _vulnerability(self, envelope: Envelope, event: VulnerabilityDeclared, *, wait: bool) -> None:
-        try:
-            criteria = VulnerabilityCriteria(
-                asset_kind=event.asset_kind,
-                maker=event.maker,
-                model=event.model,
-                firmware=FirmwareMatcher(event.firmware),
-            )
-        except DomainError as exc:
-            log.error("vulnerability criteria cannot be matched", extra={"incident_id": event.incident_id, "error": exc.message})
-            return
-        targets = self._affected(criteria, event)
-        log.info(
-            "vulnerability matched connections",
-            extra={"incident_id": event.incident_id, "matched": len(targets)},
-        )
-        for connection_id in targets:
-            await self._apply_policy(
-                envelope, connection_id, reason="serious_vulnerability", incident_id=event.incident_id, wait=wait
-            )
-
-    def _affected(self, criteria: VulnerabilityCriteria, event: VulnerabilityDeclared) -> list[str]:
-        if not criteria.operator_side:
-            if not event.smart_meter_ids:
-                log.warning(
-                    "utility-side vulnerability without smart_meter_ids: no connection can be matched",
-                    extra={"incident_id": event.incident_id},
-                )
-            meters = [self.directory.by_meter.get(m, set()) for m in event.smart_meter_ids]
-            return sorted(set().union(*meters)) if meters else []
-        if not (criteria.maker or criteria.model):
-            log.warning("vulnerability names neither maker nor model: matching by kind and firmware only")
-        return [
-            view.connection.id
-            for view in self.directory.of_operator(None)
-            if criteria.matches(
-                kind=view.connection.kind,
-                maker=view.connection.maker,
-                model=view.connection.model,
-                firmware=view.connection.firmware,
-            )
-        ]
-
-    # ------------------------------------------------------------------ clearing and leaks
-
-    async def _cleared(self, envelope: Envelope, event: IncidentCleared) -> None:
-        targets = self.directory.by_incident.get(event.incident_id, set()) | set(event.connection_ids)
-        for connection_id in sorted(targets):
-            if connection_id in self.directory.connections:
-                await self._react(
-                    envelope, connection_id, lambda c: c.release(event.incident_id), actor="smguard/connection", wait=True
-                )
-
-    async def _credential_leak(self, envelope: Envelope, event: IncidentOpened) -> None:
-        named = {event.connection_id} if event.connection_id else set()
-        named |= {asset.id for asset in event.affected_assets}
-        for connection_id in sorted(named):
-            if connection_id in self.directory.connections:
-                await self._react(
-                    envelope, connection_id, lambda c: c.mark_compromised(event.incident_id),
-                    actor="smguard/connection", wait=True,
-                )
+    ]

@@ -11,7 +11,7 @@ from shared.events.connection import BlockEnforced, BlockEnforcementFailed, Enfo
 
 
 class EnforcementRecords:
-    """Decisions on enforcement requests (mixed into the Connection aggregate)."""
+    """Decisions on enforcement requests and their state changes (mixed into the Connection aggregate)."""
 
     requests: dict[str, EnforcementRequest]
 
@@ -51,3 +51,15 @@ class EnforcementRecords:
             )
         )
         return True
+
+    def _on_BlockEnforced(self, e: BlockEnforced | ReconnectEnforced) -> None:
+        self.requests[e.request_id].enforced_at = e.enforced_at
+
+    _on_ReconnectEnforced = _on_BlockEnforced
+
+    def _on_BlockEnforcementFailed(self, e: BlockEnforcementFailed) -> None:
+        request = self.requests[e.request_id]
+        request.attempts, request.last_error = e.attempt, e.error
+
+    def _on_EnforcementEscalated(self, e: EnforcementEscalated) -> None:
+        self.requests[e.request_id].escalated = True

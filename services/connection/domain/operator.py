@@ -17,7 +17,6 @@ from services.connection.domain.compliance import (
     split,
     training_item,
 )
-from services.connection.domain.standing import standing
 from shared.domain import Aggregate, Conflict, Invalid, NotFound
 from shared.events import DomainEvent
 from shared.events.operator import (
@@ -59,6 +58,11 @@ class Operator(Aggregate):
     def onboarded(self) -> bool:
         """Whether the utility onboarded it."""
         return self.agreement_date is not None
+
+    @property
+    def exists(self) -> bool:
+        """An operator exists once onboarded (part 5's records are refused before)."""
+        return self.onboarded
 
     def onboard(self, *, name: str, agreement_date: date) -> None:
         """Onboard with the agreement date; 409 when it already is."""
@@ -121,14 +125,13 @@ class Operator(Aggregate):
             )
         )
 
-    def report_status(self, *, request_id: str, summary: str, today: date, within_days: int) -> None:
-        """Answer a request; the report carries the records as they stand (404 unknown, 409 answered)."""
+    def report_status(self, *, request_id: str, summary: str, records: dict[str, Any]) -> None:
+        """Answer a request with ``records``, the standing the application took when it was filed (404 unknown, 409 answered)."""
         request = self.requests.get(request_id)
         if request is None:
             raise NotFound(f"status request {request_id} not found")
         if request.answered:
             raise Conflict(f"status request {request_id} is already answered")
-        records = self.records(today, within_days=within_days, answering=request_id)
         self._record(StatusReported(operator_id=self.id, request_id=request_id, summary=summary, records=records))
 
     # ------------------------------------------------------------------ due dates
@@ -177,13 +180,6 @@ class Operator(Aggregate):
     def attestation_in_force(self) -> LeakageControlsAttested | None:
         """The attestation with the latest date (the later recorded one on a tie)."""
         return max(reversed(self.attestations), key=lambda a: a.date, default=None)
-
-    def records(self, today: date, *, within_days: int, answering: str | None = None) -> dict[str, Any]:
-        """The records a status report carries (JSON-ready)."""
-        view = standing(self, today, within_days=within_days)
-        view["overdue"] = [i for i in view["overdue"] if i["item"] != request_item(answering or "")]
-        view.pop("open_requests", None)
-        return view
 
     def _apply(self, event: DomainEvent) -> None:
         if isinstance(event, OperatorOnboarded):

@@ -34,6 +34,11 @@ class BlockPolicy(Aggregate):
         super().__init__(aggregate_id)
         self.modes: dict[BlockReason, PolicyMode] = dict(DEFAULT_POLICY)
 
+    @property
+    def exists(self) -> bool:
+        """The policy is always in force: the defaults until the utility changes it."""
+        return True
+
     def change(self, changes: Mapping[str, str], *, decided_by: Actor) -> None:
         """Set the mode of some or all reasons; the event carries the whole resulting policy."""
         if not changes:

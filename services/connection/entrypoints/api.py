@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query
 
-from services.connection.application.handlers import ConnectionHandlers
+from services.connection.application import handlers, queries
 from services.connection.application.ports import PlainSecrets
-from services.connection.application.reactions import IncidentReactions
-from services.connection.entrypoints.present import connection_public
+from services.connection.application.service import ConnectionService
+from services.connection.domain.commands import BlockConnection, RegisterConnection
 from services.connection.entrypoints.schemas import (
     ApprovalCreate,
     BlockCreate,
@@ -21,44 +19,12 @@ from services.connection.entrypoints.schemas import (
     Created,
     SecretsCreate,
 )
-from services.connection.projections.directory import ConnectionView
-from shared.auth import Principal, require_roles
-from shared.domain import Conflict, Invalid
-from shared.events.values import Actor
-from shared.http import IdempotencyKey, context_of
-from shared.domain import not_found
+from shared.auth import Parties, Readers, Soc
+from shared.events.connection import ConnectionBlocked, ConnectionReconnected
+from shared.http import ExpectedVersion, IdempotencyKey, context_of, service_of
 
 router = APIRouter(tags=["connections"])
-Readers = Annotated[Principal, Depends(require_roles("utility_soc", "utility_desk", "auditor", "operator"))]
-Parties = Annotated[Principal, Depends(require_roles("utility_soc", "operator"))]
-Soc = Annotated[Principal, Depends(require_roles("utility_soc"))]
-
-
-def handlers_of(request: Request) -> ConnectionHandlers:
-    """The service's command handlers."""
-    return request.app.state.connection_handlers
-
-
-def reactions_of(request: Request) -> IncidentReactions:
-    """The service's incident reactions (what it knows of incidents)."""
-    return request.app.state.connection_reactions
-
-
-Handlers = Annotated[ConnectionHandlers, Depends(handlers_of)]
-Reactions = Annotated[IncidentReactions, Depends(reactions_of)]
-
-
-def actor_of(principal: Principal) -> Actor:
-    """The person behind a request."""
-    return Actor(kind="person", id=principal.sub, role=principal.role)
-
-
-def visible(handlers: ConnectionHandlers, principal: Principal, connection_id: str) -> ConnectionView:
-    """A connection the caller may see, else 404 (another tenant's looks the same as none)."""
-    view = handlers.directory.get(connection_id)
-    if view is None or not principal.may_see_operator(view.connection.operator_id):
-        raise not_found("connection", connection_id)
-    return view
+Service = Annotated[ConnectionService, Depends(service_of)]
 
 
 def plain(secrets: SecretsCreate) -> PlainSecrets:
@@ -71,121 +37,77 @@ def plain(secrets: SecretsCreate) -> PlainSecrets:
 
 
 @router.post("/connections", status_code=201, response_model=Created)
-async def register_connection(
-    body: ConnectionCreate, principal: Parties, handlers: Handlers, key: IdempotencyKey
-) -> Created:
+async def register_connection(body: ConnectionCreate, principal: Parties, service: Service, key: IdempotencyKey) -> Created:
     """Register operator equipment (an operator for itself, the SOC naming ``operator_id``)."""
-    if principal.role == "operator":
-        if body.operator_id not in (None, principal.operator_id):
-            raise HTTPException(403, "an operator registers connections for itself only")
-        operator_id = principal.operator_id
-    elif body.operator_id is None:
-        raise Invalid("operator_id is required when the utility registers a connection")
-    else:
-        operator_id = body.operator_id
-    assert operator_id is not None
-    connection_id = await handlers.register_connection(
-        operator_id=operator_id,
-        kind=body.kind,
-        maker=body.maker,
-        model=body.model,
-        firmware=body.firmware,
-        smart_meter_ids=list(body.smart_meter_ids),
-        secrets=plain(body.secrets),
-        context=context_of(principal, operator_id=operator_id),
-        idempotency_key=key,
+    cmd = RegisterConnection(
+        kind=body.kind, maker=body.maker, model=body.model, firmware=body.firmware,
+        smart_meter_ids=tuple(body.smart_meter_ids), operator_id=body.operator_id,
+    )  # fmt: skip
+    saved = await handlers.register_connection(
+        service, cmd, plain(body.secrets), by=principal, context=context_of(principal), key=key
     )
-    return Created(id=connection_id, version=handlers.store.version(connection_id))
+    return Created(id=saved.aggregate_id, version=saved.version)
 
 
 @router.get("/connections", response_model=ConnectionsPublic)
 async def list_connections(
     principal: Readers,
-    handlers: Handlers,
+    service: Service,
     status: Literal["active", "blocked", "awaiting_approval"] | None = None,
     operator_id: str | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> ConnectionsPublic:
+) -> dict[str, Any]:
     """Connections the caller may see, filtered, one bounded page at a time."""
-    if principal.role == "operator":
-        if operator_id not in (None, principal.operator_id):
-            return ConnectionsPublic(items=[], total=0, offset=offset, limit=limit, next_offset=None)
-        operator_id = principal.operator_id
-    views = [v for v in handlers.directory.of_operator(operator_id) if status is None or v.connection.status == status]
-    page = views[offset : offset + limit]
-    more = offset + limit < len(views)
-    return ConnectionsPublic(
-        items=[connection_public(v) for v in page],
-        total=len(views),
-        offset=offset,
-        limit=limit,
-        next_offset=offset + limit if more else None,
-    )
+    return queries.connection_page(service, principal, status=status, operator_id=operator_id, offset=offset, limit=limit)
 
 
 @router.get("/connections/{connection_id}", response_model=ConnectionPublic)
-async def get_connection(connection_id: str, principal: Readers, handlers: Handlers) -> ConnectionPublic:
+async def get_connection(connection_id: str, principal: Readers, service: Service) -> dict[str, Any]:
     """One connection: status, blocking incidents, approvals, enforcement, masked secret hints."""
-    return connection_public(visible(handlers, principal, connection_id))
+    return queries.connection(service, principal, connection_id)
 
 
 @router.post("/connections/{connection_id}/secrets", response_model=ConnectionPublic)
 async def rotate_secrets(
-    connection_id: str, body: SecretsCreate, principal: Parties, handlers: Handlers
-) -> ConnectionPublic:
-    """Rotate the connection's secrets (its operator or the SOC)."""
-    view = visible(handlers, principal, connection_id)
-    context = context_of(principal, operator_id=view.connection.operator_id)
-    await handlers.rotate_secrets(connection_id, plain(body), context=context)
-    return connection_public(visible(handlers, principal, connection_id))
+    connection_id: str, body: SecretsCreate, principal: Parties, service: Service, if_match: ExpectedVersion
+) -> dict[str, Any]:
+    """Rotate the connection's secrets (its operator or the SOC); ends a compromise."""
+    await handlers.rotate_secrets(
+        service, connection_id, plain(body), by=principal, context=context_of(principal), expected_version=if_match
+    )
+    return queries.connection(service, principal, connection_id)
 
 
 @router.post("/connections/{connection_id}/block", status_code=201)
 async def block_connection(
-    connection_id: str, body: BlockCreate, principal: Soc, handlers: Handlers, reactions: Reactions,
-    key: IdempotencyKey,
+    connection_id: str, body: BlockCreate, principal: Soc, service: Service, key: IdempotencyKey,
+    if_match: ExpectedVersion,
 ) -> dict[str, Any]:
-    """The SOC blocks a connection for an incident (several incidents may block one connection)."""
-    view = visible(handlers, principal, connection_id)
-    incident = reactions.incidents.get(body.incident_id)
-    if incident is None:
-        raise Invalid(f"incident {body.incident_id} is not known to this service (yet)")
-    if incident.status == "cleared":
-        raise Conflict(f"incident {body.incident_id} is already cleared: it cannot block")
-    request_id = await handlers.block(
-        connection_id,
-        reason=body.reason,
-        incident_id=body.incident_id,
-        note=body.note,
-        decided_by=actor_of(principal),
-        context=context_of(principal, operator_id=view.connection.operator_id),
-        idempotency_key=key,
+    """The SOC blocks a connection for an open incident (several incidents may block one connection)."""
+    cmd = BlockConnection(reason=body.reason, incident_id=body.incident_id, note=body.note)
+    saved = await handlers.block_connection(
+        service, connection_id, cmd, by=principal, context=context_of(principal), expected_version=if_match, key=key
     )
-    after = visible(handlers, principal, connection_id)
-    return {"id": connection_id, "status": after.connection.status, "request_id": request_id}
+    blocked = saved.first(ConnectionBlocked)
+    status = queries.connection(service, principal, connection_id)["status"]
+    request_id = blocked.request_id if blocked else None
+    return {"id": connection_id, "status": status, "request_id": request_id, "version": saved.version}
 
 
 @router.post("/connections/{connection_id}/approvals", status_code=201)
 async def approve_reconnection(
-    connection_id: str, body: ApprovalCreate, principal: Parties, handlers: Handlers, key: IdempotencyKey
+    connection_id: str, body: ApprovalCreate, principal: Parties, service: Service, key: IdempotencyKey,
+    if_match: ExpectedVersion,
 ) -> dict[str, Any]:
     """Approve reconnection for the caller's side; the second side's approval reconnects."""
-    view = visible(handlers, principal, connection_id)
-    party = "utility" if principal.role == "utility_soc" else "operator"
-    reconnected = await handlers.approve(
-        connection_id,
-        party=party,
-        decided_by=actor_of(principal),
-        note=body.note,
-        context=context_of(principal, operator_id=view.connection.operator_id),
-        idempotency_key=key,
-    )
-    after = visible(handlers, principal, connection_id)
-    return {"id": connection_id, "party": party, "reconnected": reconnected, "status": after.connection.status}
-
-
-async def redacted_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 that says where and why, never echoing the input (it may hold a password)."""
-    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
-    return JSONResponse({"detail": errors, "code": "invalid"}, status_code=422)
+    saved = await handlers.approve_reconnection(
+        service, connection_id, note=body.note, by=principal, context=context_of(principal),
+        expected_version=if_match, key=key,
+    )  # fmt: skip
+    status = queries.connection(service, principal, connection_id)["status"]
+    reconnected = saved.first(ConnectionReconnected) is not None
+    return {
+        "id": connection_id, "party": principal.party, "reconnected": reconnected, "status": status,
+        "version": saved.version,
+    }  # fmt: skip

@@ -1,7 +1,9 @@
 """The service's read model of its own streams: connections, operators, the policy, indexes.
 
-Built from the event store at start and brought up to date after each append (``sync``), so a
-caller reads its own writes. It holds nothing the streams do not say.
+A pure fold of the store's envelopes (``fold``; ``reset`` before folding everything anew). The live
+service keeps it up to date with a ``shared.eventstore.follow.Follower`` over its store, staged
+events included, so a caller reads its own writes; a replay folds the same envelopes read from the
+topics. It holds nothing the streams do not say.
 """
 
 from __future__ import annotations
@@ -9,13 +11,19 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterable, Iterator
+from typing import Iterator
 
-from services.connection.domain.connection import Connection
+from services.connection.domain.model import Connection
 from services.connection.domain.policy import DEFAULT_POLICY, POLICY_ID
 from shared import topics
 from shared.envelope import Envelope
-from shared.events.connection import BlockPolicyChanged, BlockRecommended, ConnectionBlocked, ConnectionReconnected
+from shared.events.connection import (
+    BlockPolicyChanged,
+    BlockRecommended,
+    ConnectionBlocked,
+    ConnectionReconnected,
+    ConnectionRegistered,
+)
 from shared.events.operator import OperatorOnboarded
 
 
@@ -37,9 +45,8 @@ class ConnectionView:
 
 def apply(view: ConnectionView, envelope: Envelope) -> ConnectionView:
     """Apply one event of the connection's stream."""
-    view.connection._apply(envelope.event)
-    view.connection.version += 1
     event = envelope.event
+    view.connection.fold([event])
     view.updated_at = envelope.time
     if view.registered_at is None:
         view.registered_at = envelope.time
@@ -53,11 +60,13 @@ def apply(view: ConnectionView, envelope: Envelope) -> ConnectionView:
 class Directory:
     """Connections by id, operator, smart meter, blocking incident and recommendation; operators; policy."""
 
-    def __init__(self, load: Callable[[str], list[Envelope]]) -> None:
-        self._load = load
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (before folding the store's events anew)."""
         self.connections: dict[str, ConnectionView] = {}
         self.order: list[str] = []
-        self._listed: set[str] = set()
         self.by_operator: dict[str, list[str]] = {}
         self.by_meter: dict[str, set[str]] = {}
         self.by_incident: dict[str, set[str]] = {}
@@ -67,48 +76,23 @@ class Directory:
         self._policy_times: list[datetime] = []
         self._policies: list[dict[str, str]] = []
 
-    def rebuild(self, envelopes: Iterable[Envelope]) -> None:
-        """Fold every envelope of the store (at start)."""
-        for envelope in envelopes:
-            if envelope.event.topic == topics.CONNECTION_EVENTS:
-                self._advance(envelope.subject, [envelope])
-            else:
-                self.note(envelope)
-
-    def note(self, envelope: Envelope) -> None:
-        """Take in an operator or policy event."""
+    def fold(self, envelope: Envelope) -> None:
+        """Take in one envelope of the store (any of its topics)."""
         event = envelope.event
-        if isinstance(event, OperatorOnboarded):
+        if event.topic == topics.CONNECTION_EVENTS:
+            view = self.connections.setdefault(envelope.subject, ConnectionView(Connection(envelope.subject)))
+            self._index(envelope.subject, apply(view, envelope), envelope)
+        elif isinstance(event, OperatorOnboarded):
             self.operators[event.operator_id] = event.name
         elif isinstance(event, BlockPolicyChanged) and envelope.subject == POLICY_ID:
             self._policy_times.append(envelope.time)
             self._policies.append(dict(event.policy))
 
-    def sync(self, connection_id: str) -> ConnectionView | None:
-        """Bring one connection up to the store's events for it."""
-        envelopes = self._load(connection_id)
-        view = self.connections.get(connection_id)
-        if view is not None and len(envelopes) < view.version:  # the store re-read its topics after a failure
-            del self.connections[connection_id]
-            view = None
-        start = view.version if view else 0
-        return self._advance(connection_id, envelopes[start:]) if envelopes[start:] else view
-
-    def _advance(self, connection_id: str, envelopes: list[Envelope]) -> ConnectionView:
-        view = self.connections.get(connection_id)
-        if view is None:
-            view = self.connections[connection_id] = ConnectionView(Connection(connection_id))
-        for envelope in envelopes:
-            apply(view, envelope)
-            self._index(connection_id, view, envelope)
-        return view
-
     def _index(self, connection_id: str, view: ConnectionView, envelope: Envelope) -> None:
         event = envelope.event
-        if view.version == 1 and connection_id not in self._listed:
-            self._listed.add(connection_id)
+        if isinstance(event, ConnectionRegistered):
             self.order.append(connection_id)
-            self.by_operator.setdefault(view.connection.operator_id, []).append(connection_id)
+            self.by_operator.setdefault(event.operator_id, []).append(connection_id)
             for meter in view.connection.smart_meter_ids:
                 self.by_meter.setdefault(meter, set()).add(connection_id)
         if isinstance(event, ConnectionBlocked):
@@ -125,7 +109,7 @@ class Directory:
 
     def get(self, connection_id: str) -> ConnectionView | None:
         """The view of a registered connection."""
-        view = self.sync(connection_id)
+        view = self.connections.get(connection_id)
         return view if view is not None and view.connection.exists else None
 
     def of_operator(self, operator_id: str | None) -> Iterator[ConnectionView]:

@@ -1,78 +1,74 @@
-"""The connection service's read models as one deterministic snapshot, and the stream positions they reflect.
+"""The connection service's read models as one deterministic snapshot, live or rebuilt from the topics.
 
-The snapshot is what the service shows through its GET routes: every connection as
-``GET /connections/{id}`` answers it, the operators, the block policy in force, every block
-recommendation (and whether ``GET /block-recommendations`` lists it) and what the service knows
-of incidents. The same shape comes from the live service (``GET /ops/read-model``) and from a
-replay of the topics (``services.connection.replay``), so ``smguard replay`` compares them key by
-key. Connections, recommendations and incidents are keyed by id: their order across partitions
-is not defined by the stream.
+The snapshot is what the GET routes show: every connection as ``GET /connections/{id}`` answers
+it, the operators, the block policy in force, every block recommendation (and whether
+``GET /block-recommendations`` lists it) and what the service knows of incidents. The live service
+shows it at ``GET /ops/read-model``; ``Replayed`` builds it from the topics, so ``smguard replay``
+compares them key by key (connections, recommendations and incidents are keyed by id: their order
+across partitions is not defined by the stream).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+import logging
+from typing import Any
 
-from aiokafka import TopicPartition
-from fastapi.encoders import jsonable_encoder
-
-from services.connection.domain.policy import POLICY_ID, BlockPolicy
-from services.connection.entrypoints.present import connection_public
 from services.connection.projections.directory import Directory
-from services.connection.projections.incidents import IncidentInfo, ledger_snapshot
+from services.connection.projections.incidents import IncidentInfo, IncidentLedger, ledger_snapshot
+from services.connection.projections.public import connection_public, recommendations
 from shared.config import Settings
-from shared.envelope import Envelope
-from shared.topics import CONNECTION_EVENTS, INCIDENT_EVENTS, OPERATOR_EVENTS, POLICY_EVENTS
+from shared.envelope import DecodeError, Position, decode
+from shared.eventstore.index import StreamIndex
+from shared.replay import Record, SinkProjector
+from shared.topics import INCIDENT_EVENTS
 
-# The topics the service's own store reads at start, and the one its incident sink follows.
-OWN_TOPICS = (CONNECTION_EVENTS, POLICY_EVENTS, OPERATOR_EVENTS)
-INCIDENT_TOPICS = (INCIDENT_EVENTS,)
-READ_MODEL_TOPICS = OWN_TOPICS + INCIDENT_TOPICS
-
-Load = Callable[[str], list[Envelope]]
+log = logging.getLogger(__name__)
 
 
-def snapshot(directory: Directory, load: Load, incidents: dict[str, IncidentInfo]) -> dict[str, Any]:
-    """The read models as plain JSON data (``load`` gives a stream's events, as the store does)."""
-    policy = BlockPolicy.rehydrate(POLICY_ID, [e.event for e in load(POLICY_ID)])  # as GET /block-policy does
-    return jsonable_encoder({
+def snapshot(directory: Directory, incidents: dict[str, IncidentInfo]) -> dict[str, Any]:
+    """The read models as plain JSON data."""
+    return {
         "connections": {
-            connection_id: connection_public(view).model_dump(mode="json")
+            connection_id: connection_public(view)
             for connection_id, view in sorted(directory.connections.items())
             if view.connection.exists
         },
         "operators": dict(sorted(directory.operators.items())),
-        "block_policy": dict(policy.modes),
+        "block_policy": directory.policy_at(None),
         "recommendations": recommendations(directory, incidents),
         "incidents": ledger_snapshot(incidents),
-    })  # fmt: skip
+    }
 
 
-def recommendations(directory: Directory, incidents: dict[str, IncidentInfo]) -> dict[str, dict[str, Any]]:
-    """Every block recommendation; ``listed``: open and its incident not cleared (GET /block-recommendations)."""
-    found = {}
-    for recommendation_id, connection_id in sorted(directory.recommendations.items()):
-        view = directory.connections[connection_id]
-        rec = view.connection.recommendations[recommendation_id]
-        cleared = incidents.get(rec.incident_id) is not None and incidents[rec.incident_id].status == "cleared"
-        found[recommendation_id] = {
-            "connection_id": connection_id,
-            "operator_id": view.connection.operator_id,
-            "reason": rec.reason,
-            "incident_id": rec.incident_id,
-            "status": rec.status,
-            "listed": rec.status == "open" and not cleared,
-        }
-    return found
+class Replayed:
+    """The read models rebuilt from the topics, as the live service builds them; nothing is produced or sent.
 
+    The own topics are read as the event store reads them at start (every decodable record, in order
+    per stream) into a scratch stream index, then folded into a fresh directory; the incident topic
+    goes through the live subscriber's code into a fresh incident ledger, without reacting.
+    """
 
-def positions(
-    settings: Settings, own: dict[tuple[str, int], int], incident_sink: dict[TopicPartition, int]
-) -> dict[str, int]:
-    """``{"<topic base>/<partition>": next offset}`` from the store's committed positions and the incident sink's."""
-    bases = {settings.topic(base): base for base in READ_MODEL_TOPICS}
-    pairs: Iterable[tuple[tuple[str, int], int]] = [
-        *own.items(),
-        *(((tp.topic, tp.partition), next_offset) for tp, next_offset in incident_sink.items()),
-    ]
-    return {f"{bases[topic]}/{partition}": offset for (topic, partition), offset in pairs if topic in bases}
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._streams = StreamIndex("smguard/connection-replay")
+        self._ledger = IncidentLedger()
+        self._incidents = SinkProjector(settings, {INCIDENT_EVENTS: self._ledger}, snapshot=dict)
+
+    async def feed(self, record: Record) -> None:
+        """An incident record to the ledger; an own one to the stream index (unreadable ones skipped, as the store does)."""
+        if record.topic == INCIDENT_EVENTS:
+            await self._incidents.feed(record)
+            return
+        position = Position(self._settings.topic(record.topic), record.partition, record.offset)
+        try:
+            self._streams.add([decode(record.value, position=position)])
+        except DecodeError as exc:
+            log.warning("skipped an unreadable record in an event topic", extra={"reason": str(exc)})
+
+    async def finish(self) -> dict[str, Any]:
+        """Retry parked incident events (the live subscriber does too), fold the directory, take the snapshot."""
+        await self._incidents.finish()
+        directory = Directory()
+        for envelope in self._streams.since(0):
+            directory.fold(envelope)
+        return snapshot(directory, self._ledger.incidents)

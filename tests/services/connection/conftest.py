@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.services.connection.helpers import Peer
+from tests.factories import LoopbackServer
+from tests.services.connection.helpers import PeerAnswers
 
 
 @pytest.fixture
-def peer() -> Iterator[Peer]:
-    """A real enforcement peer on 127.0.0.1 that acknowledges every request."""
-    server = Peer().start()
+def peer() -> Iterator[LoopbackServer]:
+    """A real enforcement peer on 127.0.0.1 that checks signatures and acknowledges (see ``PeerAnswers``)."""
+    server = LoopbackServer(PeerAnswers(), path="/enforce")
     yield server
     server.stop()

@@ -1,92 +1,93 @@
-"""Builders for connection-service tests: an enforcement peer, incident events, registrations."""
+"""Builders for connection-service tests: the app, its enforcement peer, incident events, registrations."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import threading
-import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import date, datetime, timezone
 from typing import Any
 
 import httpx
 
-from services.connection.bootstrap import build_app
+from services.connection.adapters.memory import MemorySealer
+from services.connection.application.handlers import onboard_operator, register_connection
+from services.connection.application.pipeline import Pipeline
+from services.connection.application.ports import PlainSecrets
+from services.connection.application.service import ConnectionService
+from services.connection.bootstrap import build_app, build_service
 from services.connection.config import ConnectionSettings
-from shared import topics
+from services.connection.domain.commands import OnboardOperator, RegisterConnection
 from shared.config import Settings
-from shared.eventstore import Context
-from shared.eventstore.kafka import KafkaEventStore
+from shared.envelope import Envelope
+from shared.events import DomainEvent
+from shared.eventstore import Context, EventStore
+from shared.eventstore.memory import InMemoryEventStore
+from shared.principal import Principal
 from shared.events.incident import AnomalyDetected, IncidentCleared, IncidentOpened, VulnerabilityDeclared
-from tests.factories import bearer
+from shared.topics import INCIDENT_EVENTS
+from shared.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from tests.factories import LoopbackServer, StandInWriter, bearer, incident_opened, uid
 
 PEER_SECRET = "enforcement-peer-test-secret"
 PASSWORD = "P@ssw0rd-秘密-4f9c2e"
 PAIRING = "PAIR-7781-ZZQX-0042"
+SECRETS = PlainSecrets(auth_id="AUTH-0001-XYZ", password="pw-テスト", pairing_id="PAIR-0001-XYZ")
+SOC = Principal(sub="soc", role="utility_soc")
+STAFF = Principal(sub="staff-a", role="operator", operator_id="op-a")
 
 
-def unique(prefix: str) -> str:
-    """An id no other test uses."""
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+# --------------------------------------------------------------------------- the enforcement peer
 
 
-@dataclass
-class Peer:
-    """A real HTTP server on 127.0.0.1 playing the utility's network access control."""
+class PeerAnswers:
+    """How the enforcement peer answers: 401 to a bad signature, 503 to the first ``fail_first`` requests or
+    while ``always_fail``, else 200."""
 
-    fail_first: int = 0
-    always_fail: bool = False
-    received: list[dict[str, Any]] = field(default_factory=list)
-    bad_signatures: int = 0
-    server: ThreadingHTTPServer | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self) -> None:
+        self.fail_first = 0
+        self.always_fail = False
 
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/enforce"
-
-    def acknowledged(self, request_id: str) -> int:
-        """How many times the peer answered 2xx for a request id."""
-        with self.lock:
-            return sum(1 for r in self.received if r["request_id"] == request_id and r["ok"])
-
-    def start(self) -> "Peer":
-        peer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                stamp = self.headers["X-Smguard-Timestamp"]
-                expected = "sha256=" + hmac.new(PEER_SECRET.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-                payload = json.loads(body)
-                with peer.lock:
-                    if not hmac.compare_digest(expected, self.headers["X-Smguard-Signature"]):
-                        peer.bad_signatures += 1
-                    failing = peer.always_fail or peer.fail_first > 0
-                    peer.fail_first -= 1 if peer.fail_first > 0 else 0
-                    peer.received.append({**payload, "ok": not failing})
-                self.send_response(503 if failing else 200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
+    def __call__(self, body: bytes, headers: dict[str, str]) -> int:
+        named = {name.lower(): value for name, value in headers.items()}
+        signed = verify(
+            PEER_SECRET.encode(), body,
+            timestamp=named.get(TIMESTAMP_HEADER.lower()), signature=named.get(SIGNATURE_HEADER.lower()),
+        )  # fmt: skip
+        if not signed:
+            return 401
+        if self.always_fail or self.fail_first > 0:
+            self.fail_first = max(0, self.fail_first - 1)
+            return 503
+        return 200
 
 
-def own_settings(peer: Peer | None, **overrides: Any) -> ConnectionSettings:
+def answers(peer: LoopbackServer) -> PeerAnswers:
+    """The peer's answering rules, to change while a test runs."""
+    assert isinstance(peer.respond, PeerAnswers)
+    return peer.respond
+
+
+def requests_to(peer: LoopbackServer) -> list[dict[str, Any]]:
+    """Every request the peer received, with ``ok`` when it acknowledged it."""
+    with peer.lock:
+        received = list(peer.received)
+    return [{**json.loads(body), "ok": status < 300} for body, _, status in received]
+
+
+def acknowledged(peer: LoopbackServer, request_id: str) -> int:
+    """How many times the peer answered 2xx for a request id."""
+    return sum(1 for r in requests_to(peer) if r["request_id"] == request_id and r["ok"])
+
+
+def bad_signatures(peer: LoopbackServer) -> int:
+    """Requests the peer refused for their signature."""
+    with peer.lock:
+        return sum(1 for _, _, status in peer.received if status == 401)
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def own_settings(peer: LoopbackServer | None, **overrides: Any) -> ConnectionSettings:
     """Connection settings for tests: fast back-off and sweep."""
     values: dict[str, Any] = {
         "enforcement_url": peer.url if peer else None,
@@ -100,63 +101,83 @@ def own_settings(peer: Peer | None, **overrides: Any) -> ConnectionSettings:
     return ConnectionSettings(**values)
 
 
-def app_for(settings: Settings, peer: Peer | None = None, **overrides: Any):  # type: ignore[no-untyped-def]
+def app_for(settings: Settings, peer: LoopbackServer | None = None, **overrides: Any):  # type: ignore[no-untyped-def]
     """The connection service's app for a test."""
     return build_app(settings, own_settings(peer, **overrides))
 
 
-class IncidentFeed:
-    """Writes incident events as the incident service would (its own transactional writer)."""
+# --------------------------------------------------------------------------- incident events
 
-    def __init__(self, settings: Settings) -> None:
-        self.store = KafkaEventStore(
-            bootstrap=settings.kafka_bootstrap_servers,
-            topics={topics.INCIDENT_EVENTS: settings.topic(topics.INCIDENT_EVENTS)},
-            source="smguard/incident-test",
-            transactional_id=unique(f"{settings.topic_prefix}incident-test-writer"),
-        )
 
-    async def __aenter__(self) -> "IncidentFeed":
-        await self.store.start()
-        return self
+def incident_writer(settings: Settings) -> StandInWriter:
+    """The incident service's writer, played by the test."""
+    return StandInWriter(settings, [INCIDENT_EVENTS], source="smguard/incident")
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.store.stop()
 
-    async def opened(self, incident_id: str, operator_id: str, **fields: Any) -> None:
-        event = IncidentOpened(
-            incident_id=incident_id, operator_id=operator_id, category=fields.pop("category", "security_incident"),
-            severity="high", title="テスト事象", detected_at=datetime.now(timezone.utc), opened_by="utility", **fields,
-        )
-        await self.store.append(incident_id, [event], context=Context(actor="soc", operator_id=operator_id))
+def anomaly(incident_id: str, connection_id: str, operator_id: str, kind: str = "unauthorized_access") -> list[DomainEvent]:
+    """An anomaly on a connection that opened an incident, as the incident service writes it."""
+    now = datetime.now(timezone.utc)
+    opened = incident_opened(
+        incident_id, operator_id, category=kind, title="異常通信", detected_at=now, origin="anomaly",
+        connection_id=connection_id,
+    )  # fmt: skip
+    detected = AnomalyDetected(
+        incident_id=incident_id, signal_id=uid("sig"), connection_id=connection_id, operator_id=operator_id,
+        anomaly_type=kind, severity="high", observed_at=now,
+    )  # fmt: skip
+    return [opened, detected]
 
-    async def anomaly(self, incident_id: str, connection_id: str, operator_id: str, kind: str = "unauthorized_access") -> None:
-        events = [
-            IncidentOpened(
-                incident_id=incident_id, operator_id=operator_id, category=kind, severity="high", title="異常通信",
-                detected_at=datetime.now(timezone.utc), opened_by="utility", origin="anomaly", connection_id=connection_id,
-            ),
-            AnomalyDetected(
-                incident_id=incident_id, signal_id=unique("sig"), connection_id=connection_id, operator_id=operator_id,
-                anomaly_type=kind, severity="high", observed_at=datetime.now(timezone.utc),
-            ),
-        ]
-        await self.store.append(incident_id, events, context=Context(actor="sensor", operator_id=operator_id))
 
-    async def vulnerability(self, incident_id: str, **criteria: Any) -> list[str]:
-        events = [
-            IncidentOpened(
-                incident_id=incident_id, category="vulnerability", severity="critical", title="重大な脆弱性",
-                detected_at=datetime.now(timezone.utc), opened_by="utility", origin="vulnerability",
-            ),
-            VulnerabilityDeclared(incident_id=incident_id, title="重大な脆弱性", severity="critical", **criteria),
-        ]
-        result = await self.store.append(incident_id, events, context=Context(actor="soc"))
-        return [envelope.id for envelope in result.envelopes]
+def vulnerability(incident_id: str, **criteria: Any) -> list[DomainEvent]:
+    """A serious vulnerability the utility declared on equipment matching ``criteria``."""
+    opened = IncidentOpened(
+        incident_id=incident_id, category="vulnerability", severity="critical", title="重大な脆弱性",
+        detected_at=datetime.now(timezone.utc), opened_by="utility", origin="vulnerability",
+    )  # fmt: skip
+    return [opened, VulnerabilityDeclared(incident_id=incident_id, title="重大な脆弱性", severity="critical", **criteria)]
 
-    async def cleared(self, incident_id: str) -> None:
-        event = IncidentCleared(incident_id=incident_id, summary="解消", cleared_by="utility")
-        await self.store.append(incident_id, [event], context=Context(actor="soc"))
+
+def cleared(incident_id: str) -> list[DomainEvent]:
+    """The incident was cleared."""
+    return [IncidentCleared(incident_id=incident_id, summary="解消", cleared_by="utility")]
+
+
+def incident_envelope(event: DomainEvent, *, at: datetime | None = None) -> Envelope:
+    """An incident event as the incident service wrote it (at ``at``, default now)."""
+    return Envelope(
+        event=event, subject=event.incident_id, sequence=1, source="smguard/incident",  # type: ignore[attr-defined]
+        time=at or datetime.now(timezone.utc),
+    )  # fmt: skip
+
+
+async def react_to(pipeline: Pipeline, events: list[DomainEvent], *, at: datetime | None = None) -> None:
+    """Hand incident events to the reactions, one by one, as the incident subscriber does."""
+    for event in events:
+        await pipeline.handle(incident_envelope(event, at=at))
+
+
+# --------------------------------------------------------------------------- the service in memory
+
+
+async def in_memory(store: EventStore | None = None) -> tuple[ConnectionService, Pipeline]:
+    """The service and its reactions over an in-memory store (or ``store``), with operator ``op-a`` onboarded."""
+    service, pipeline = build_service(store or InMemoryEventStore(), sealer=MemorySealer())
+    await onboard_operator(service, OnboardOperator("op-a", "A", date(2025, 4, 1)), context=Context())
+    return service, pipeline
+
+
+async def registered(service: ConnectionService, meter: str = "sm-1", model: str = "TK-100") -> str:
+    """A new connection of ``op-a`` on one smart meter."""
+    cmd = RegisterConnection(kind="special_meter", maker="M", model=model, firmware="1.0", smart_meter_ids=(meter,))
+    return (await register_connection(service, cmd, SECRETS, by=STAFF, context=Context())).aggregate_id
+
+
+def types(store: EventStore, stream: str) -> list[str]:
+    """The event types of a stream, in order."""
+    return [e.type for e in store.load(stream)]
+
+
+# --------------------------------------------------------------------------- requests
 
 
 async def onboard(client: httpx.AsyncClient, settings: Settings, operator_id: str) -> None:
@@ -176,7 +197,7 @@ def connection_body(**overrides: Any) -> dict[str, Any]:
         "maker": "東海計器",
         "model": "TK-100",
         "firmware": "2.1.0",
-        "smart_meter_ids": [unique("sm")],
+        "smart_meter_ids": [uid("sm")],
         "secrets": {"auth_id": "AUTH-12345678", "password": PASSWORD, "pairing_id": PAIRING},
     }
     body.update(overrides)

@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 
-from tests.services.connection.helpers import own_settings, unique
 from services.connection.bootstrap import build_app
 from shared.config import Settings
-from tests.factories import bearer, serving
+from tests.factories import bearer, serving, uid
+from tests.services.connection.helpers import own_settings
 
 NOW = datetime(2025, 6, 15, 3, 0, tzinfo=timezone.utc)  # 12:00 JST, 15 June 2025
 
@@ -29,7 +29,7 @@ def app(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 async def onboarded(client: httpx.AsyncClient, settings: Settings, agreement_date: str = "2024-05-01") -> str:
-    operator = unique("op")
+    operator = uid("op")
     body = {"operator_id": operator, "name": f"{operator} 株式会社", "agreement_date": agreement_date}
     assert (await client.post("/operators", json=body, headers=bearer(settings, "utility_soc"))).status_code == 201
     return operator
@@ -78,7 +78,7 @@ class TestRecords:
 
     async def test_an_operator_not_onboarded_is_not_found(self, settings):
         async with serving(app(settings)) as client:
-            ghost = unique("op")
+            ghost = uid("op")
             answer = await post(client, f"/operators/{ghost}/trainings", {"date": "2025-06-01", "kind": "education", "participants": 3}, bearer(settings, "operator", ghost))
             assert answer.status_code == 404
 
@@ -91,6 +91,16 @@ class TestRecords:
             assert answer.json()["in_force"]["coverage"]["password"] == ["HSMでの鍵保管"]
 
 
+    async def test_a_record_for_an_operator_that_moved_on_is_a_409_with_its_version(self, settings):
+        async with serving(app(settings)) as client:
+            mine = await onboarded(client, settings)
+            staff = bearer(settings, "operator", mine)
+            stale = await post(client, f"/operators/{mine}/risk-assessments", ASSESSMENT, {**staff, "If-Match": "0"})
+            assert stale.status_code == 409 and stale.json()["current_version"] == 1
+            fresh = await post(client, f"/operators/{mine}/risk-assessments", ASSESSMENT, {**staff, "If-Match": "1"})
+            assert fresh.status_code == 201 and fresh.json()["version"] == 2
+
+
 class TestStatusRequests:
     async def test_the_soc_asks_and_that_operator_answers_once(self, settings):
         async with serving(app(settings)) as client:
@@ -101,7 +111,7 @@ class TestStatusRequests:
             assert (await post(client, path, ask, bearer(settings, "utility_desk"))).status_code == 403
             assert (await post(client, path, ask, bearer(settings, "operator", mine))).status_code == 403
             assert (await post(client, path, {**ask, "reply_by": "2025-06-14"}, bearer(settings, "utility_soc"))).status_code == 422
-            assert (await post(client, f"/operators/{unique('op')}/status-requests", ask, bearer(settings, "utility_soc"))).status_code == 404
+            assert (await post(client, f"/operators/{uid('op')}/status-requests", ask, bearer(settings, "utility_soc"))).status_code == 404
             asked = await post(client, path, ask, bearer(settings, "utility_soc"))
             assert asked.status_code == 201
             request_id = asked.json()["request_id"]
@@ -134,7 +144,7 @@ class TestComplianceView:
             assert (await client.get(path)).status_code == 401
             assert (await client.get(path, headers=bearer(settings, "sensor"))).status_code == 403
             assert (await client.get(path, headers=bearer(settings, "operator", other))).status_code == 404
-            assert (await client.get(f"/operators/{unique('op')}/compliance", headers=bearer(settings, "auditor"))).status_code == 404
+            assert (await client.get(f"/operators/{uid('op')}/compliance", headers=bearer(settings, "auditor"))).status_code == 404
             for headers in (staff, bearer(settings, "utility_soc"), bearer(settings, "utility_desk"), bearer(settings, "auditor")):
                 assert (await client.get(path, headers=headers)).status_code == 200
             view = (await client.get(path, headers=staff)).json()

@@ -8,7 +8,7 @@ import pytest
 
 from services.connection.domain.compliance import one_year_after
 from services.connection.domain.operator import Operator
-from services.connection.domain.standing import standing
+from services.connection.projections.standing import report_records, standing
 from shared.domain import Conflict, Invalid, NotFound
 from shared.events import DomainEvent
 from shared.events.operator import (
@@ -172,7 +172,8 @@ class TestStatusRequests:
             onboarded(date(2024, 4, 1)), assessed(date(2025, 3, 1)), trained(date(2025, 2, 1), "incident_drill"),
             requested("req-1", date(2025, 5, 1)), requested("req-2", date(2025, 4, 10)),
         )
-        operator.report_status(request_id="req-1", summary="概ね良好", today=date(2025, 4, 20), within_days=30)
+        records = report_records(operator, date(2025, 4, 20), within_days=30, answering="req-1")
+        operator.report_status(request_id="req-1", summary="概ね良好", records=records)
         report = operator.take_pending()[0]
         assert isinstance(report, StatusReported)
         assert report.records["last_assessment"]["assessment_id"] == "ra-1"  # type: ignore[index]
@@ -180,13 +181,14 @@ class TestStatusRequests:
         assert report.records["last_trainings"]["incident_drill"]["date"] == "2025-02-01"  # type: ignore[index]
         overdue = {i["item"] for i in report.records["overdue"]}  # type: ignore[attr-defined]
         assert overdue == {"training:education", "status_request:req-2"}
+        assert "open_requests" not in report.records
 
     def test_an_unknown_request_is_not_found_and_an_answered_one_conflicts(self):
         operator = given(onboarded(), requested("req-1", date(2025, 5, 1)), StatusReported(operator_id=OP, request_id="req-1", summary="済"))
         with pytest.raises(NotFound):
-            operator.report_status(request_id="nope", summary="x", today=date(2025, 4, 20), within_days=30)
+            operator.report_status(request_id="nope", summary="x", records={})
         with pytest.raises(Conflict):
-            operator.report_status(request_id="req-1", summary="x", today=date(2025, 4, 20), within_days=30)
+            operator.report_status(request_id="req-1", summary="x", records={})
 
 
 class TestStanding:

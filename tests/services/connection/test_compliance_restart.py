@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from tests.services.connection.helpers import onboard, own_settings, unique
 from services.connection.bootstrap import build_app
 from services.notification.adapters.memory import RecordingSender
 from services.notification.bootstrap import build_app as build_notification_app
@@ -15,7 +14,8 @@ from shared.envelope import Envelope, decode
 from shared.events.notification import NotificationQueued
 from shared.events.operator import ComplianceOverdue
 from shared.kafka.reader import assign_all, committed_consumer, read_to_end
-from tests.factories import eventually, serving
+from tests.factories import eventually, serving, uid
+from tests.services.connection.helpers import onboard, own_settings
 
 NOW = datetime(2025, 6, 15, 3, 0, tzinfo=timezone.utc)
 LATER = datetime(2026, 4, 2, 3, 0, tzinfo=timezone.utc)  # noon JST, the day after the first due date
@@ -46,7 +46,7 @@ def notices(app, operator_id: str) -> list[str]:  # type: ignore[no-untyped-def]
     """Domain event ids of the first (not escalation) notices to the operator about its ComplianceOverdue events."""
     return [
         e.event.domain_event_id
-        for e in app.state.notification_store.all()
+        for e in app.state.service.store.all()
         if isinstance(e.event, NotificationQueued) and e.event.domain_event_type == "ComplianceOverdue"
         and e.event.operator_id == operator_id and e.event.escalation_of is None
         and e.event.route == "utility_to_operator"
@@ -60,16 +60,16 @@ async def test_an_overdue_item_is_flagged_and_notified_once_even_across_a_restar
     async with serving(notification):
         first = build_app(settings, own, clock=lambda: NOW)
         async with serving(first) as client:
-            operator = unique("op")
+            operator = uid("op")
             await onboard(client, settings, operator)  # agreement 2025-04-01: nothing due before 2026-04-01
-            first.state.compliance_handlers.clock = lambda: LATER
-            await eventually(lambda: len(overdue_of(list(first.state.connection_handlers.store.all()), operator)) == 3,
+            first.state.service.clock = lambda: LATER
+            await eventually(lambda: len(overdue_of(list(first.state.service.store.all()), operator)) == 3,
                              what="three overdue duties")
-            checks = first.state.compliance_watch.checks
-            await eventually(lambda: first.state.compliance_watch.checks >= checks + 5, what="more checks")
+            checks = first.state.compliance_check.ticks
+            await eventually(lambda: first.state.compliance_check.ticks >= checks + 5, what="more checks")
         second = build_app(settings, own, clock=lambda: LATER)
         async with serving(second):
-            await eventually(lambda: second.state.compliance_watch.checks >= 5, what="checks after the restart")
+            await eventually(lambda: second.state.compliance_check.ticks >= 5, what="checks after the restart")
         flagged = overdue_of(await operator_events(settings), operator)
         assert flagged == [(item, "2026-04-01") for item in DUTIES]
         await eventually(lambda: len(notices(notification, operator)) >= 3, what="three notifications")

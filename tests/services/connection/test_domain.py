@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.connection.domain.connection import Connection
-from services.connection.domain.matching import FirmwareMatcher, VulnerabilityCriteria
+from services.connection.domain.matching import VulnerabilityCriteria
+from services.connection.domain.model import Connection
 from services.connection.domain.operator import Operator
 from services.connection.domain.policy import DEFAULT_POLICY, BlockPolicy
 from shared.domain import Conflict, Invalid
@@ -26,6 +26,7 @@ from shared.events.connection import (
     SecretsRotated,
 )
 from shared.events.values import Actor
+from shared.firmware import Firmware
 
 CID, OP = "conn-1", "op-a"
 SOC = Actor(kind="person", id="soc", role="utility_soc")
@@ -219,7 +220,7 @@ class TestEnforcement:
 
 class TestVersionRange:
     def criteria(self, firmware: str | None, model: str | None = "X1") -> VulnerabilityCriteria:
-        return VulnerabilityCriteria(asset_kind="special_meter", maker="M", model=model, firmware=FirmwareMatcher(firmware))
+        return VulnerabilityCriteria(asset_kind="special_meter", maker="M", model=model, firmware=Firmware(firmware))
 
     @pytest.mark.parametrize(
         "firmware, unit, expected",
@@ -243,7 +244,7 @@ class TestVersionRange:
 
     def test_a_malformed_range_is_invalid(self):
         with pytest.raises(Invalid):
-            FirmwareMatcher(">=two")
+            Firmware(">=two")
 
 
 class TestOperatorAndPolicy:

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import logging
 
-from tests.services.connection.helpers import IncidentFeed, app_for, onboard, register, status_of, unique
-from tests.factories import eventually, serving
+from tests.factories import eventually, serving, uid
+from tests.services.connection.helpers import (
+    acknowledged,
+    anomaly,
+    answers,
+    app_for,
+    incident_writer,
+    onboard,
+    register,
+    requests_to,
+    status_of,
+)
 
 
 def _types(app, connection_id: str) -> list[str]:
-    return [e.type for e in app.state.connection_handlers.store.load(connection_id)]
+    return [e.type for e in app.state.service.store.load(connection_id)]
 
 
 async def _blocked(client, settings, feed, operator: str) -> str:
-    connection_id = await register(client, settings, operator)
-    await feed.anomaly(unique("inc"), connection_id, operator)
+    connection_id, incident = await register(client, settings, operator), uid("inc")
+    await feed.append(incident, anomaly(incident, connection_id, operator))
     return connection_id
 
 
@@ -25,39 +35,39 @@ async def _request(client, settings, connection_id: str, state: str) -> dict | N
 
 
 async def test_a_failing_peer_is_retried_until_it_acknowledges(settings, peer):
-    peer.fail_first = 2
+    answers(peer).fail_first = 2
     app = app_for(settings, peer)
-    async with serving(app) as client, IncidentFeed(settings) as feed:
-        operator = unique("op")
+    async with serving(app) as client, incident_writer(settings) as feed:
+        operator = uid("op")
         await onboard(client, settings, operator)
         connection_id = await _blocked(client, settings, feed, operator)
         request = await eventually(lambda: _request(client, settings, connection_id, "enforced"), what="enforced")
         assert request["attempts"] == 2 and request["last_error"] == "HTTP 503 from the enforcement peer"
-        assert [r["ok"] for r in peer.received if r["request_id"] == request["request_id"]] == [False, False, True]
+        assert [r["ok"] for r in requests_to(peer) if r["request_id"] == request["request_id"]] == [False, False, True]
         assert _types(app, connection_id).count("BlockEnforcementFailed") == 2
         assert _types(app, connection_id)[-1] == "BlockEnforced"
 
 
 async def test_a_block_not_acknowledged_in_time_escalates_once_and_is_still_retried(settings, peer):
-    peer.always_fail = True
+    answers(peer).always_fail = True
     app = app_for(settings, peer, enforcement_escalate_seconds=0.3)
-    async with serving(app) as client, IncidentFeed(settings) as feed:
-        operator = unique("op")
+    async with serving(app) as client, incident_writer(settings) as feed:
+        operator = uid("op")
         await onboard(client, settings, operator)
         connection_id = await _blocked(client, settings, feed, operator)
         await eventually(lambda: _request(client, settings, connection_id, "escalated"), what="escalated")
-        peer.always_fail = False
+        answers(peer).always_fail = False
         await eventually(lambda: _request(client, settings, connection_id, "enforced"), what="enforced later")
         assert _types(app, connection_id).count("EnforcementEscalated") == 1
 
 
 async def test_after_a_restart_pending_requests_resume_and_nothing_is_enforced_twice(settings, peer):
-    operator = unique("op")
-    async with serving(app_for(settings, peer)) as client, IncidentFeed(settings) as feed:
+    operator = uid("op")
+    async with serving(app_for(settings, peer)) as client, incident_writer(settings) as feed:
         await onboard(client, settings, operator)
         done = await _blocked(client, settings, feed, operator)
         done_request = await eventually(lambda: _request(client, settings, done, "enforced"), what="first enforced")
-        peer.always_fail = True
+        answers(peer).always_fail = True
         pending = await _blocked(client, settings, feed, operator)
         pending_request = await eventually(
             lambda: _request(client, settings, pending, "pending"), what="second pending"
@@ -66,20 +76,20 @@ async def test_after_a_restart_pending_requests_resume_and_nothing_is_enforced_t
     async with serving(app) as client:
         # Only now: an attempt the stopped service had in flight may still reach the peer's thread late,
         # and must fail there like the others (its outcome was never known to the service).
-        peer.always_fail = False
+        answers(peer).always_fail = False
         await eventually(lambda: _request(client, settings, pending, "enforced"), what="resumed after restart")
         await app.state.enforcement.sweep()
-        assert peer.acknowledged(done_request["request_id"]) == 1
-        assert peer.acknowledged(pending_request["request_id"]) == 1
+        assert acknowledged(peer, done_request["request_id"]) == 1
+        assert acknowledged(peer, pending_request["request_id"]) == 1
         assert _types(app, done).count("BlockEnforced") == 1
-        assert sum(1 for r in peer.received if r["request_id"] == done_request["request_id"]) == 1
+        assert sum(1 for r in requests_to(peer) if r["request_id"] == done_request["request_id"]) == 1
 
 
 async def test_without_a_peer_requests_stay_pending_and_it_is_said_in_the_logs(settings, caplog):
     caplog.set_level(logging.WARNING)
     app = app_for(settings, None, enforcement_escalate_seconds=0.2)
-    async with serving(app) as client, IncidentFeed(settings) as feed:
-        operator = unique("op")
+    async with serving(app) as client, incident_writer(settings) as feed:
+        operator = uid("op")
         await onboard(client, settings, operator)
         connection_id = await _blocked(client, settings, feed, operator)
         await eventually(lambda: _request(client, settings, connection_id, "escalated"), what="escalated")

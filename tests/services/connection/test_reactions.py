@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.services.connection.helpers import IncidentFeed, app_for, onboard, register, status_of, unique
-from tests.factories import bearer, eventually, serving
+from tests.factories import bearer, eventually, incident_opened, serving, uid
+from tests.services.connection.helpers import (
+    acknowledged,
+    anomaly,
+    app_for,
+    bad_signatures,
+    cleared,
+    incident_writer,
+    onboard,
+    register,
+    requests_to,
+    status_of,
+    vulnerability,
+)
 
 
 async def test_an_anomaly_under_auto_blocks_its_connection_and_the_block_is_enforced(settings, peer):
     app = app_for(settings, peer)
-    async with serving(app) as client, IncidentFeed(settings) as feed:
-        operator = unique("op")
+    async with serving(app) as client, incident_writer(settings) as feed:
+        operator = uid("op")
         await onboard(client, settings, operator)
         connection_id = await register(client, settings, operator)
-        incident = unique("inc")
-        await feed.anomaly(incident, connection_id, operator, kind="unauthorized_access")
+        incident = uid("inc")
+        await feed.append(incident, anomaly(incident, connection_id, operator, kind="unauthorized_access"))
 
         async def enforced():
             body = await status_of(client, settings, connection_id)
@@ -27,19 +39,19 @@ async def test_an_anomaly_under_auto_blocks_its_connection_and_the_block_is_enfo
         assert hold["incident_id"] == incident
         assert hold["decided_by"]["kind"] == "policy"
         assert hold["decided_by"]["id"] == "block-policy:unauthorized_access:auto"
-        assert peer.acknowledged(hold["request_id"]) == 1
-        assert peer.bad_signatures == 0
+        assert acknowledged(peer, hold["request_id"]) == 1
+        assert bad_signatures(peer) == 0
 
 
 async def test_under_recommend_an_anomaly_waits_for_an_analyst(settings, peer):
     app = app_for(settings, peer)
     soc = bearer(settings, "utility_soc")
-    async with serving(app) as client, IncidentFeed(settings) as feed:
-        operator = unique("op")
+    async with serving(app) as client, incident_writer(settings) as feed:
+        operator = uid("op")
         await onboard(client, settings, operator)
         first, second = await register(client, settings, operator), await register(client, settings, operator)
-        await feed.anomaly(unique("inc"), first, operator, kind="abnormal_communication")
-        await feed.anomaly(unique("inc"), second, operator, kind="abnormal_communication")
+        await _anomaly(feed, first, operator, kind="abnormal_communication")
+        await _anomaly(feed, second, operator, kind="abnormal_communication")
 
         async def two_open():
             recs = (await client.get("/block-recommendations", headers=soc)).json()
@@ -61,8 +73,8 @@ async def test_under_recommend_an_anomaly_waits_for_an_analyst(settings, peer):
 
 async def test_a_vulnerability_blocks_exactly_the_matching_units_among_200_connections(settings, peer):
     app = app_for(settings, peer)
-    async with serving(app) as client, IncidentFeed(settings) as feed:
-        operators = [unique("op") for _ in range(3)]
+    async with serving(app) as client, incident_writer(settings) as feed:
+        operators = [uid("op") for _ in range(3)]
         for operator in operators:
             await onboard(client, settings, operator)
         plan = []
@@ -73,10 +85,9 @@ async def test_a_vulnerability_blocks_exactly_the_matching_units_among_200_conne
             *(register(client, settings, op, model=model, firmware=fw) for op, model, fw in plan)
         )
         expected = {cid for cid, (_, model, fw) in zip(ids, plan) if model == "TK-100" and fw in ("2.1.0", "2.2.0")}
-        incident = unique("vuln")
-        event_ids = await feed.vulnerability(
-            incident, asset_kind="special_meter", maker="東海計器", model="TK-100", firmware=">=2.1,<2.3"
-        )
+        incident = uid("vuln")
+        declared = vulnerability(incident, asset_kind="special_meter", maker="東海計器", model="TK-100", firmware=">=2.1,<2.3")
+        event_ids = [envelope.id for envelope in (await feed.append(incident, declared)).envelopes]
         soc = bearer(settings, "utility_soc")
 
         async def all_blocked():
@@ -97,15 +108,15 @@ async def test_a_vulnerability_blocks_exactly_the_matching_units_among_200_conne
 async def test_clearing_then_both_approvals_reconnect_and_the_reconnection_is_enforced(settings, peer):
     app = app_for(settings, peer)
     soc = bearer(settings, "utility_soc")
-    async with serving(app) as client, IncidentFeed(settings) as feed:
-        operator = unique("op")
+    async with serving(app) as client, incident_writer(settings) as feed:
+        operator = uid("op")
         staff = bearer(settings, "operator", operator)
         await onboard(client, settings, operator)
         connection_id = await register(client, settings, operator)
-        first, second = unique("inc"), unique("inc")
-        await feed.anomaly(first, connection_id, operator)
-        await feed.opened(second, operator)
-        await eventually(lambda: app.state.connection_reactions.incidents.get(second), what="incident known")
+        first, second = uid("inc"), uid("inc")
+        await feed.append(first, anomaly(first, connection_id, operator))
+        await feed.append(second, [incident_opened(second, operator)])
+        await eventually(lambda: app.state.service.incidents.get(second), what="incident known")
         blocked = await client.post(
             f"/connections/{connection_id}/block",
             json={"reason": "abnormal_communication", "incident_id": second, "note": "手動遮断"},
@@ -114,12 +125,12 @@ async def test_clearing_then_both_approvals_reconnect_and_the_reconnection_is_en
         assert blocked.status_code == 201, blocked.text
         await eventually(lambda: _holds(client, settings, connection_id, 2), what="two holds")
 
-        await feed.cleared(first)
+        await feed.append(first, cleared(first))
         await eventually(lambda: _holds(client, settings, connection_id, 1), what="one hold left")
         early = await client.post(f"/connections/{connection_id}/approvals", json={}, headers=staff)
         assert early.status_code == 409 and second in early.json()["detail"]
 
-        await feed.cleared(second)
+        await feed.append(second, cleared(second))
         await eventually(lambda: _status(client, settings, connection_id, "awaiting_approval"), what="awaiting")
         by_operator = await client.post(f"/connections/{connection_id}/approvals", json={"note": "問題なし"}, headers=staff)
         assert by_operator.status_code == 201 and by_operator.json()["reconnected"] is False
@@ -131,29 +142,27 @@ async def test_clearing_then_both_approvals_reconnect_and_the_reconnection_is_en
             return body["status"] == "active" and body["enforcement"] == "enforced"
 
         await eventually(reconnect_enforced, what="reconnection enforced")
-        actions = [r["action"] for r in peer.received]
+        actions = [r["action"] for r in requests_to(peer)]
         assert actions.count("reconnect") == 1 and actions.count("block") == 2
 
 
 async def test_a_credential_leak_holds_reconnection_until_the_secrets_are_rotated(settings, peer):
     app = app_for(settings, peer)
     soc = bearer(settings, "utility_soc")
-    async with serving(app) as client, IncidentFeed(settings) as feed:
-        operator = unique("op")
+    async with serving(app) as client, incident_writer(settings) as feed:
+        operator = uid("op")
         staff = bearer(settings, "operator", operator)
         await onboard(client, settings, operator)
         connection_id = await register(client, settings, operator)
-        leak = unique("leak")
-        await feed.opened(
-            leak, operator, category="credential_leak",
-            affected_assets=[{"kind": "special_meter", "id": connection_id, "side": "operator"}],
-        )
+        leak = uid("leak")
+        assets = [{"kind": "special_meter", "id": connection_id, "side": "operator"}]
+        await feed.append(leak, [incident_opened(leak, operator, category="credential_leak", affected_assets=assets)])
         await eventually(lambda: _field(client, settings, connection_id, "compromised"), what="compromised")
         await client.post(
             f"/connections/{connection_id}/block",
             json={"reason": "unauthorized_access", "incident_id": leak, "note": ""}, headers=soc,
         )
-        await feed.cleared(leak)
+        await feed.append(leak, cleared(leak))
         await eventually(lambda: _status(client, settings, connection_id, "awaiting_approval"), what="awaiting")
         refused = await client.post(f"/connections/{connection_id}/approvals", json={}, headers=soc)
         assert refused.status_code == 409 and "rotate" in refused.json()["detail"]
@@ -177,3 +186,8 @@ async def _status(client, settings, connection_id, status):
 
 async def _field(client, settings, connection_id, name):
     return (await status_of(client, settings, connection_id))[name]
+
+
+async def _anomaly(feed, connection_id, operator_id, kind):
+    incident = uid("inc")
+    await feed.append(incident, anomaly(incident, connection_id, operator_id, kind=kind))

@@ -5,40 +5,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
-from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator
+from typing import Any
 
-import uvicorn
-
-from tests.services.connection.helpers import IncidentFeed, app_for, onboard, register, status_of, unique
-from services.audit.entrypoints import cli_replay
-from services.connection.replay import read_models
-from tests.factories import bearer, eventually, serving
-
-
-@asynccontextmanager
-async def listening(app: Any) -> AsyncIterator[str]:
-    """Serve the (already running) app over real HTTP on a free local port, for the command to call."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None))
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: server.started or task.done(), what="the HTTP server listening")
-    if task.done():
-        task.result()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+from services.connection.bootstrap import READ_MODELS
+from shared.cli import replay as cli_replay
+from shared.replay import rebuild
+from tests.factories import bearer, eventually, listening, serving, uid
+from tests.services.connection.helpers import anomaly, app_for, cleared, incident_writer, onboard, register, status_of
 
 
-async def some_history(client, settings, feed: IncidentFeed) -> dict[str, Any]:
+async def read_models(settings, **options: Any) -> dict[str, Any]:
+    """The connection read models rebuilt from the topics."""
+    return await rebuild(settings, READ_MODELS, **options)
+
+
+async def some_history(client, settings, feed) -> dict[str, Any]:
     """Two operators, three connections, a policy change, an enforced block and an open recommendation."""
-    first, second = unique("事業者"), unique("op")
+    first, second = uid("事業者"), uid("op")
     soc = bearer(settings, "utility_soc")
     for operator in (first, second):
         await onboard(client, settings, operator)
@@ -46,9 +30,9 @@ async def some_history(client, settings, feed: IncidentFeed) -> dict[str, Any]:
     quiet = await register(client, settings, second, firmware="3.0.0")
     changed = await client.put("/block-policy", json={"serious_vulnerability": "recommend"}, headers=soc)
     assert changed.status_code == 200
-    block_incident, rec_incident = unique("inc"), unique("inc")
-    await feed.anomaly(block_incident, blocked, first, kind="unauthorized_access")
-    await feed.anomaly(rec_incident, recommended, second, kind="abnormal_communication")
+    block_incident, rec_incident = uid("inc"), uid("inc")
+    await feed.append(block_incident, anomaly(block_incident, blocked, first, kind="unauthorized_access"))
+    await feed.append(rec_incident, anomaly(rec_incident, recommended, second, kind="abnormal_communication"))
 
     async def enforced():
         return (await status_of(client, settings, blocked))["enforcement"] == "enforced"
@@ -70,7 +54,7 @@ async def live_read_model(client, settings) -> dict:
 
 class TestReadModelsAtTheLivePositions:
     async def test_the_replayed_read_models_equal_the_live_snapshot(self, settings, peer):
-        async with serving(app_for(settings, peer)) as client, IncidentFeed(settings) as feed:
+        async with serving(app_for(settings, peer)) as client, incident_writer(settings) as feed:
             ids = await some_history(client, settings, feed)
             live = await live_read_model(client, settings)
             replayed = await read_models(settings, positions=live["positions"])
@@ -88,7 +72,7 @@ class TestReadModelsAtTheLivePositions:
 
     async def test_events_that_arrive_after_the_snapshot_are_left_out_of_its_replay(self, settings):
         async with serving(app_for(settings)) as client:
-            operator = unique("op")
+            operator = uid("op")
             await onboard(client, settings, operator)
             first = await register(client, settings, operator)
             live = await live_read_model(client, settings)
@@ -99,11 +83,11 @@ class TestReadModelsAtTheLivePositions:
         assert set(everything["connections"]) == {first, later}
 
     async def test_a_cleared_incident_takes_its_recommendation_off_the_list_in_both(self, settings, peer):
-        async with serving(app_for(settings, peer)) as client, IncidentFeed(settings) as feed:
+        async with serving(app_for(settings, peer)) as client, incident_writer(settings) as feed:
             ids = await some_history(client, settings, feed)
-            await feed.cleared(ids["rec_incident"])
-            reactions = client._transport.app.state.connection_reactions  # httpx's ASGI transport keeps the app
-            await eventually(lambda: reactions.cleared(ids["rec_incident"]), what="the clearing known")
+            await feed.append(ids["rec_incident"], cleared(ids["rec_incident"]))
+            incidents = client._transport.app.state.service.incidents  # httpx's ASGI transport keeps the app
+            await eventually(lambda: incidents[ids["rec_incident"]].status == "cleared", what="the clearing known")
             live = await live_read_model(client, settings)
             replayed = await read_models(settings, positions=live["positions"])
         assert replayed == live["read_models"]
@@ -112,7 +96,7 @@ class TestReadModelsAtTheLivePositions:
         assert replayed["incidents"][ids["rec_incident"]]["status"] == "cleared"
 
     async def test_only_the_soc_and_auditors_may_read_it(self, settings):
-        operator_id = unique("op")
+        operator_id = uid("op")
         async with serving(app_for(settings)) as client:
             anonymous = await client.get("/ops/read-model")
             refused = [
@@ -128,12 +112,12 @@ class TestReadModelsAtTheLivePositions:
 class TestTheReplayCommand:
     async def test_no_difference_when_healthy_then_the_altered_view_is_named(self, settings, peer, capsys):
         app = app_for(settings, peer)
-        async with serving(app) as client, IncidentFeed(settings) as feed:
+        async with serving(app) as client, incident_writer(settings) as feed:
             ids = await some_history(client, settings, feed)
-            async with listening(app) as url:
+            async with listening(app, lifespan="off") as url:
                 args = argparse.Namespace(service="connection", until=None, url=url)
                 healthy = await asyncio.to_thread(cli_replay.main, args, settings)
-                view = app.state.connection_handlers.directory.connections[ids["quiet"]]
+                view = app.state.service.directory.connections[ids["quiet"]]
                 view.connection.firmware = "9.9.9"  # behind the system's back
                 altered = await asyncio.to_thread(cli_replay.main, args, settings)
         out = capsys.readouterr().out
@@ -143,7 +127,7 @@ class TestTheReplayCommand:
     async def test_until_shows_the_state_as_of_a_moment(self, settings, capsys):
         soc = bearer(settings, "utility_soc")
         async with serving(app_for(settings)) as client:
-            operator = unique("op")
+            operator = uid("op")
             await onboard(client, settings, operator)
             before = await register(client, settings, operator)
             moment = datetime.now(timezone.utc)

@@ -8,9 +8,18 @@ import logging
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.services.connection.helpers import PAIRING, PASSWORD, IncidentFeed, app_for, connection_body, onboard, unique
 from shared.kafka.reader import assign_all, read_to_end
-from tests.factories import bearer, eventually, serving
+from tests.factories import bearer, eventually, serving, uid
+from tests.services.connection.helpers import (
+    PAIRING,
+    PASSWORD,
+    anomaly,
+    app_for,
+    connection_body,
+    incident_writer,
+    onboard,
+    requests_to,
+)
 
 ROTATED_PASSWORD = "ローテーション後-pw-0xBEEF"
 ROTATED_PAIRING = "PAIR-ROT-5555-9999"
@@ -48,8 +57,8 @@ async def test_plaintext_secrets_appear_in_no_record_log_line_or_response(settin
     app = app_for(settings, peer)
     soc = bearer(settings, "utility_soc")
     responses: list[str] = []
-    async with serving(app) as client, IncidentFeed(settings) as feed:
-        operator = unique("op")
+    async with serving(app) as client, incident_writer(settings) as feed:
+        operator = uid("op")
         staff = bearer(settings, "operator", operator)
         await onboard(client, settings, operator)
         created = await client.post("/connections", json=connection_body(), headers=staff)
@@ -75,7 +84,8 @@ async def test_plaintext_secrets_appear_in_no_record_log_line_or_response(settin
         )
         assert bad_rotation.status_code == 422
         responses.append(bad_rotation.text)
-        await feed.anomaly(unique("inc"), connection_id, operator)
+        incident = uid("inc")
+        await feed.append(incident, anomaly(incident, connection_id, operator))
         await eventually(lambda: peer.received, what="an enforcement request")
         for path in (f"/connections/{connection_id}", "/connections"):
             responses.append((await client.get(path, headers=soc)).text)
@@ -92,4 +102,4 @@ async def test_plaintext_secrets_appear_in_no_record_log_line_or_response(settin
             text = form.decode()
             assert not [line for line in logs if text in line], f"a log line holds {secret!r}"
             assert not [r for r in responses if text in r], f"a response holds {secret!r}"
-    assert not [r for r in peer.received if PASSWORD in json.dumps(r, ensure_ascii=False)]
+    assert not [r for r in requests_to(peer) if PASSWORD in json.dumps(r, ensure_ascii=False)]

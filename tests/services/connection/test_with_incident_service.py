@@ -5,9 +5,9 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from datetime import datetime, timezone
 
-from tests.services.connection.helpers import app_for, onboard, register, status_of, unique
 from services.incident.bootstrap import build_app as build_incident_app
-from tests.factories import bearer, eventually, serving
+from tests.factories import bearer, eventually, serving, uid
+from tests.services.connection.helpers import app_for, onboard, register, requests_to, status_of
 
 CAUSE = {
     "cause": "認証情報の使い回し",
@@ -19,7 +19,7 @@ CAUSE = {
 
 async def _anomaly_accepted(incidents, settings, connection_id):  # type: ignore[no-untyped-def]
     body = {
-        "signal_id": unique("sig"),
+        "signal_id": uid("sig"),
         "connection_id": connection_id,
         "type": "unauthorized_access",
         "severity": "high",
@@ -35,7 +35,7 @@ async def test_a_sensor_anomaly_blocks_and_clearing_plus_both_approvals_reconnec
     async with AsyncExitStack() as stack:
         connections = await stack.enter_async_context(serving(app_for(settings, peer)))
         incidents = await stack.enter_async_context(serving(build_incident_app(settings)))
-        operator = unique("op")
+        operator = uid("op")
         staff = bearer(settings, "operator", operator)
         await onboard(connections, settings, operator)
         connection_id = await register(connections, settings, operator)
@@ -67,7 +67,7 @@ async def test_a_vulnerability_declared_on_the_incident_service_blocks_the_match
         app = app_for(settings, peer)
         connections = await stack.enter_async_context(serving(app))
         incidents = await stack.enter_async_context(serving(build_incident_app(settings)))
-        operators = [unique("op"), unique("op")]
+        operators = [uid("op"), uid("op")]
         for operator in operators:
             await onboard(connections, settings, operator)
         hit = [await register(connections, settings, op, model="TK-9", firmware="3.0.1") for op in operators]
@@ -84,7 +84,7 @@ async def test_a_vulnerability_declared_on_the_incident_service_blocks_the_match
         assert declared.status_code == 201, declared.text
         for connection_id in hit:
             await eventually(lambda: _with_status(connections, settings, connection_id, "blocked"), what="blocked")
-        await app.state.connection_reactions.idle()
+        await app.state.pipeline.idle()
         for connection_id in miss:
             assert (await status_of(connections, settings, connection_id))["status"] == "active"
 
@@ -95,4 +95,4 @@ async def _with_status(client, settings, connection_id, status):  # type: ignore
 
 
 def _enforced_reconnect(peer, connection_id):  # type: ignore[no-untyped-def]
-    return any(r["action"] == "reconnect" and r["connection_id"] == connection_id and r["ok"] for r in peer.received)
+    return any(r["action"] == "reconnect" and r["connection_id"] == connection_id and r["ok"] for r in requests_to(peer))

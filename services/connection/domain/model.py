@@ -4,33 +4,29 @@ from __future__ import annotations
 
 from typing import Literal
 
+from services.connection.domain.enforcement import EnforcementRecords
+from services.connection.domain.recommendations import Recommendations
+from services.connection.domain.state import EnforcementRequest, Hold
 from shared.domain import Aggregate, Conflict, Invalid
 from shared.events import DomainEvent
 from shared.events.connection import (
-    BlockEnforced,
-    BlockEnforcementFailed,
-    BlockRecommendationRejected,
-    BlockRecommended,
     BlockReleased,
     ConnectionBlocked,
     ConnectionReconnected,
     ConnectionRegistered,
     CredentialsCompromised,
-    EnforcementEscalated,
-    ReconnectEnforced,
     ReconnectionApproved,
     SealedSecrets,
     SecretsRotated,
 )
-from services.connection.domain.enforcement import EnforcementRecords
-from services.connection.domain.state import EnforcementRequest, Hold, Recommendation
 from shared.events.values import OPERATOR_ASSET_KINDS, Actor, BlockReason, Party, responsible_side
 
 Status = Literal["active", "blocked", "awaiting_approval"]
 
 
-class Connection(EnforcementRecords, Aggregate):
-    """Decides blocks, releases, approvals and enforcement records; state changes only in ``_apply``."""
+class Connection(Recommendations, EnforcementRecords, Aggregate):
+    """Decides registration, blocks, releases, leaks and approvals (recommendations and enforcement records in
+    the mixins); state changes only by applying events."""
 
     def __init__(self, aggregate_id: str) -> None:
         super().__init__(aggregate_id)
@@ -62,16 +58,8 @@ class Connection(EnforcementRecords, Aggregate):
 
     @classmethod
     def register(
-        cls,
-        connection_id: str,
-        *,
-        operator_id: str,
-        kind: str,
-        maker: str,
-        model: str,
-        firmware: str,
-        smart_meter_ids: list[str],
-        secrets: SealedSecrets,
+        cls, connection_id: str, *, operator_id: str, kind: str, maker: str, model: str, firmware: str,
+        smart_meter_ids: list[str], secrets: SealedSecrets,
     ) -> "Connection":
         """A new connection of operator equipment; utility-side kinds are refused (part 4)."""
         if kind not in OPERATOR_ASSET_KINDS:
@@ -83,14 +71,9 @@ class Connection(EnforcementRecords, Aggregate):
         connection = cls(connection_id)
         connection._record(
             ConnectionRegistered(
-                connection_id=connection_id,
-                operator_id=operator_id,
-                kind=kind,  # type: ignore[arg-type]
-                maker=maker,
-                model=model,
-                firmware=firmware,
-                smart_meter_ids=list(dict.fromkeys(smart_meter_ids)),
-                secrets=secrets,
+                connection_id=connection_id, operator_id=operator_id, kind=kind,  # type: ignore[arg-type]
+                maker=maker, model=model, firmware=firmware,
+                smart_meter_ids=list(dict.fromkeys(smart_meter_ids)), secrets=secrets,
             )
         )
         return connection
@@ -124,38 +107,6 @@ class Connection(EnforcementRecords, Aggregate):
             return False
         self.block(reason=reason, incident_id=incident_id, decided_by=decided_by, request_id=request_id)
         return True
-
-    def recommend_block(self, *, recommendation_id: str, reason: BlockReason, incident_id: str) -> bool:
-        """Raise a recommendation; once per connection and incident, none when it already blocked."""
-        known = {r.incident_id for r in self.recommendations.values()}
-        if incident_id in self.blocked_by_ever or incident_id in known:
-            return False
-        self._record(
-            BlockRecommended(
-                **self._ids(), recommendation_id=recommendation_id, reason=reason, incident_id=incident_id
-            )
-        )
-        return True
-
-    def confirm_recommendation(self, recommendation_id: str, *, decided_by: Actor, request_id: str, note: str = "") -> None:
-        """An analyst confirms: the connection is blocked for the recommendation's incident."""
-        rec = self._open_recommendation(recommendation_id)
-        self._refuse_repeat_block(rec.incident_id)
-        self._record(
-            ConnectionBlocked(
-                **self._ids(), reason=rec.reason, incident_id=rec.incident_id, decided_by=decided_by,
-                note=note, recommendation_id=recommendation_id, request_id=request_id,
-            )
-        )
-
-    def reject_recommendation(self, recommendation_id: str, *, decided_by: Actor, note: str = "") -> None:
-        """An analyst rejects the recommendation."""
-        self._open_recommendation(recommendation_id)
-        self._record(
-            BlockRecommendationRejected(
-                **self._ids(), recommendation_id=recommendation_id, note=note, decided_by=decided_by
-            )
-        )
 
     def release(self, incident_id: str) -> bool:
         """The incident was cleared: its hold ends (no-op when it holds nothing)."""
@@ -199,14 +150,6 @@ class Connection(EnforcementRecords, Aggregate):
         if incident_id in self.blocked_by_ever:
             raise Conflict(f"incident {incident_id} already blocked connection {self.id} and was cleared")
 
-    def _open_recommendation(self, recommendation_id: str) -> Recommendation:
-        rec = self.recommendations.get(recommendation_id)
-        if rec is None:
-            raise Invalid(f"no recommendation {recommendation_id} on connection {self.id}")
-        if rec.status != "open":
-            raise Conflict(f"recommendation {recommendation_id} was already {rec.status}")
-        return rec
-
     # ------------------------------------------------------------------ state changes
 
     def _apply(self, event: DomainEvent) -> None:
@@ -225,12 +168,6 @@ class Connection(EnforcementRecords, Aggregate):
     def _on_CredentialsCompromised(self, e: CredentialsCompromised) -> None:
         self.compromised_by.add(e.incident_id)
         self.leaks_seen.add(e.incident_id)
-
-    def _on_BlockRecommended(self, e: BlockRecommended) -> None:
-        self.recommendations[e.recommendation_id] = Recommendation(e.recommendation_id, e.reason, e.incident_id)
-
-    def _on_BlockRecommendationRejected(self, e: BlockRecommendationRejected) -> None:
-        self.recommendations[e.recommendation_id].status = "rejected"
 
     def _on_ConnectionBlocked(self, e: ConnectionBlocked) -> None:
         self.holds[e.incident_id] = Hold(e.incident_id, e.reason, e.decided_by, e.request_id)
@@ -251,15 +188,3 @@ class Connection(EnforcementRecords, Aggregate):
         self.approvals.clear()
         self.awaiting = False
         self.requests[e.request_id] = EnforcementRequest(e.request_id, "reconnect")
-
-    def _on_BlockEnforced(self, e: BlockEnforced) -> None:
-        self.requests[e.request_id].enforced_at = e.enforced_at
-
-    _on_ReconnectEnforced = _on_BlockEnforced
-
-    def _on_BlockEnforcementFailed(self, e: BlockEnforcementFailed) -> None:
-        request = self.requests[e.request_id]
-        request.attempts, request.last_error = e.attempt, e.error
-
-    def _on_EnforcementEscalated(self, e: EnforcementEscalated) -> None:
-        self.requests[e.request_id].escalated = True

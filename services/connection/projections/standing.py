@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from services.connection.domain.compliance import INFORMATION, RISK_ASSESSMENT, TRAINING_KINDS, DueItem, split, training_item
+from services.connection.domain.compliance import (
+    INFORMATION,
+    RISK_ASSESSMENT,
+    TRAINING_KINDS,
+    DueItem,
+    request_item,
+    split,
+    training_item,
+)
+from services.connection.domain.operator import Operator
 from shared.events.operator import LeakageControlsAttested
-
-if TYPE_CHECKING:
-    from services.connection.domain.operator import Operator
 
 
 def standing(operator: Operator, today: date, *, within_days: int) -> dict[str, Any]:
@@ -36,6 +42,14 @@ def standing(operator: Operator, today: date, *, within_days: int) -> dict[str, 
             for r in operator.open_requests()
         ],
     }
+
+
+def report_records(operator: Operator, today: date, *, within_days: int, answering: str) -> dict[str, Any]:
+    """What a status report answering ``answering`` carries: the standing without open requests or that request."""
+    view = standing(operator, today, within_days=within_days)
+    view["overdue"] = [i for i in view["overdue"] if i["item"] != request_item(answering)]
+    view.pop("open_requests")
+    return view
 
 
 def attestation(event: LeakageControlsAttested | None) -> dict[str, Any] | None:

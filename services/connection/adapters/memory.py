@@ -1,0 +1,46 @@
+"""In-memory fakes of the service's ports, for handler tests with the shared ``InMemoryEventStore``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from services.connection.application.ports import (
+    EnforcementCall,
+    EnforcementError,
+    EnforcementPort,
+    PlainSecrets,
+    SecretSealer,
+)
+from shared.events.connection import SealedSecrets
+
+
+class RecordingEnforcement(EnforcementPort):
+    """Keeps every call; refuses the next ``fail_next`` calls (all, while ``always_fail``) as a peer answering 503."""
+
+    def __init__(self, *, fail_next: int = 0, always_fail: bool = False) -> None:
+        self.calls: list[EnforcementCall] = []
+        self.acknowledged: list[EnforcementCall] = []
+        self.fail_next, self.always_fail = fail_next, always_fail
+
+    async def send(self, call: EnforcementCall) -> None:
+        """Record the call; acknowledge it unless told to fail."""
+        self.calls.append(call)
+        if self.always_fail or self.fail_next > 0:
+            self.fail_next = max(0, self.fail_next - 1)
+            raise EnforcementError("HTTP 503 from the enforcement peer")
+        self.acknowledged.append(call)
+
+
+class MemorySealer(SecretSealer):
+    """Seals by fingerprint only (no key to manage); remembers nothing of the plain secrets."""
+
+    def seal(self, secrets: PlainSecrets) -> SealedSecrets:
+        """A fingerprint standing in for the ciphertext, and the masked hints a person would see."""
+        plain = json.dumps([secrets.auth_id, secrets.password, secrets.pairing_id], ensure_ascii=False).encode()
+        fingerprint = hashlib.sha256(plain).hexdigest()
+        return SealedSecrets(
+            ciphertext=f"memory:{fingerprint}",
+            fingerprint=fingerprint,
+            hints={"auth_id": f"{secrets.auth_id[:2]}…", "password": "********", "pairing_id": f"{secrets.pairing_id[:2]}…"},
+        )
