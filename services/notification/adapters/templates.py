@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader
 from pydantic import BaseModel
 
-JST = timezone(timedelta(hours=9), "JST")
+from shared.clock import jst
+from services.notification.application.ports import Texts
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-
-
-def jst(value: datetime | None) -> str:
-    """A time as people in Japan read it, e.g. ``2026-11-26 18:00 JST``."""
-    if value is None:
-        return "-"
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(JST).strftime("%Y-%m-%d %H:%M JST")
 
 
 def show(value: Any) -> str:
@@ -37,7 +30,7 @@ def show(value: Any) -> str:
     return str(value)
 
 
-class Templates:
+class Templates(Texts):
     """Renders the subject and body of notifications and escalations."""
 
     def __init__(self, folder: Path = TEMPLATES) -> None:
@@ -56,4 +49,3 @@ class Templates:
         """(subject, body) of the message to the fallback contact."""
         subject = f"【smguard エスカレーション / Escalation】{context['original_subject']}"
         return subject, self.env.get_template("escalation.j2").render(context)
-

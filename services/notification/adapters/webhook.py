@@ -1,26 +1,17 @@
-"""Signed webhooks: an HMAC-SHA256 over the raw JSON body in ``X-Smguard-Signature: sha256=<hex>``."""
+"""Signed webhooks: the JSON notification POSTed with the one signing rule of ``shared.webhooks``.
+
+``X-Smguard-Timestamp`` and ``X-Smguard-Signature: sha256=<hex>`` over ``<timestamp>.<body>``, so a
+receiver that checks the timestamp refuses a captured request replayed later.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 
 import httpx
 
+from shared.webhooks import signed_headers
 from services.notification.application.ports import DeliveryError, OutboundMessage, Sender, Undeliverable
-
-SIGNATURE_HEADER = "X-Smguard-Signature"
-
-
-def sign(secret: str, body: bytes) -> str:
-    """The signature header value for ``body``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify(secret: str, body: bytes, header: str | None) -> bool:
-    """Whether ``header`` is the signature of ``body`` (constant-time comparison)."""
-    return bool(header) and hmac.compare_digest(sign(secret, body), header)
 
 
 class WebhookSender(Sender):
@@ -28,7 +19,7 @@ class WebhookSender(Sender):
 
     channel = "webhook"
 
-    def __init__(self, *, secret: str, timeout: float = 10.0) -> None:
+    def __init__(self, *, secret: bytes, timeout: float = 10.0) -> None:
         self.secret, self.timeout = secret, timeout
 
     async def send(self, message: OutboundMessage) -> None:
@@ -39,7 +30,7 @@ class WebhookSender(Sender):
         body = json.dumps(message.payload, ensure_ascii=False, sort_keys=True).encode()
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            SIGNATURE_HEADER: sign(self.secret, body),
+            **signed_headers(self.secret, body),
             "X-Smguard-Notification-Id": message.notification_id,
         }
         try:

@@ -1,4 +1,4 @@
-"""Ports of the notification service: the channels a message goes out on."""
+"""Ports of the notification service: the channels a message goes out on, and the texts it says."""
 
 from __future__ import annotations
 
@@ -36,3 +36,15 @@ class Sender(abc.ABC):
     @abc.abstractmethod
     async def send(self, message: OutboundMessage) -> None:
         """Hand the message to the channel."""
+
+
+class Texts(abc.ABC):
+    """Renders the subject and body of messages from a template context."""
+
+    @abc.abstractmethod
+    def message(self, context: dict[str, Any]) -> tuple[str, str]:
+        """(subject, body) of a notification."""
+
+    @abc.abstractmethod
+    def escalation(self, context: dict[str, Any]) -> tuple[str, str]:
+        """(subject, body) of the message to a fallback contact."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.domain import Aggregate, Conflict
+from shared.backoff import Backoff
+from shared.domain import Aggregate, Conflict, Forbidden
 from shared.events import DomainEvent
 from shared.events.notification import (
     Channel,
@@ -16,19 +17,19 @@ from shared.events.notification import (
     NotificationQueued,
     Recipient,
 )
+from shared.principal import Principal
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Exponential back-off: base, 2·base, 4·base … capped; final after ``max_attempts``."""
+    """Deliveries wait the shared exponential back-off between attempts and are final after ``max_attempts``."""
 
     max_attempts: int
-    base_seconds: float
-    max_seconds: float
+    backoff: Backoff
 
     def delay(self, attempt: int) -> timedelta:
         """How long to wait after failed attempt number ``attempt`` (1-based)."""
-        return timedelta(seconds=min(self.max_seconds, self.base_seconds * 2 ** (attempt - 1)))
+        return timedelta(seconds=self.backoff.delay(attempt))
 
 
 class Notification(Aggregate):
@@ -46,6 +47,23 @@ class Notification(Aggregate):
         self.acknowledged_by: str | None = None
         self.escalated_to: Recipient | None = None
 
+    @classmethod
+    def queue(cls, queued: NotificationQueued) -> "Notification":
+        """A new notification, its message rendered and ready to send."""
+        notification = cls(queued.notification_id)
+        notification._record(queued)
+        return notification
+
+    @property
+    def exists(self) -> bool:
+        """Queued at some time."""
+        return self.queued is not None
+
+    @property
+    def operator_id(self) -> str | None:
+        """The operator the notification concerns (its tenant)."""
+        return self.queued.operator_id if self.queued else None
+
     @property
     def channels(self) -> list[Channel]:
         """Every channel the message goes out on."""
@@ -58,6 +76,11 @@ class Notification(Aggregate):
         return [c for c in self.channels if c not in self.delivered]
 
     @property
+    def is_escalation(self) -> bool:
+        """A message to a fallback contact about another notification."""
+        return self.queued is not None and self.queued.escalation_of is not None
+
+    @property
     def status(self) -> str:
         """queued, delivered, failed, acknowledged or escalated."""
         if self.acknowledged_by:
@@ -67,6 +90,13 @@ class Notification(Aggregate):
         if self.queued is not None and not self.pending_channels:
             return "delivered"
         return "failed" if self.attempts else "queued"
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more will happen to it: acknowledged, escalated, or an escalation delivered or finally failed."""
+        if self.acknowledged_by or self.escalated_to:
+            return True
+        return self.is_escalation and (self.final_failure or not self.pending_channels)
 
     def due_for_delivery(self, now: datetime) -> bool:
         """Queued or failed-but-retrying, and its back-off has passed."""
@@ -93,14 +123,23 @@ class Notification(Aggregate):
             )
             self._record(failed)
 
-    def acknowledge(self, by: str) -> None:
-        """The recipient side has seen it; a second acknowledgement changes nothing."""
+    def received_by(self, principal: Principal) -> bool:
+        """Whether the caller is on the receiving side: the utility for the desk, the operator for its contacts."""
+        assert self.queued is not None
+        if self.queued.recipient.kind == "utility_desk":
+            return principal.is_utility
+        return principal.party == "operator" and principal.operator_id == self.queued.operator_id
+
+    def acknowledge(self, principal: Principal) -> None:
+        """The receiving side has seen it (another side: Forbidden); a second acknowledgement changes nothing."""
+        if not self.received_by(principal):
+            raise Forbidden("only the receiving side may acknowledge this notification")
         if self.acknowledged_by is None:
-            self._record(NotificationAcknowledged(notification_id=self.id, acknowledged_by=by))
+            self._record(NotificationAcknowledged(notification_id=self.id, acknowledged_by=principal.sub))
 
     def due_for_escalation(self, now: datetime, *, ack_timeout: timedelta) -> bool:
         """Not acknowledged in time after delivery, or undeliverable; escalations do not escalate."""
-        if self.queued is None or self.queued.escalation_of or self.acknowledged_by or self.escalated_to:
+        if self.queued is None or self.is_escalation or self.acknowledged_by or self.escalated_to:
             return False
         if self.final_failure:
             return True

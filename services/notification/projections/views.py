@@ -50,6 +50,7 @@ def _queued(envelope: Envelope, event: NotificationQueued) -> dict[str, Any]:
         "acknowledged_at": None,
         "escalated_to": None,
         "escalation_notification_id": None,
+        "version": envelope.sequence,
     }
 
 
@@ -78,6 +79,7 @@ def apply(views: Views, envelope: Envelope) -> Views:
     view = views.notifications.get(getattr(event, "notification_id", ""))
     if view is None:
         return views
+    view["version"] = envelope.sequence
     if isinstance(event, NotificationDelivered):
         view["attempts"] = max(view["attempts"], event.attempt)
         view["delivered_channels"].append(event.channel or view["channel"])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.services.notification.notification_support import WEBHOOK_SECRET, Clock, SmtpServer, WebhookReceiver
 from services.notification.config import NotificationSettings
+from tests.factories import FakeClock, LoopbackServer
+from tests.services.notification.helpers import WEBHOOK_SECRET, SmtpServer
 
 
 @pytest.fixture
@@ -18,9 +19,9 @@ def smtp():
 
 
 @pytest.fixture
-def clock() -> Clock:
+def clock() -> FakeClock:
     """A clock at a fixed instant."""
-    return Clock()
+    return FakeClock()
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def config(smtp: SmtpServer) -> NotificationSettings:
 
 @pytest.fixture
 def webhook():
-    """A running webhook receiver."""
-    receiver = WebhookReceiver()
+    """A running webhook receiver (answers 204 until the test sets ``respond``)."""
+    receiver = LoopbackServer(lambda body, headers: 204, path="/hooks/smguard")
     yield receiver
-    receiver.server.shutdown()
+    receiver.stop()

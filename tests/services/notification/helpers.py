@@ -1,37 +1,83 @@
-"""Builders of domain events and envelopes for the notification tests."""
+"""What only the notification tests need: a real SMTP server, the desk, report and block builders, contact PUTs."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime, timezone
+import email
+import email.policy
+from email.message import EmailMessage
+from typing import Any
 
-from shared.envelope import Envelope
-from shared.events import DomainEvent
+from aiosmtpd.controller import Controller
+
+from shared import topics
+from shared.eventstore.memory import InMemoryEventStore
 from shared.events.connection import ConnectionBlocked
 from shared.events.incident import CauseReport, ImpactLine, InitialReport, ReportFiled
 from shared.events.notification import Recipient
-from shared.events.values import Actor
+from services.notification.adapters.memory import RecordingSender
+from services.notification.application.service import NotificationService
+from services.notification.bootstrap import build_service
+from services.notification.config import NotificationSettings
 from services.notification.domain.recipients import Desk
+from tests.factories import FakeClock, StandInWriter, bearer, connection_blocked, free_port, uid
 
-SOC = Actor(kind="person", id="soc-analyst", role="utility_soc")
+WEBHOOK_SECRET = "webhook-secret-for-tests"
+DESK = Desk(
+    primary=Recipient(kind="utility_desk", name="ネットワークサービスセンター託送運営グループ", email="desk@utility.example"),
+    fallback=Recipient(kind="utility_desk", name="fallback", email="fallback@utility.example"),
+)
+CONTACT = {"organisation": "中部テック株式会社", "phone": "052-000-0000"}
 
 
-def uid(prefix: str) -> str:
-    """A unique id with a readable prefix."""
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+class Mailbox:
+    """aiosmtpd handler keeping every received message, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - the aiosmtpd name
+        self.messages.append(email.message_from_bytes(envelope.original_content, policy=email.policy.default))
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """Messages addressed to ``address``."""
+        return [m for m in self.messages if address in [a.addr_spec for a in m["To"].addresses]]
 
 
-def envelope(event: DomainEvent, subject: str, **kwargs: object) -> Envelope:
-    """An envelope as another service would have written it."""
-    return Envelope(event=event, subject=subject, sequence=1, source="smguard/test", **kwargs)  # type: ignore[arg-type]
+class SmtpServer:
+    """A real SMTP server on loopback that can be started and stopped on its port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.mailbox = Mailbox()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        """Listen (again) on the port."""
+        self._controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        """Stop listening."""
+        if self._controller:
+            self._controller.stop()
+            self._controller = None
+
+
+def handler_service(**config: Any) -> NotificationService:
+    """The service over an in-memory store with recording channels and a clock the test moves."""
+    values: dict[str, Any] = {
+        "desk_email": "desk@utility.example", "desk_fallback_email": "fallback@utility.example",
+        "public_base_url": "http://smguard.test", "delivery_max_attempts": 3, "retry_base_seconds": 10,
+        "retry_max_seconds": 60, "ack_timeout_seconds": 1800,
+    }  # fmt: skip
+    senders = {"email": RecordingSender("email"), "webhook": RecordingSender("webhook")}
+    return build_service(InMemoryEventStore(), config=NotificationSettings(**(values | config)), senders=senders, clock=FakeClock())
 
 
 def blocked(operator_id: str, *, reason: str = "unauthorized_access", incident_id: str | None = None) -> ConnectionBlocked:
-    """A connection of the operator blocked for an incident."""
-    return ConnectionBlocked(
-        connection_id=uid("conn"), operator_id=operator_id, reason=reason, incident_id=incident_id or uid("inc"),
-        decided_by=SOC, note="不正アクセスを検知", request_id=uid("req"),
-    )
+    """A connection of the operator blocked for an incident, with a note in Japanese."""
+    return connection_blocked(uid("conn"), operator_id, incident_id or uid("inc"), reason=reason, note="不正アクセスを検知")
 
 
 def report(incident_id: str, *, direction: str = "operator_to_utility", part: str = "initial") -> ReportFiled:
@@ -39,19 +85,43 @@ def report(incident_id: str, *, direction: str = "operator_to_utility", part: st
     initial = InitialReport(
         event="無線端末の紛失", location="名古屋市東区の変電所",
         impacts=[ImpactLine(target="特例計量器 SM-001", impact="通信停止")], response_plan="認証情報を無効化する",
-    )
+    )  # fmt: skip
     cause = CauseReport(
         cause="保守員の置き忘れ", countermeasure="端末の遠隔ロック", countermeasure_plan="2026年12月までに全端末へ適用",
         recurrence_prevention="持ち出し管理簿の運用",
-    )
+    )  # fmt: skip
     return ReportFiled(
         incident_id=incident_id, part=part, revision=1, filed_by="operator" if direction == "operator_to_utility" else "utility",
         direction=direction, initial=initial if part == "initial" else None, cause=cause if part == "cause" else None,
-    )
+    )  # fmt: skip
 
 
-FIXED_TIME = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
-DESK = Desk(
-    primary=Recipient(kind="utility_desk", name="ネットワークサービスセンター託送運営グループ", email="desk@utility.example"),
-    fallback=Recipient(kind="utility_desk", name="fallback", email="fallback@utility.example"),
-)
+async def block(settings, operator_id: str, **kwargs: Any) -> ConnectionBlocked:
+    """Put a ConnectionBlocked on the connection topic, as the connection service would."""
+    event = blocked(operator_id, **kwargs)
+    async with StandInWriter(settings, [topics.CONNECTION_EVENTS]) as writer:
+        await writer.append(event.connection_id, [event])
+    return event
+
+
+async def file_report(settings, incident_id: str, operator_id: str) -> ReportFiled:
+    """Put an operator's initial report on the incident topic, as the incident service would."""
+    event = report(incident_id)
+    async with StandInWriter(settings, [topics.INCIDENT_EVENTS]) as writer:
+        await writer.append(incident_id, [event], operator_id=operator_id)
+    return event
+
+
+async def put_contact(client, settings, operator_id: str, kind: str, email: str, **extra: Any):
+    """The operator PUTs one of its contacts; the answer must be 200 or 201."""
+    body = {"name": f"{kind} 担当 山田", "email": email, **CONTACT, **extra}
+    response = await client.put(f"/operators/{operator_id}/contacts/{kind}", json=body,
+                                headers=bearer(settings, "operator", operator_id))  # fmt: skip
+    assert response.status_code in (200, 201), response.text
+    return response
+
+
+async def notifications(client, settings, **params: Any) -> list[dict]:
+    """The notifications the utility's SOC sees, filtered by ``params``."""
+    response = await client.get("/notifications", params=params, headers=bearer(settings, "utility_soc"))
+    return response.json()["items"]

@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
-
+import httpx
 import pytest
 
-from tests.services.notification.helpers import report, uid
-from tests.services.notification.notification_support import Clock, SmtpServer, block, producer
-from shared import topics
-from shared.eventstore import Context
-from tests.factories import bearer, eventually, make_settings, serving
 from services.notification.bootstrap import build_app
-from services.notification.config import NotificationSettings
+from tests.factories import bearer, eventually, serving, uid
+from tests.services.notification.helpers import block, file_report
 
 CONTACT = {"name": "セキュリティ担当 鈴木", "organisation": "中部テック株式会社", "email": "suzuki@op.example", "phone": "052-000-0000"}
 
 
-@pytest.fixture(scope="module")
-def smtp():
-    """One SMTP server for the module's service."""
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def settings(kafka_bootstrap, tmp_path_factory):
-    """One topic prefix for the module: every test uses fresh operator ids instead of fresh topics."""
-    return make_settings(kafka_bootstrap, f"t{uuid.uuid4().hex[:8]}.", tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture(scope="module")
-async def service(settings, smtp):
-    """The service, started once for the module."""
-    config = NotificationSettings(smtp_port=smtp.port, dispatch_interval_seconds=0.05, public_base_url="https://smguard.test")
-    app = build_app(settings, config=config, clock=Clock())
+@pytest.fixture
+async def service(settings, config, clock):
+    """The service on this test's own topics: its app and an HTTP client to it."""
+    app = build_app(settings, config=config, clock=clock)
     async with serving(app) as client:
         yield app, client
 
@@ -47,8 +26,16 @@ def running(service):
     return service[1]
 
 
-def put(client, settings, operator, kind="security_incident", body=None, role="operator", token_operator=None):
-    headers = bearer(settings, role, (token_operator or operator) if role == "operator" else None)
+@pytest.fixture
+async def routes(settings, config, clock):
+    """An HTTP client to the routes alone, the runtime not started: for answers given before any event is read."""
+    app = build_app(settings, config=config, clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        yield app, client
+
+
+def put(client, settings, operator, kind="security_incident", body=None, role="operator", token_operator=None, **headers):
+    headers = {**bearer(settings, role, (token_operator or operator) if role == "operator" else None), **headers}
     return client.put(f"/operators/{operator}/contacts/{kind}", json=body or CONTACT, headers=headers)
 
 
@@ -63,6 +50,20 @@ class TestContacts:
         assert first.json()["name"] == "セキュリティ担当 鈴木"
         assert (first.json()["version"], second.json()["version"], same.json()["version"]) == (1, 2, 2)
 
+    async def test_if_match_must_name_the_current_version(self, running, settings):
+        operator = uid("op")
+        await put(running, settings, operator)
+        stale = await put(running, settings, operator, body={**CONTACT, "phone": "1"}, **{"If-Match": "0"})
+        current = await put(running, settings, operator, body={**CONTACT, "phone": "1"}, **{"If-Match": '"1"'})
+        assert stale.status_code == 409 and stale.json()["current_version"] == 1
+        assert current.status_code == 200 and current.json()["version"] == 2
+
+    async def test_a_retried_put_under_its_idempotency_key_answers_as_the_first(self, running, settings):
+        operator = uid("op")
+        first = await put(running, settings, operator, **{"Idempotency-Key": "k-1"})
+        again = await put(running, settings, operator, **{"Idempotency-Key": "k-1"})
+        assert (first.status_code, again.status_code) == (201, 201) and first.json() == again.json()
+
     async def test_an_operator_reads_its_own_contacts(self, running, settings):
         operator = uid("op")
         await put(running, settings, operator, body={**CONTACT, "webhook_url": "https://op.example/hook"})
@@ -74,19 +75,22 @@ class TestContacts:
         response = await put(running, settings, uid("op"), role="utility_soc")
         assert response.status_code == 201
 
-    async def test_a_malformed_email_is_refused_and_nothing_is_written(self, service, running, settings):
+    async def test_a_malformed_email_is_refused_and_nothing_is_written(self, routes, settings):
+        app, client = routes
         operator = uid("op")
-        response = await put(running, settings, operator, body={**CONTACT, "email": "not-an-address"})
-        assert response.status_code == 422
-        assert service[0].state.notification_store.version(operator) == 0
+        response = await put(client, settings, operator, body={**CONTACT, "email": "not-an-address"})
+        assert response.status_code == 422 and response.json()["code"] == "invalid_input"
+        assert app.state.service.store.version(operator) == 0
 
-    async def test_a_malformed_webhook_url_is_refused(self, running, settings):
-        response = await put(running, settings, uid("op"), body={**CONTACT, "webhook_url": "ftp//nowhere"})
+    async def test_a_malformed_webhook_url_is_refused(self, routes, settings):
+        _, client = routes
+        response = await put(client, settings, uid("op"), body={**CONTACT, "webhook_url": "ftp//nowhere"})
         assert response.status_code == 422
 
-    async def test_an_unknown_kind_or_field_is_refused(self, running, settings):
-        assert (await put(running, settings, uid("op"), kind="billing")).status_code == 422
-        assert (await put(running, settings, uid("op"), body={**CONTACT, "extra": 1})).status_code == 422
+    async def test_an_unknown_kind_or_field_is_refused(self, routes, settings):
+        _, client = routes
+        assert (await put(client, settings, uid("op"), kind="billing")).status_code == 422
+        assert (await put(client, settings, uid("op"), body={**CONTACT, "extra": 1})).status_code == 422
 
     async def test_another_operators_contacts_are_not_found(self, running, settings):
         operator = uid("op")
@@ -95,13 +99,14 @@ class TestContacts:
         assert (await running.get(f"/operators/{operator}/contacts", headers=other)).status_code == 404
         assert (await put(running, settings, operator, token_operator=uid("op"))).status_code == 404
 
-    async def test_without_a_token_it_is_401_and_with_a_wrong_role_403(self, running, settings):
+    async def test_without_a_token_it_is_401_and_with_a_wrong_role_403(self, routes, settings):
+        _, client = routes
         operator = uid("op")
-        assert (await running.put(f"/operators/{operator}/contacts/applicant", json=CONTACT)).status_code == 401
-        assert (await running.get(f"/operators/{operator}/contacts")).status_code == 401
-        assert (await put(running, settings, operator, role="utility_desk")).status_code == 403
-        assert (await put(running, settings, operator, role="auditor")).status_code == 403
-        assert (await running.get("/notifications", headers=bearer(settings, "sensor"))).status_code == 403
+        assert (await client.put(f"/operators/{operator}/contacts/applicant", json=CONTACT)).status_code == 401
+        assert (await client.get(f"/operators/{operator}/contacts")).status_code == 401
+        assert (await put(client, settings, operator, role="utility_desk")).status_code == 403
+        assert (await put(client, settings, operator, role="auditor")).status_code == 403
+        assert (await client.get("/notifications", headers=bearer(settings, "sensor"))).status_code == 403
 
 
 def contacts_of(client, settings, operator):
@@ -141,8 +146,7 @@ class TestNotifications:
 
     async def test_only_the_receiving_side_may_acknowledge(self, running, settings):
         operator, incident = uid("op"), uid("inc")
-        async with producer(settings, topics.INCIDENT_EVENTS) as store:
-            await store.append(incident, [report(incident)], context=Context(actor="op", operator_id=operator))
+        await file_report(settings, incident, operator)
 
         async def to_desk():
             response = await running.get("/notifications", params={"operator_id": operator}, headers=bearer(settings, "utility_desk"))
@@ -154,9 +158,27 @@ class TestNotifications:
         assert (await running.post(url, headers=bearer(settings, "auditor"))).status_code == 403
         assert (await running.post(url, headers=bearer(settings, "utility_desk"))).status_code == 200
 
-    async def test_an_unknown_notification_is_not_found_and_bad_paging_is_refused(self, running, settings):
+    async def test_an_acknowledgement_with_if_match_must_name_the_current_version(self, running, settings):
+        operator = uid("op")
+        await put(running, settings, operator)
+        await block(settings, operator)
+        own = bearer(settings, "operator", operator)
+
+        async def delivered():
+            items = (await running.get("/notifications", params={"status": "delivered"}, headers=own)).json()["items"]
+            return [n for n in items if n["domain_event"]["type"] == "ConnectionBlocked"]
+
+        (item,) = await eventually(delivered, what="the block delivered")
+        url = f"/notifications/{item['id']}/ack"
+        stale = await running.post(url, headers={**own, "If-Match": str(item["version"] - 1)})
+        acked = await running.post(url, headers={**own, "If-Match": str(item["version"])})
+        assert stale.status_code == 409 and stale.json()["current_version"] == item["version"] == 2
+        assert acked.status_code == 200 and acked.json()["version"] == 3 and acked.json()["acknowledged_by"] == f"operator:{operator}"
+
+    async def test_an_unknown_notification_is_not_found_and_bad_paging_is_refused(self, routes, settings):
+        _, client = routes
         soc = bearer(settings, "utility_soc")
-        assert (await running.get(f"/notifications/{uid('n')}", headers=soc)).status_code == 404
-        assert (await running.post(f"/notifications/{uid('n')}/ack", headers=soc)).status_code == 404
-        assert (await running.get("/notifications", params={"limit": 100000}, headers=soc)).status_code == 422
-        assert (await running.get("/notifications", params={"status": "lost"}, headers=soc)).status_code == 422
+        assert (await client.get(f"/notifications/{uid('n')}", headers=soc)).status_code == 404
+        assert (await client.post(f"/notifications/{uid('n')}/ack", headers=soc)).status_code == 404
+        assert (await client.get("/notifications", params={"limit": 100000}, headers=soc)).status_code == 422
+        assert (await client.get("/notifications", params={"status": "lost"}, headers=soc)).status_code == 422

@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-from tests.services.notification.helpers import report, uid
-from tests.services.notification.notification_support import WEBHOOK_SECRET, block, producer
-from shared import topics
-from shared.eventstore import Context
-from tests.factories import bearer, eventually, serving
-from services.notification.adapters.webhook import SIGNATURE_HEADER, verify
+from shared.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from services.notification.bootstrap import build_app
-
-CONTACT = {"organisation": "中部テック株式会社", "phone": "052-000-0000"}
-
-
-async def put_contact(client, settings, operator_id, kind, email, **extra):
-    body = {"name": f"{kind} 担当 山田", "email": email, **CONTACT, **extra}
-    response = await client.put(f"/operators/{operator_id}/contacts/{kind}", json=body,
-                                headers=bearer(settings, "operator", operator_id))
-    assert response.status_code in (200, 201), response.text
-    return response
-
-
-async def notifications(client, settings, **params):
-    response = await client.get("/notifications", params=params, headers=bearer(settings, "utility_soc"))
-    return response.json()["items"]
+from tests.factories import bearer, eventually, serving, uid
+from tests.services.notification.helpers import CONTACT, WEBHOOK_SECRET, block, file_report, notifications, put_contact
 
 
 class TestRouting:
@@ -50,8 +32,7 @@ class TestRouting:
     async def test_an_operators_report_reaches_the_utility_desk(self, settings, config, smtp, clock):
         operator, incident = uid("op"), uid("inc")
         async with serving(build_app(settings, config=config, clock=clock)) as client:
-            async with producer(settings, topics.INCIDENT_EVENTS) as store:
-                await store.append(incident, [report(incident)], context=Context(actor="op", operator_id=operator))
+            await file_report(settings, incident, operator)
             (mail,) = await eventually(lambda: smtp.mailbox.to("desk@utility.example"), what="mail to the desk")
             (item,) = await notifications(client, settings, operator_id=operator)
         body = mail.get_content()
@@ -110,27 +91,28 @@ class TestDeliveryLifecycle:
         async with serving(build_app(settings, config=config, clock=clock)) as client:
             await put_contact(client, settings, operator, "security_incident", "soc@op.example", webhook_url=webhook.url)
             event = await block(settings, operator)
-            await eventually(lambda: webhook.received, what="a webhook call")
+            await eventually(lambda: webhook.payloads(), what="a webhook call")
             await eventually(lambda: smtp.mailbox.to("soc@op.example"), what="the e-mail as well")
-        body, headers = webhook.received[0]
-        assert verify(WEBHOOK_SECRET, body, headers[SIGNATURE_HEADER])
-        assert not verify("another-secret", body, headers[SIGNATURE_HEADER])
+        body, headers, _ = webhook.received[0]
+        timestamp, signature = headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER]
+        assert verify(WEBHOOK_SECRET.encode(), body, timestamp=timestamp, signature=signature)
+        assert not verify(b"another-secret", body, timestamp=timestamp, signature=signature)
         payload = webhook.payloads()[0]
         assert payload["domain_event"]["type"] == "ConnectionBlocked" and event.connection_id in payload["text"]
 
     async def test_a_failing_webhook_is_retried_alone_without_a_second_email(self, settings, config, smtp, clock, webhook):
         operator = uid("op")
-        webhook.status = 500
+        webhook.respond = lambda body, headers: 500
         async with serving(build_app(settings, config=config, clock=clock)) as client:
             await put_contact(client, settings, operator, "security_incident", "soc@op.example", webhook_url=webhook.url)
             await block(settings, operator)
             (failed,) = await eventually(lambda: failed_item(client, settings, operator), what="the webhook failing")
-            webhook.status = 204
+            webhook.respond = lambda body, headers: 204
             clock.advance(seconds=config.retry_base_seconds)
             item = await eventually(lambda: delivered_item(client, settings, operator), what="delivered on both channels")
         assert failed["delivered_channels"] == ["email"] and "HTTP 500" in failed["last_error"]
         assert sorted(item["delivered_channels"]) == ["email", "webhook"] and item["attempts"] == 2
-        assert len(smtp.mailbox.to("soc@op.example")) == 1 and len(webhook.received) == 1
+        assert len(smtp.mailbox.to("soc@op.example")) == 1 and len(webhook.payloads()) == 1
 
 
 async def failed_item(client, settings, operator):

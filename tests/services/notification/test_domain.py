@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.services.notification.helpers import FIXED_TIME
-from shared.domain import Conflict
+from shared.backoff import Backoff
+from shared.domain import Conflict, Forbidden
 from shared.events.contact import ContactChanged, ContactRegistered
 from shared.events.notification import (
     NotificationAcknowledged,
@@ -18,11 +18,14 @@ from shared.events.notification import (
     Recipient,
 )
 from shared.events.values import Actor
+from shared.principal import Principal
 from services.notification.domain.contacts import OperatorContacts, SetContact
 from services.notification.domain.model import Notification, RetryPolicy
+from tests.factories import FIXED_TIME
 
 OPERATOR = Actor(kind="person", id="u", role="operator")
-POLICY = RetryPolicy(max_attempts=3, base_seconds=10, max_seconds=15)
+POLICY = RetryPolicy(max_attempts=3, backoff=Backoff(base=10, cap=15))
+OPERATOR_STAFF = Principal(sub="operator:op-1", role="operator", operator_id="op-1")
 TO = Recipient(kind="security_incident", operator_id="op-1", name="担当", email="si@op.example", webhook_url="https://op.example/hook")
 
 
@@ -105,10 +108,28 @@ class TestDeliveryAttempt:
 class TestAcknowledgeAndEscalate:
     def test_an_acknowledgement_is_recorded_once(self):
         notification = given()
-        notification.acknowledge("operator:op-1")
-        notification.acknowledge("operator:op-1")
-        assert [type(e) for e in notification.take_pending()] == [NotificationAcknowledged]
+        notification.acknowledge(OPERATOR_STAFF)
+        notification.acknowledge(OPERATOR_STAFF)
+        (event,) = notification.take_pending()
+        assert isinstance(event, NotificationAcknowledged) and event.acknowledged_by == "operator:op-1"
         assert notification.status == "acknowledged"
+
+    @pytest.mark.parametrize("role", ["utility_soc", "utility_desk", "auditor"])
+    def test_only_the_operator_acknowledges_what_went_to_its_contacts(self, role):
+        with pytest.raises(Forbidden):
+            given().acknowledge(Principal(sub=role, role=role))
+        with pytest.raises(Forbidden):
+            given().acknowledge(Principal(sub="operator:op-2", role="operator", operator_id="op-2"))
+
+    @pytest.mark.parametrize("role", ["utility_soc", "utility_desk"])
+    def test_only_the_utility_acknowledges_what_went_to_its_desk(self, role):
+        desk = Recipient(kind="utility_desk", name="desk", email="desk@utility.example")
+        notification = Notification.rehydrate("n-1", [queued(recipient=desk, route="operator_to_utility")])
+        for other in (OPERATOR_STAFF, Principal(sub="auditor", role="auditor")):
+            with pytest.raises(Forbidden):
+                notification.acknowledge(other)
+        notification.acknowledge(Principal(sub=role, role=role))
+        assert notification.acknowledged_by == role and len(notification.take_pending()) == 1
 
     def test_a_delivered_notification_escalates_when_not_acknowledged_in_time(self):
         notification = given(
@@ -137,3 +158,24 @@ class TestAcknowledgeAndEscalate:
         assert isinstance(notification.take_pending()[0], NotificationEscalated) and notification.status == "escalated"
         with pytest.raises(Conflict):
             notification.escalate(TO, reason="again", escalation_id="n-3")
+
+
+class TestQueueAndSettle:
+    def test_a_queued_notification_exists_and_is_not_settled(self):
+        notification = Notification.queue(queued())
+        assert notification.exists and not notification.settled and [type(e) for e in notification.pending] == [NotificationQueued]
+        assert not Notification("n-0").exists
+
+    def test_acknowledged_or_escalated_notifications_are_settled(self):
+        acked = given(NotificationAcknowledged(notification_id="n-1", acknowledged_by="x"))
+        escalated = given(NotificationEscalated(notification_id="n-1", escalated_to=TO, reason="r"))
+        assert acked.settled and escalated.settled
+
+    def test_an_escalation_is_settled_once_delivered_or_finally_failed_not_before(self):
+        def escalation(*events):
+            return Notification.rehydrate("n-1", [queued(channels=["email"], escalation_of="n-0"), *events])
+
+        retrying = escalation(NotificationFailed(notification_id="n-1", attempt=1, error="x"))
+        delivered = escalation(NotificationDelivered(notification_id="n-1", attempt=1, delivered_at=FIXED_TIME, channel="email"))
+        failed = escalation(NotificationFailed(notification_id="n-1", attempt=3, error="x", final=True))
+        assert not retrying.settled and delivered.settled and failed.settled

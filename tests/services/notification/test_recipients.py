@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from shared.events.notification import Recipient
 from shared.events.values import Actor
 from services.notification.domain.contacts import OperatorContacts, SetContact
-from services.notification.domain.recipients import Desk, fallback, primary
+from services.notification.domain.recipients import fallback, primary
+from tests.services.notification.helpers import DESK
 
-DESK = Desk(
-    primary=Recipient(kind="utility_desk", name="託送運営グループ", email="desk@utility.example"),
-    fallback=Recipient(kind="utility_desk", name="fallback", email="fallback@utility.example"),
-)
 OPERATOR = Actor(kind="person", id="u", role="operator")
 
 

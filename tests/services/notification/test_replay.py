@@ -1,4 +1,4 @@
-"""The replay protocol of the notification service on a real broker: the live read model equals the stream's."""
+"""The replay of the notification service on a real broker: the live read model equals the stream's."""
 
 from __future__ import annotations
 
@@ -8,28 +8,33 @@ import json
 from datetime import datetime, timezone
 
 import httpx
+from fastapi.encoders import jsonable_encoder
 
-from tests.services.notification.helpers import uid
-from tests.services.notification.notification_support import block
-from tests.factories import bearer, eventually, listening, serving
-from services.audit.entrypoints import cli_replay
-from services.notification.bootstrap import build_app
-from services.notification.replay import read_models
+from shared.cli import replay as cli_replay
+from shared.eventstore import Context
+from shared.events.values import Actor
+from shared.principal import Principal
+from shared.replay import rebuild
+from services.notification.application import handlers
+from services.notification.bootstrap import READ_MODELS, build_app
+from services.notification.domain.contacts import SetContact
+from services.notification.projections.readmodel import snapshot
+from services.notification.projections.views import Views, apply
+from tests.factories import bearer, eventually, listening, serving, uid
+from tests.services.notification.helpers import block, handler_service, put_contact
 
-CONTACT = {"organisation": "中部テック株式会社", "phone": "052-000-0000"}
+SOC = Principal(sub="soc", role="utility_soc")
 
 
-async def put_contact(client, settings, operator_id: str, kind: str, email: str, **extra) -> None:
-    body = {"name": f"{kind} 担当 山田", "email": email, **CONTACT, **extra}
-    response = await client.put(f"/operators/{operator_id}/contacts/{kind}", json=body,
-                                headers=bearer(settings, "operator", operator_id))  # fmt: skip
-    assert response.status_code in (200, 201), response.text
+def contact(operator_id: str) -> SetContact:
+    return SetContact(operator_id, "applicant", "山田", "中部テック", "yamada@op.example", "052-000-0000", None,
+                      Actor(kind="person", id="soc", role="utility_soc"))  # fmt: skip
 
 
 def views_of(client_or_app):
     app = getattr(client_or_app, "_transport", None)
     app = app.app if app is not None else client_or_app  # httpx's ASGI transport keeps the app it serves
-    return app.state.notification_views.views
+    return app.state.service.views
 
 
 def settled(views, operator_id: str) -> list[dict]:
@@ -68,7 +73,7 @@ class TestReadModelsAtTheLivePositions:
         async with serving(build_app(settings, config=config, clock=clock)) as client:
             notice = await some_history(client, settings, views_of(client), operator)
             live = await live_read_model(client, settings)
-            replayed = await read_models(settings, positions=live["positions"])
+            replayed = await rebuild(settings, READ_MODELS, positions=live["positions"])
         assert replayed == live["read_models"]
         told = replayed["notifications"][notice]
         assert told["status"] == "acknowledged" and told["attempts"] == 1 and told["route"] == "utility_to_operator"
@@ -85,8 +90,8 @@ class TestReadModelsAtTheLivePositions:
             live = await live_read_model(client, settings)
             await put_contact(client, settings, later, "applicant", "later@op.example")
             await eventually(lambda: views_of(client).contacts.get(later), what="projected")
-            replayed = await read_models(settings, positions=live["positions"])
-            everything = await read_models(settings)
+            replayed = await rebuild(settings, READ_MODELS, positions=live["positions"])
+            everything = await rebuild(settings, READ_MODELS)
         assert replayed == live["read_models"] and set(replayed["contacts"]) == {first}
         assert set(everything["contacts"]) == {first, later}
 
@@ -130,3 +135,23 @@ class TestTheReplayCommand:
         assert set(state["contacts"]) == {operator}
         assert state["contacts"][operator]["applicant"]["email"] == "before@op.example"
         assert all(n["operator_id"] == operator for n in state["notifications"].values())
+
+
+class TestTheSnapshot:
+    async def test_it_is_plain_json_the_same_as_fastapis_encoder_gave_and_sorted_by_id(self):
+        service = handler_service()
+        await handlers.set_contact(service, contact("op-2"), principal=SOC, context=Context())
+        await handlers.set_contact(service, contact("op-1"), principal=SOC, context=Context())
+        await handlers.notify(service, service.store.load("op-1")[-1])
+        views = Views()
+        for envelope in service.store.all():
+            apply(views, envelope)
+        taken = snapshot(views)
+        before = jsonable_encoder({  # what the snapshot was made with before it left FastAPI out
+            "notifications": dict(sorted(views.notifications.items())),
+            "contacts": {op: dict(sorted(kinds.items())) for op, kinds in sorted(views.contacts.items())},
+        })  # fmt: skip
+        assert json.dumps(taken, ensure_ascii=False) == json.dumps(before, ensure_ascii=False)
+        assert list(taken["contacts"]) == ["op-1", "op-2"]
+        (notice,) = taken["notifications"].values()
+        assert notice["status"] == "queued" and notice["version"] == 1 and notice["recipient"]["kind"] == "applicant"

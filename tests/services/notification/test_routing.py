@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from tests.services.notification.helpers import SOC, blocked, report, uid
+from tests.factories import SOC, uid
+from tests.services.notification.helpers import blocked, report
 from shared.events.connection import BlockRecommended, ConnectionReconnected, ReconnectionApproved
 from shared.events.contact import ContactChanged
 from shared.events.incident import IncidentCleared, IncidentOpened, ReportOverdue
