@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, FastAPI
 
 from shared.http import install
 from shared.runtime import Runtime
 
 
-def create_app(runtime: Runtime, *, title: str, description: str, routers: list[APIRouter]) -> FastAPI:
-    """The service's app: its routes, plus health, readiness, metrics and the shared error mapping."""
+def create_app(
+    runtime: Runtime, service: Any, *, title: str, description: str, routers: list[APIRouter]
+) -> FastAPI:
+    """The service's app: its routes (which reach ``service`` through ``shared.http.service_of``), plus
+    health, readiness, metrics, the operations views and the shared error mapping."""
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=runtime.lifespan())
-    app.state.runtime = runtime
+    app.state.runtime, app.state.service = runtime, service
     app.state.settings = runtime.settings
     install(app, service=runtime.service)
     for router in routers:

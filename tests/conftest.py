@@ -10,7 +10,7 @@ import pytest
 
 from shared.config import Settings
 from shared.localbroker import provide_broker
-from tests.factories import make_settings
+from tests.factories import delete_topics, make_settings
 
 
 @pytest.fixture(scope="session")
@@ -21,9 +21,15 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 @pytest.fixture
-def topic_prefix() -> str:
-    """A prefix unique to this test, e.g. "t1f2e3d4c.", for topic and group names."""
-    return f"t{uuid.uuid4().hex[:8]}."
+def topic_prefix(kafka_bootstrap: str) -> Iterator[str]:
+    """A prefix unique to this test, e.g. "t1f2e3d4c.", for topic and group names; its topics are deleted after.
+
+    A broker that keeps every test's topics slows down as the session goes on (each consumer's
+    metadata, the controller's work): the suite would measure its own history.
+    """
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    yield prefix
+    delete_topics(kafka_bootstrap, prefix)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ a clock the test moves, loopback servers, serving an app, and polling with a dea
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import socket
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 import httpx
+from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
 from shared.auth import mint_token
@@ -61,6 +63,23 @@ def make_settings(bootstrap: str, prefix: str, data_dir: Path, **overrides: Any)
 def bearer(settings: Settings, role: str, operator_id: str | None = None, sub: str | None = None) -> dict[str, str]:
     """An Authorization header for a role."""
     return {"Authorization": f"Bearer {mint_token(settings, role=role, operator_id=operator_id, sub=sub)}"}
+
+
+def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete every topic whose name starts with ``prefix`` (a test's own), waiting for the broker to answer."""
+
+    async def delete() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+        await admin.start()
+        try:
+            names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+            if names:
+                await admin.delete_topics(names)
+        finally:
+            await admin.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # its own loop: callable from any fixture
+        pool.submit(asyncio.run, delete()).result()
 
 
 # --------------------------------------------------------------------------- events

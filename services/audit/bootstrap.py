@@ -46,9 +46,9 @@ def build_app(settings: Settings, audit_settings: AuditSettings | None = None) -
     runtime.expose(LiveAuditLog(audit.log))
     app = create_app(
         runtime,
+        audit,
         title="smguard audit",
         description="Every event of every service in a tamper-evident Merkle log (RFC 6962), with proofs and dossiers.",
         routers=[router],
     )
-    app.state.service = audit
     return app

@@ -53,6 +53,6 @@ def build_app(settings: Settings, *, options: IncidentSettings | None = None, cl
     install_anomaly_agent(agents, topic=topic, intake=intake, batch=options.anomaly_batch_size, within=options.anomaly_batch_seconds)
     runtime.add(FaustComponent(agents))
     runtime.expose(LiveReadModel(settings, READ_MODEL_TOPICS, snapshot=partial(snapshot, views, directory), sinks=[views, directory]))
-    app = create_app(runtime, title="smguard incident service", description=DESCRIPTION, routers=[router])
-    app.state.service, app.state.intake = svc, intake
+    app = create_app(runtime, svc, title="smguard incident service", description=DESCRIPTION, routers=[router])
+    app.state.intake = intake
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections import defaultdict
 from typing import Iterator, Sequence
 
@@ -42,7 +41,8 @@ class StreamIndex:
 
     def since(self, position: int) -> Iterator[Envelope]:
         """Envelopes from the ``position``-th on, in append order (those added while iterating are not included)."""
-        return itertools.islice(self._ordered, position, len(self._ordered))
+        ordered = self._ordered
+        return (ordered[i] for i in range(position, len(ordered)))  # from ``position`` on, not walked from the start
 
     def seen(self, key: str) -> bool:
         """Whether an idempotency key was used."""

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from shared.envelope import DecodeError, Envelope, Position, decode
 from shared.kafka.deadletters import DeadLetters
-from shared.kafka.reader import assign_all, committed_consumer
+from shared.kafka.reader import assign_all, committed_consumer, seek_to
 from shared.kafka.sinks import Sink
 from shared.logs import correlation_id
 from shared.periodic import Periodic
@@ -56,12 +56,7 @@ class Subscriber:
         self._consumer = committed_consumer(self._bootstrap)
         await self._consumer.start()
         partitions = await assign_all(self._consumer, self._topics)
-        resume = self._sink.resume_positions()
-        for tp in partitions:
-            if tp in resume:
-                self._consumer.seek(tp, resume[tp])
-            else:
-                await self._consumer.seek_to_beginning(tp)
+        await seek_to(self._consumer, partitions, self._sink.resume_positions())
         self._ends = await self._consumer.end_offsets(partitions)
         self._done = {tp: await self._consumer.position(tp) for tp in partitions}
         self._task = asyncio.create_task(self._run(), name=f"subscriber:{self.name}")

@@ -15,7 +15,8 @@ from shared.demo.client import Smguard
 from shared.demo.story import Facts, Story
 from shared.devmail import read_mailbox
 from shared.kafka.reader import assign_all, read_to_end
-from shared.processes import SERVICES, System
+from shared.processes import System
+from shared.services import SERVICES
 from shared.topics import ALL_TOPICS, CONNECTION_EVENTS, INCIDENT_EVENTS
 from tests.factories import TEST_SECRET, bearer
 

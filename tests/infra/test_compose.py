@@ -1,4 +1,4 @@
-"""infra/docker-compose.yml cannot run without Docker here, so its structure is checked against the code."""
+"""The structure of infra/docker-compose.yml, checked against the code (no Docker engine runs here to start it)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import importlib
 import yaml
 
 from shared.cli import COMMANDS
-from shared.cli.serve import SERVICES
+from shared.services import SERVICES
 from shared.config import REPO_ROOT, Settings
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "infra" / "docker-compose.yml").read_text())

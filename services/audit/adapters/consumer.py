@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.audit.projections.log import AuditLog
 from shared.config import Settings
-from shared.kafka.reader import assign_all, committed_consumer, reached
+from shared.kafka.reader import assign_all, committed_consumer, reached, seek_to
 from shared.replay.records import Record
 from shared.topics import EVENT_TOPICS, position_key
 
@@ -38,12 +38,8 @@ class AuditConsumer:
         self._consumer = committed_consumer(self._settings.kafka_bootstrap_servers)
         await self._consumer.start()
         partitions = await assign_all(self._consumer, list(self._bases))
-        for tp in partitions:
-            position = self._log.positions.get(position_key(self._bases[tp.topic], tp.partition))
-            if position is None:
-                await self._consumer.seek_to_beginning(tp)
-            else:
-                self._consumer.seek(tp, position)
+        logged = {tp: self._log.positions.get(position_key(self._bases[tp.topic], tp.partition)) for tp in partitions}
+        await seek_to(self._consumer, partitions, {tp: offset for tp, offset in logged.items() if offset is not None})
         self._ends = await self._consumer.end_offsets(partitions)
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self.name}")
 
