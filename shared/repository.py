@@ -117,12 +117,21 @@ class Repository(Generic[A]):
         context: ContextOf[A],
         expected_version: int | None = None,
         idempotency_key: str | None = None,
+        or_create: bool = False,
     ) -> Saved:
-        """A command on an existing aggregate: load it, let ``decide`` call its decisions, append the outcome."""
+        """A command on an aggregate: load it, let ``decide`` call its decisions, append the outcome.
+
+        The aggregate must exist (NotFound) unless ``or_create``: then a first command starts its stream.
+        """
         earlier = await self._earlier(idempotency_key)
         if earlier is not None:
             return earlier
-        aggregate = self.get(aggregate_id, expected_version=expected_version)
+        if or_create:
+            aggregate = self.load(aggregate_id)
+            if expected_version is not None and expected_version != aggregate.version:
+                raise ConcurrencyError(aggregate_id, expected=expected_version, actual=aggregate.version)
+        else:
+            aggregate = self.get(aggregate_id, expected_version=expected_version)
         decide(aggregate)
         return await self.save(aggregate, context=context, idempotency_key=idempotency_key)
 

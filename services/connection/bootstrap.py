@@ -11,7 +11,7 @@ from functools import partial
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
-from services.connection.adapters.incidents import IncidentSink
+from services.connection.entrypoints.streams import IncidentSink
 from services.connection.adapters.sealer import FernetSealer
 from services.connection.adapters.webhook import UnconfiguredEnforcement, WebhookEnforcement
 from services.connection.application.compliance import check_overdue

@@ -136,3 +136,12 @@ class TestFollower:
         follower.catch_up()
         follower.catch_up()
         assert seen == ["IncidentOpened", "ReportOverdue"]
+
+    async def test_a_command_that_may_start_the_stream_creates_it_or_changes_it(self) -> None:
+        store = InMemoryEventStore()
+        repo, case_id = Repository(store, Case, name="case"), uid("case")
+        first = await repo.change(case_id, lambda c: c.open(), context=CTX, or_create=True)
+        with pytest.raises(ConcurrencyError):
+            await repo.change(case_id, lambda c: c.mark("initial"), context=CTX, or_create=True, expected_version=0)
+        again = await repo.change(case_id, lambda c: c.mark("initial"), context=CTX, or_create=True, expected_version=1)
+        assert (first.version, again.version) == (1, 2)

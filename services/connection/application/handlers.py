@@ -15,7 +15,6 @@ from services.connection.application.queries import recommendation_owner, visibl
 from services.connection.application.service import ConnectionService
 from services.connection.domain.commands import BlockConnection, OnboardOperator, RegisterConnection
 from services.connection.domain.model import Connection
-from services.connection.domain.operator import Operator
 from services.connection.domain.policy import DEFAULT_POLICY, POLICY_ID
 from shared.domain import Conflict, DomainError, Invalid, not_found
 from shared.envelope import new_id
@@ -40,13 +39,10 @@ async def onboard_operator(
     service: ConnectionService, cmd: OnboardOperator, *, context: Context, key: str | None = None
 ) -> Saved:
     """Onboard an operator with its agreement date (409 when it already is)."""
-
-    def onboarded() -> Operator:
-        operator = service.operators.load(cmd.operator_id)
-        operator.onboard(name=cmd.name, agreement_date=cmd.agreement_date)
-        return operator
-
-    return await service.operators.create(onboarded, context=context, idempotency_key=key)
+    return await service.operators.change(
+        cmd.operator_id, lambda operator: operator.onboard(name=cmd.name, agreement_date=cmd.agreement_date),
+        context=context, idempotency_key=key, or_create=True,
+    )  # fmt: skip
 
 
 async def change_policy(

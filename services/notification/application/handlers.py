@@ -13,7 +13,7 @@ from typing import Mapping
 
 from shared.domain import not_found
 from shared.envelope import Envelope
-from shared.eventstore import ConcurrencyError, Context
+from shared.eventstore import Context
 from shared.events.contact import ContactEvent, ContactRegistered
 from shared.events.notification import NotificationAcknowledged, NotificationQueued
 from shared.principal import Principal
@@ -21,7 +21,7 @@ from shared.repository import Saved
 from services.notification.application import compose
 from services.notification.application.ports import DeliveryError, Sender, Undeliverable
 from services.notification.application.service import NotificationService
-from services.notification.domain.contacts import CONTACT_FIELDS, OperatorContacts, SetContact
+from services.notification.domain.contacts import CONTACT_FIELDS, SetContact
 from services.notification.domain.model import Notification
 from services.notification.domain.recipients import fallback, primary
 from services.notification.domain.routing import Route, routes_for
@@ -62,15 +62,10 @@ async def set_contact(
     """Register or change one contact of an operator (another tenant's: not found); the same again changes nothing."""
     principal.require_operator(command.operator_id)
 
-    def decide() -> OperatorContacts:
-        contacts = service.contacts.load(command.operator_id)
-        if expected_version is not None and expected_version != contacts.version:
-            raise ConcurrencyError(command.operator_id, expected=expected_version, actual=contacts.version)
-        contacts.set_contact(command)
-        return contacts
-
-    # ``create``: the first PUT starts the operator's contacts; ``decide`` loads whatever is there already.
-    saved = await service.contacts.create(decide, context=context, idempotency_key=idempotency_key)
+    saved = await service.contacts.change(
+        command.operator_id, lambda contacts: contacts.set_contact(command), context=context,
+        expected_version=expected_version, idempotency_key=idempotency_key, or_create=True,
+    )  # fmt: skip
     event = saved.first(ContactEvent)
     if event is None:
         contact = service.contacts.load(command.operator_id).get(command.kind) or {}

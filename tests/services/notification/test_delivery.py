@@ -34,7 +34,8 @@ class TestRouting:
         async with serving(build_app(settings, config=config, clock=clock)) as client:
             await file_report(settings, incident, operator)
             (mail,) = await eventually(lambda: smtp.mailbox.to("desk@utility.example"), what="mail to the desk")
-            (item,) = await notifications(client, settings, operator_id=operator)
+            # the list is a view of the notification topic: it may show the notification a moment after the mail
+            (item,) = await eventually(lambda: notifications(client, settings, operator_id=operator), what="listed")
         body = mail.get_content()
         for text in ["発生事象 / Event: 無線端末の紛失", "各機器およびシステムへの影響 / Impact on each device and system",
                      "特例計量器 SM-001: 通信停止", "今後の対応計画 / Response plan: 認証情報を無効化する"]:

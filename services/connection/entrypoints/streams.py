@@ -1,4 +1,4 @@
-"""The consumer of the incident topic: each event goes to the reactions pipeline, in stream order."""
+"""What the connection service consumes of other services: the incident topic, each event into the reactions pipeline in stream order."""
 
 from __future__ import annotations
 
