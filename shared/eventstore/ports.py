@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import asyncio
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from shared.envelope import Envelope
 from shared.events import DomainEvent
@@ -86,20 +86,9 @@ class EventStore(abc.ABC):
         A key used before stages nothing: the answer is the first call's.
         """
 
-    async def append(
-        self,
-        aggregate_id: str,
-        events: Sequence[DomainEvent],
-        *,
-        expected_version: int | None = None,
-        idempotency_key: str | None = None,
-        context: Context = Context(),
-    ) -> AppendResult:
-        """Stage, then wait for the commit."""
-        staged = self.stage(
-            aggregate_id, events, expected_version=expected_version, idempotency_key=idempotency_key, context=context
-        )
-        return await staged.committed()
+    async def append(self, aggregate_id: str, events: Sequence[DomainEvent], **options: Any) -> AppendResult:
+        """Stage (with the same options), then wait for the commit."""
+        return await self.stage(aggregate_id, events, **options).committed()
 
     @abc.abstractmethod
     def load(self, aggregate_id: str) -> list[Envelope]:
