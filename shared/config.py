@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.services import SERVICES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -35,14 +37,29 @@ class Settings(BaseSettings):
     audit_port: int = 8104
 
     parked_retry_seconds: float = 5.0
+    readiness_max_lag: int = Field(default=1000, ge=0)
+    """A projection further behind its topics than this many records makes the service not ready."""
+
+    instance: int = Field(default=0, ge=0)
+    """Which instance of its service this process is (0 = the first, on the service's default port)."""
+    instance_port_base: int = Field(default=8200, ge=1)
+    """Where the ports of further instances start: instance K>0 of the i-th service listens on
+    ``instance_port_base + 4 * (K - 1) + i`` (incident, connection, notification, audit)."""
+    key_window_days: float = Field(default=7.0, gt=0)
+    """How long idempotency keys and applied event ids are kept (a retry or redelivery later than this is new)."""
+    state_cache_size: int = Field(default=10_000, ge=100)
+    """Aggregate snapshots kept in memory per service instance (the rest are read from the local store)."""
 
     def topic(self, base: str) -> str:
         """The full name of a topic, with this deployment's prefix."""
         return f"{self.topic_prefix}{base}"
 
-    def port_of(self, service: str) -> int:
-        """The HTTP port a service listens on."""
-        return int(getattr(self, f"{service}_port"))
+    def port_of(self, service: str, instance: int | None = None) -> int:
+        """The HTTP port of an instance of a service (this process's instance by default)."""
+        k = self.instance if instance is None else instance
+        if k == 0:
+            return int(getattr(self, f"{service}_port"))
+        return self.instance_port_base + 4 * (k - 1) + SERVICES.index(service)
 
 
 @lru_cache

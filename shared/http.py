@@ -6,6 +6,7 @@ import time
 import uuid
 from typing import Annotated, Any
 
+import httpx
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -14,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from shared.auth import CurrentPrincipal, Replayers
 from shared.domain import DomainError, NotFound
 from shared.principal import Principal
-from shared.eventstore import ConcurrencyError, Context, StoreUnavailable, WriterFenced
+from shared.eventstore import ConcurrencyError, Context, NotOwner, StoreUnavailable, WriterFenced
 from shared.logs import correlation_id, traceparent
 
 REQUESTS = Counter("smguard_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
@@ -62,7 +63,39 @@ def install(app: FastAPI, *, service: str) -> None:
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "code": "unavailable"}, status_code=503, headers={"Retry-After": "2"})
 
+    @app.exception_handler(NotOwner)
+    async def not_owner(request: Request, exc: NotOwner) -> Response:
+        if exc.owner is None or request.headers.get(FORWARDED_BY):
+            return JSONResponse({"detail": str(exc), "code": "rebalancing"}, status_code=503, headers={"Retry-After": "1"})
+        return await forward(request, exc.owner)
+
     app.include_router(operations_router(service))
+
+
+FORWARDED_BY = "X-Smguard-Forwarded-By"
+_HOP_BY_HOP = {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "te", "upgrade"}
+
+
+async def forward(request: Request, owner: str) -> Response:
+    """Send the request on to the instance that owns its aggregate and answer with its answer.
+
+    Once only: a forwarded request that meets another NotOwner (a rebalance under way) is a 503.
+    """
+    client: httpx.AsyncClient | None = getattr(request.app.state, "forwarder", None)
+    if client is None:
+        client = request.app.state.forwarder = httpx.AsyncClient(timeout=30.0)
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+    headers[FORWARDED_BY] = f"{request.app.state.runtime.service}/{request.app.state.settings.instance}"
+    try:
+        answer = await client.request(
+            request.method, f"{owner}{request.url.path}", params=request.query_params, headers=headers,
+            content=await request.body(),
+        )  # fmt: skip
+    except httpx.HTTPError as exc:
+        body = {"detail": f"the owner {owner} did not answer: {type(exc).__name__}", "code": "rebalancing"}
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+    kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP | {"content-encoding"}}
+    return Response(answer.content, status_code=answer.status_code, headers=kept)
 
 
 def operations_router(service: str) -> APIRouter:

@@ -1,8 +1,11 @@
 """The one unit of work every command goes through: load the aggregate, let it decide, append what it decided.
 
 Load, decide and stage run without an ``await`` in between, so in this process no other decision can
-slip in between reading an aggregate and appending to it; the commit is then awaited. An idempotency
-key used before answers with the first call's result and decides nothing again.
+slip in between reading an aggregate and appending to it; the commit is then awaited. The aggregate
+is restored from its latest snapshot, so a long stream costs no more than a short one. An
+idempotency key used before answers with the first call's result and decides nothing again. A
+command for an aggregate on a partition another instance owns raises NotOwner (the HTTP edge
+forwards it to the owner).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Callable, Generic, Sequence, TypeVar
 from shared.domain import Aggregate, NotFound
 from shared.envelope import Envelope
 from shared.events import DomainEvent
-from shared.eventstore import AppendResult, ConcurrencyError, Context, EventStore, Staged
+from shared.eventstore import AppendResult, ConcurrencyError, Context, EventStore, InboxRecord, Snapshot, Staged
 
 A = TypeVar("A", bound=Aggregate)
 E = TypeVar("E", bound=DomainEvent)
@@ -55,9 +58,16 @@ class Repository(Generic[A]):
         """``name`` is how errors call the aggregate, e.g. ``incident``."""
         self.store, self.kind, self.name = store, kind, name
 
+    def new_id(self, *, near: str | None = None, prefix: str = "") -> str:
+        """An id for a new aggregate that this instance may create (on ``near``'s partition when given)."""
+        return self.store.new_id(near=near, prefix=prefix)
+
     def load(self, aggregate_id: str) -> A:
-        """The aggregate as its events left it (a new, empty one when it has none)."""
-        return self.kind.rehydrate(aggregate_id, (e.event for e in self.store.load(aggregate_id)))
+        """The aggregate as its latest snapshot describes it (a new, empty one when it has none)."""
+        snapshot = self.store.snapshot(aggregate_id)
+        if snapshot is None:
+            return self.kind(aggregate_id)
+        return self.kind.restore(aggregate_id, snapshot.version, snapshot.state)
 
     def get(self, aggregate_id: str, *, expected_version: int | None = None) -> A:
         """An aggregate that exists, at the version the caller expects; NotFound or ConcurrencyError."""
@@ -68,30 +78,31 @@ class Repository(Generic[A]):
             raise ConcurrencyError(aggregate_id, expected=expected_version, actual=aggregate.version)
         return aggregate
 
-    def stage(self, aggregate: A, *, context: ContextOf[A], idempotency_key: str | None = None) -> Staged | None:
+    def stage(
+        self,
+        aggregate: A,
+        *,
+        context: ContextOf[A],
+        idempotency_key: str | None = None,
+        markers: Sequence[str] = (),
+        inbox: InboxRecord | None = None,
+    ) -> Staged | None:
         """Stage what the aggregate decided (None when it decided nothing); later loads see it at once."""
         events = aggregate.take_pending()
         if not events:
             return None
+        loaded = aggregate.version
+        aggregate.version += len(events)
         return self.store.stage(
             aggregate.id,
             events,
-            expected_version=aggregate.version,
+            snapshot=Snapshot(aggregate.version, aggregate.snapshot(), aggregate.index()),
+            expected_version=loaded,
             idempotency_key=idempotency_key,
+            markers=[*markers, *(m for event in events for m in self.kind.markers_of(event))],
             context=context(aggregate) if callable(context) else context,
+            inbox=inbox,
         )
-
-    def stage_each(self, aggregate: A, keys: Sequence[str], *, context: ContextOf[A]) -> list[Staged]:
-        """Stage each decided event on its own, under its own idempotency key (one per fact, e.g. per overdue item)."""
-        events, version = aggregate.take_pending(), aggregate.version
-        if len(events) != len(keys):
-            raise ValueError(f"{len(events)} events but {len(keys)} idempotency keys")
-        ctx = context(aggregate) if callable(context) else context
-        staged = []
-        for event, key in zip(events, keys):
-            staged.append(self.store.stage(aggregate.id, [event], expected_version=version, idempotency_key=key, context=ctx))
-            version = self.store.version(aggregate.id)
-        return staged
 
     async def save(self, aggregate: A, *, context: ContextOf[A], idempotency_key: str | None = None) -> Saved:
         """Stage and wait for the commit."""
@@ -101,13 +112,25 @@ class Repository(Generic[A]):
         return Saved.of(await staged.committed())
 
     async def create(
-        self, make: Callable[[], A], *, context: ContextOf[A], idempotency_key: str | None = None
+        self,
+        make: Callable[[str], A],
+        *,
+        context: ContextOf[A],
+        idempotency_key: str | None = None,
+        prefix: str = "",
     ) -> Saved:
-        """A command that starts a new aggregate (``make`` builds it with its first events)."""
+        """A command that starts a new aggregate: ``make(new_id)`` builds it with its first events.
+
+        The new id falls on the idempotency key's partition, so a retry — to whichever instance —
+        reaches the owner that kept the first answer.
+        """
+        if idempotency_key:
+            self.store.require_owner(idempotency_key)
         earlier = await self._earlier(idempotency_key)
         if earlier is not None:
             return earlier
-        return await self.save(make(), context=context, idempotency_key=idempotency_key)
+        aggregate = make(self.new_id(near=idempotency_key, prefix=prefix))
+        return await self.save(aggregate, context=context, idempotency_key=idempotency_key)
 
     async def change(
         self,
@@ -123,6 +146,7 @@ class Repository(Generic[A]):
 
         The aggregate must exist (NotFound) unless ``or_create``: then a first command starts its stream.
         """
+        self.store.require_owner(aggregate_id)
         earlier = await self._earlier(idempotency_key)
         if earlier is not None:
             return earlier

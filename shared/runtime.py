@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Protocol
+from typing import Any, AsyncIterator, Mapping, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
 from shared.config import Settings
-from shared.eventstore.kafka import KafkaEventStore
+from shared.domain import Aggregate
+from shared.eventstore.inbox import Handle, InboxLoop
+from shared.eventstore.kafka import KafkaEventStore, Layout
 from shared.kafka.admin import ensure_topics
 from shared.kafka.deadletters import DeadLetters
 from shared.kafka.sinks import Sink
 from shared.kafka.subscriber import Subscriber
+from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,8 @@ class Consumer(Protocol):
     name: str
 
     async def caught_up(self) -> bool: ...
+
+    async def lag(self) -> int: ...
 
     def parked_view(self) -> list[dict[str, Any]]: ...
 
@@ -57,16 +62,37 @@ class Runtime:
         self._components: list[Component] = [self.dead_letters]
         self._started: list[Component] = []
 
-    def event_store(self, topic_bases: list[str]) -> KafkaEventStore:
-        """The service's event store over its own topics (one writer: this process)."""
+    def event_store(self, kinds: Mapping[str, type[Aggregate]], *, inbox: str, changelog: str) -> KafkaEventStore:
+        """The service's event store: ``kinds`` maps each own topic to its aggregate; ``inbox`` defines ownership."""
+        s, instance = self.settings, self.settings.instance
         self.store = KafkaEventStore(
-            bootstrap=self.settings.kafka_bootstrap_servers,
-            topics={base: self.settings.topic(base) for base in topic_bases},
-            source=f"smguard/{self.service}",
-            transactional_id=f"{self.settings.topic_prefix}smguard.{self.service}.writer",
+            Layout(
+                bootstrap=s.kafka_bootstrap_servers,
+                topics={base: s.topic(base) for base in kinds},
+                kinds=dict(kinds),
+                inbox=s.topic(inbox),
+                changelog=s.topic(changelog),
+                group_id=f"{s.topic_prefix}smguard.{self.service}",
+                transactional_prefix=f"{s.topic_prefix}smguard.{self.service}.writer",
+                partitions=s.topic_partitions,
+                url=f"http://{s.host}:{s.port_of(self.service)}",
+                instance=f"{instance:04d}",
+                state_path=s.data_dir / "state" / f"{self.service}-{instance}.sqlite",
+                source=f"smguard/{self.service}",
+                key_window_seconds=s.key_window_days * 86400,
+                cache_size=s.state_cache_size,
+            )
         )
         self._components.append(self.store)
+        self._components.append(Periodic(f"{self.service}-expire-keys", self.store.expire_keys, interval=3600))
         return self.store
+
+    def inbox(self, handle: Handle) -> InboxLoop:
+        """Decide on the inbox records of the partitions this instance owns (after the store is started)."""
+        assert self.store is not None, "event_store() first"
+        loop = InboxLoop(self.store, handle, self.dead_letters, name=f"{self.service}.inbox")
+        self._components.append(loop)
+        return loop
 
     def subscribe(self, topic_bases: list[str], sink: Sink, *, name: str) -> Subscriber:
         """Feed topics into a sink once the store has loaded."""
@@ -123,12 +149,20 @@ class Runtime:
                 await asyncio.sleep(0.05)
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """Ready when the broker answers, the store is loaded and every projection has caught up."""
-        detail: dict[str, Any] = {"broker": await self._broker_ok()}
+        """Ready when the broker answers, the owned partitions are restored and every projection is caught
+        up with its topics as they are now (within ``readiness_max_lag`` records); the detail says how far."""
+        detail: dict[str, Any] = {"broker": await self._broker_ok(), "instance": self.settings.instance}
+        ok = detail["broker"]
         if self.store is not None:
-            detail["event_store"] = self.store.ready
-        detail["projections"] = {s.name: await s.caught_up() for s in self.subscribers}
-        ok = detail["broker"] and detail.get("event_store", True) and all(detail["projections"].values())
+            store = self.store
+            detail["event_store"] = {"ready": store.ready, "owned": sorted(store.owned), "restoring": sorted(store.restoring)}
+            ok = ok and store.ready
+        detail["projections"] = {}
+        for subscriber in self.subscribers:
+            lag = await subscriber.lag() if detail["broker"] else -1
+            caught_up = await subscriber.caught_up() and 0 <= lag <= self.settings.readiness_max_lag
+            detail["projections"][subscriber.name] = {"caught_up": caught_up, "lag": lag}
+            ok = ok and caught_up
         return ok, detail
 
     async def _broker_ok(self) -> bool:

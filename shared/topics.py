@@ -9,6 +9,16 @@ NOTIFICATION_EVENTS = "smguard.notification.events"
 SENSOR_ANOMALIES = "smguard.sensor.anomalies"
 DEAD_LETTERS = "smguard.deadletters"
 
+# Each service's inbox: commands keyed by the aggregate they are for, read by the instance that owns
+# its partition (the incident service's inbox is the sensors' topic, keyed by connection id).
+CONNECTION_COMMANDS = "smguard.connection.commands"
+NOTIFICATION_COMMANDS = "smguard.notification.commands"
+# Each service's changelog: the latest snapshot of every aggregate and the recent idempotency keys
+# (compacted: a cache of the event topics, rebuilt from them when it is lost).
+INCIDENT_STATE = "smguard.incident.state"
+CONNECTION_STATE = "smguard.connection.state"
+NOTIFICATION_STATE = "smguard.notification.state"
+
 EVENT_TOPICS = (
     INCIDENT_EVENTS,
     CONNECTION_EVENTS,
@@ -17,7 +27,9 @@ EVENT_TOPICS = (
     CONTACT_EVENTS,
     NOTIFICATION_EVENTS,
 )
-ALL_TOPICS = (*EVENT_TOPICS, SENSOR_ANOMALIES, DEAD_LETTERS)
+COMMAND_TOPICS = (CONNECTION_COMMANDS, NOTIFICATION_COMMANDS)
+STATE_TOPICS = (INCIDENT_STATE, CONNECTION_STATE, NOTIFICATION_STATE)
+ALL_TOPICS = (*EVENT_TOPICS, SENSOR_ANOMALIES, DEAD_LETTERS, *COMMAND_TOPICS, *STATE_TOPICS)
 
 
 def position_key(topic_base: str, partition: int) -> str:

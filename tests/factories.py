@@ -17,19 +17,18 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 import httpx
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
 from shared.auth import mint_token
 from shared.config import Settings
-from shared.envelope import Envelope
+from shared.envelope import Envelope, encode, kafka_headers
 from shared.events import DomainEvent
 from shared.events.connection import ConnectionBlocked, ConnectionRegistered, SealedSecrets
 from shared.events.incident import IncidentOpened, ReportOverdue
 from shared.events.operator import OperatorOnboarded
 from shared.events.values import Actor
-from shared.eventstore import AppendResult, Context
-from shared.eventstore.kafka import KafkaEventStore
 from shared.kafka.admin import ensure_topics
 
 TEST_SECRET = "test-signing-key-not-for-production-0123456789"
@@ -146,31 +145,44 @@ def operator_onboarded(operator_id: str, name: str = "東海スマートエナ�
 
 
 class StandInWriter:
-    """Writes events as another service would: its own transactional writer over the given topics."""
+    """Writes events as another service would: CloudEvents envelopes in a transaction of its own, keyed by subject."""
 
-    def __init__(self, settings: Settings, topics: Iterable[str], *, source: str = "smguard/stand-in") -> None:
-        self.settings = settings
-        self.store = KafkaEventStore(
-            bootstrap=settings.kafka_bootstrap_servers,
-            topics={base: settings.topic(base) for base in topics},
-            source=source,
+    def __init__(self, settings: Settings, topics: Iterable[str] = (), *, source: str = "smguard/stand-in") -> None:
+        self.settings, self.source = settings, source
+        self.sequences: dict[str, int] = {}
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True,
             transactional_id=f"{settings.topic_prefix}stand-in.{uuid.uuid4().hex[:8]}",
-        )
+        )  # fmt: skip
 
     async def __aenter__(self) -> "StandInWriter":
         await ensure_topics(self.settings)
-        await self.store.start()
+        await self._producer.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.store.stop()
+        await self._producer.stop()
 
     async def append(
         self, subject: str, events: list[DomainEvent], *, operator_id: str | None = None, actor: str = "stand-in"
-    ) -> AppendResult:
-        """Append one aggregate's events (the tenant defaults to the first event's ``operator_id``)."""
+    ) -> list[Envelope]:
+        """Append one aggregate's events (the tenant defaults to the first event's ``operator_id``); their envelopes."""
         tenant = operator_id if operator_id is not None else getattr(events[0], "operator_id", None)
-        return await self.store.append(subject, events, context=Context(actor=actor, operator_id=tenant))
+        envelopes = []
+        for event in events:
+            self.sequences[subject] = self.sequences.get(subject, 0) + 1
+            envelopes.append(
+                Envelope(event=event, subject=subject, sequence=self.sequences[subject], source=self.source,
+                         operator_id=tenant, actor=actor)
+            )  # fmt: skip
+        async with self._producer.transaction():
+            for envelope in envelopes:
+                message = encode(envelope)
+                await self._producer.send(
+                    self.settings.topic(type(envelope.event).topic), message.value, key=message.key,
+                    headers=kafka_headers(message),
+                )  # fmt: skip
+        return envelopes
 
 
 # --------------------------------------------------------------------------- time

@@ -5,9 +5,15 @@ from shared.eventstore.ports import (
     ConcurrencyError,
     Context,
     EventStore,
+    InboxRecord,
+    NotOwner,
+    Snapshot,
     Staged,
     StoreUnavailable,
     WriterFenced,
 )
 
-__all__ = ["AppendResult", "ConcurrencyError", "Context", "EventStore", "Staged", "StoreUnavailable", "WriterFenced"]
+__all__ = [
+    "AppendResult", "ConcurrencyError", "Context", "EventStore", "InboxRecord", "NotOwner", "Snapshot", "Staged",
+    "StoreUnavailable", "WriterFenced",
+]  # fmt: skip

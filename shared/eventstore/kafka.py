@@ -1,218 +1,289 @@
-"""The event store over Kafka: the topics are the truth; this process is their one writer.
+"""The event store over Kafka, scaled by partitions: each instance owns some and is their one writer.
 
-On start the store opens a transactional producer (fencing any earlier writer with the same
-transactional id), then reads its topics to the end (read_committed) to know every stream.
-Appends are grouped: whatever is waiting when the writer is free goes out in one Kafka
-transaction, so a burst costs one commit, not one per append.
+Ownership comes from the service's consumer group (``ownership.py``). For each partition it owns,
+the instance has a transactional producer of its own (``writer.py``): taking a partition over
+fences its previous owner, so a zombie can never append after a rebalance. Aggregates are
+decided against their latest snapshot (``state.py``, a local SQLite store restored from the
+service's compacted changelog topic), so neither memory nor start-up grows with history. The
+event topics stay the truth: a snapshot the changelog lacks is rebuilt from the events.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.producer import sender as _sender
-from aiokafka.errors import InvalidProducerEpoch, KafkaError, ProducerFenced
-
-from shared.envelope import DecodeError, Envelope, Position, decode, encode, kafka_headers
+from shared.domain import Aggregate
 from shared.events import DomainEvent
-from shared.eventstore.index import IndexedEventStore, StreamIndex
-from shared.eventstore.ports import AppendResult, Context, Staged, StoreUnavailable, WriterFenced
-from shared.kafka.reader import assign_all, committed_consumer, read_to_end
+from shared.eventstore.common import answer_of, envelopes_for
+from shared.eventstore.ownership import Ownership
+from shared.eventstore.partitioning import id_on, partition_of
+from shared.eventstore.ports import (
+    AppendResult,
+    Context,
+    EventStore,
+    InboxRecord,
+    NotOwner,
+    Snapshot,
+    Staged,
+    StoreUnavailable,
+    WriterFenced,
+)
+from shared.eventstore.restore import restore_partition
+from shared.eventstore.state import Changes, Checkpoint, LocalState
+from shared.eventstore.writer import PartitionWriter, Pending
 
 log = logging.getLogger(__name__)
-# After a commit the broker writes the transaction markers; a transaction begun meanwhile is told
-# CONCURRENT_TRANSACTIONS and aiokafka waits a hard-coded 20 ms before asking again. With group
-# commit the next transaction begins right after the previous one, so that wait became the floor
-# of every append's latency (measured: 26 ms → 6 ms per back-to-back commit on loopback at 5 ms).
-_sender.BACKOFF_OVERRIDE = 0.005
-_FENCED = (ProducerFenced, InvalidProducerEpoch)
-MAX_BATCH = 500
 
 
-class _Pending:
-    __slots__ = ("envelopes", "future", "key")
+@dataclass(frozen=True)
+class Layout:
+    """Where a service's store lives: its topics, its group, and what this instance is called."""
 
-    def __init__(self, envelopes: list[Envelope], future: asyncio.Future[AppendResult], key: str | None) -> None:
-        self.envelopes, self.future, self.key = envelopes, future, key
+    bootstrap: str
+    topics: dict[str, str]  # catalog topic base → full name
+    kinds: dict[str, type[Aggregate]]  # topic base → the aggregate its events belong to
+    inbox: str  # full name of the inbox topic (its partitions define ownership)
+    changelog: str  # full name of the compacted snapshot topic
+    group_id: str
+    transactional_prefix: str
+    partitions: int
+    url: str
+    instance: str
+    state_path: Path
+    source: str
+    key_window_seconds: float
+    cache_size: int = 10_000
 
 
-class KafkaEventStore(IndexedEventStore):
-    """Event streams kept in Kafka topics (key = aggregate id), written by one process."""
+class KafkaEventStore(EventStore):
+    """Event streams kept in Kafka topics (key = aggregate id); this instance writes the partitions it owns."""
 
-    def __init__(self, *, bootstrap: str, topics: dict[str, str], source: str, transactional_id: str) -> None:
-        """``topics`` maps a catalog topic constant to its full name (with the deployment prefix)."""
-        self._bootstrap = bootstrap
-        self._topics = topics
-        self._transactional_id = transactional_id
-        self._index = StreamIndex(source)
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._producer: AIOKafkaProducer | None = None
-        self._writer: asyncio.Task[None] | None = None
-        self._failure: BaseException | None = None
-        self.ready = False
-        self.undecodable: list[tuple[Position, str]] = []
-        self.in_flight = 0
-        self._quiet = asyncio.Event()
-        self._quiet.set()
-        self._positions: dict[tuple[str, int], int] = {}
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.owned: set[int] = set()
+        self.writers: dict[int, PartitionWriter] = {}
+        self.local: LocalState | None = None
+        self.ownership = Ownership(
+            bootstrap=layout.bootstrap, group_id=layout.group_id, inbox=layout.inbox, url=layout.url,
+            instance=layout.instance, revoked=self._revoked, assigned=self._assigned,
+        )  # fmt: skip
+        self._pending_keys: dict[str, tuple[int, asyncio.Future[AppendResult]]] = {}
+        self.restoring: set[int] = set()
+        self._assigned_once = asyncio.Event()
+        self.restored_events = 0
+
+    # ------------------------------------------------------------------ life
 
     async def start(self) -> None:
-        """Fence earlier writers, read the topics to the end, start the writer."""
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap,
-            transactional_id=self._transactional_id,
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=0,
-        )
-        await self._producer.start()
-        await self._catch_up()
-        self._writer = asyncio.create_task(self._write_loop(), name=f"eventstore-writer:{self._transactional_id}")
-        self.ready = True
+        """Open the local store and join the group (partitions arrive with the first assignment)."""
+        self.local = LocalState(self.layout.state_path, cache_size=self.layout.cache_size)
+        await self.ownership.start()
 
     async def stop(self) -> None:
-        """Finish the batch under way, then disconnect."""
-        self.ready = False
-        if self._writer:
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
-        if self._producer:
-            await self._producer.stop()
+        """Leave the group (the others take the partitions over), finish what is committing, close."""
+        await self.ownership.stop()
+        for writer in list(self.writers.values()):
+            await writer.stop()
+        self.writers.clear()
+        if self.local is not None:
+            self.local.close()
 
-    async def _catch_up(self) -> None:
-        self._index.reset()
-        self._positions.clear()
-        consumer = committed_consumer(self._bootstrap)
-        await consumer.start()
-        try:
-            partitions = await assign_all(consumer, self._topics.values())
-            await consumer.seek_to_beginning(*partitions)
-            async for records in read_to_end(consumer, partitions):
-                for record in records:
-                    position = Position(record.topic, record.partition, record.offset)
-                    self._advance(position)
-                    try:
-                        self._index.add([decode(record.value, key=record.key, position=position)])
-                    except DecodeError as exc:
-                        self.undecodable.append((position, str(exc)))
-                        log.warning("skipped an unreadable record in an event topic", extra={"reason": str(exc)})
-        finally:
-            await consumer.stop()
+    @property
+    def ready(self) -> bool:
+        """Has an assignment, and every owned partition is restored."""
+        return self._assigned_once.is_set() and not self.ownership.rebalancing and not self.restoring
+
+    @property
+    def in_flight(self) -> int:
+        """Appends staged and not committed yet, on every owned partition."""
+        return sum(writer.in_flight for writer in self.writers.values())
+
+    async def quiet(self) -> None:
+        """Return once no append is under way (another may start right after)."""
+        for writer in list(self.writers.values()):
+            await writer.drain()
+
+    # ------------------------------------------------------------------ rebalances
+
+    async def _revoked(self, partitions: set[int]) -> None:
+        self.owned -= partitions
+        for k in partitions:
+            if k in self.writers:
+                await self.writers[k].drain()
+
+    async def _assigned(self, partitions: set[int]) -> None:
+        assert self.local is not None
+        for k in [k for k in self.writers if k not in partitions or self.writers[k].fenced]:
+            await self.writers.pop(k).stop()
+            self.local.discard(k)
+        self.restoring = {k for k in partitions if k not in self.writers}
+        for k in sorted(partitions):
+            if k not in self.writers:
+                try:
+                    await self._take_over(k)
+                except Exception:
+                    log.exception("could not take partition over; it is not served until the next rebalance", extra={"partition": k})
+                    continue
+            self.owned.add(k)
+            self.restoring.discard(k)
+        self._assigned_once.set()
+
+    async def _take_over(self, k: int) -> None:
+        """Fence the previous writer of ``k``, then bring the local store up to its changelog and events."""
+        assert self.local is not None
+        writer = PartitionWriter(
+            bootstrap=self.layout.bootstrap, transactional_id=f"{self.layout.transactional_prefix}.p{k}",
+            partition=k, topics=self.layout.topics, changelog=self.layout.changelog, group_id=self.layout.group_id,
+            committed=self._committed, failed=self._failed,
+        )  # fmt: skip
+        await writer.start()
+        self.writers[k] = writer
+        self.local.discard(k)
+        self.restored_events += await restore_partition(self, writer, k)
+
+    def _committed(self, k: int, changes: Changes) -> None:
+        assert self.local is not None
+        if changes.checkpoint is not None:
+            merged = self.local.checkpoint(k).events | changes.checkpoint.events
+            changes.checkpoint = Checkpoint(changes.checkpoint.changelog, merged)
+        self.local.commit(k, changes)
+        for key in changes.keys:
+            self._pending_keys.pop(key, None)
+        changed = [aggregate_id for aggregate_id, snapshot in changes.snapshots.items() if snapshot is not None]
+        for listener in self.commit_listeners:
+            listener(changed)
+
+    def _failed(self, k: int, error: BaseException) -> None:
+        assert self.local is not None
+        self.local.discard(k)
+        for key in [key for key, (part, _) in self._pending_keys.items() if part == k]:
+            del self._pending_keys[key]
+        if isinstance(error, WriterFenced):
+            self.owned.discard(k)
+        asyncio.ensure_future(self.ownership.rewind(k))  # what the failed transaction consumed is read again
+
+    # ------------------------------------------------------------------ the port
+
+    def partition_of(self, key: str) -> int:
+        """The partition of an aggregate id or idempotency key."""
+        return partition_of(key, self.layout.partitions)
+
+    def require_owner(self, key: str) -> None:
+        """NotOwner unless this instance owns ``key``'s partition now."""
+        k = self.partition_of(key)
+        if k not in self.owned:
+            owner = None if self.ownership.rebalancing or k in self.restoring else self.ownership.owners.get(k)
+            raise NotOwner(key, partition=k, owner=owner if owner != self.layout.url else None)
+
+    def new_id(self, *, near: str | None = None, prefix: str = "") -> str:
+        """A fresh id on ``near``'s partition, or on a partition this instance owns."""
+        if near is not None:
+            self.require_owner(near)
+            return id_on(self.partition_of(near), self.layout.partitions, prefix=prefix)
+        if not self.owned:
+            others = [url for url in self.ownership.owners.values() if url and url != self.layout.url]
+            raise NotOwner(prefix or "a new aggregate", partition=-1, owner=random.choice(others) if others else None)
+        return id_on(random.choice(sorted(self.owned)), self.layout.partitions, prefix=prefix)
+
+    def snapshot(self, aggregate_id: str) -> Snapshot | None:
+        """The latest snapshot of an aggregate (of an owned partition: staged changes included)."""
+        assert self.local is not None, "start() first"
+        return self.local.get(aggregate_id, self.partition_of(aggregate_id))
+
+    def find(self, index: str, value: str, *, committed: bool = False) -> list[str]:
+        """Owned aggregates whose index holds ``value``."""
+        assert self.local is not None, "start() first"
+        return self.local.find(index, value, set(self.owned), committed=committed)
 
     def stage(
         self,
         aggregate_id: str,
         events: Sequence[DomainEvent],
         *,
+        snapshot: Snapshot,
         expected_version: int | None = None,
         idempotency_key: str | None = None,
+        markers: Sequence[str] = (),
         context: Context = Context(),
+        inbox: InboxRecord | None = None,
     ) -> Staged:
-        """Stage now (later loads see the events), commit in the next transaction."""
-        self._check_writable()
-        earlier = self._index.earlier_answer(idempotency_key)
+        """Stage now (later loads see the snapshot), commit in the partition's next transaction."""
+        assert self.local is not None, "start() first"
+        k = self.partition_of(aggregate_id)
+        self.require_owner(aggregate_id)
+        earlier = self._earlier(idempotency_key)
         if earlier is not None:
             return Staged(earlier)
-        envelopes = self._index.build(
-            aggregate_id, events, expected_version=expected_version, idempotency_key=idempotency_key, context=context
-        )
+        current = self.snapshot(aggregate_id)
+        envelopes = envelopes_for(
+            aggregate_id, events, current=current.version if current else 0, expected=expected_version,
+            source=self.layout.source, idempotency_key=idempotency_key, context=context,
+        )  # fmt: skip
+        keys = [key for key in (idempotency_key, *markers) if key]
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        self._index.promise(idempotency_key, future)
-        self._index.add(envelopes)  # a failed commit resets the index, so staged events that never landed vanish
-        self._queue.put_nowait(_Pending(envelopes, future, idempotency_key))
-        self.in_flight += 1
-        self._quiet.clear()
-        future.add_done_callback(self._settled)
+        self.writers[k].put(
+            Pending(future, aggregate_id, envelopes, snapshot, keys, inbox=inbox, at=time.time())
+        )
+        self.local.stage(k, aggregate_id, snapshot)
+        for key in keys:
+            self._pending_keys[key] = (k, future)
         return Staged(future)
 
-    def _settled(self, future: asyncio.Future[AppendResult]) -> None:
-        if not future.cancelled():
-            future.exception()  # a failure is the caller's to see; retrieving it here keeps asyncio quiet
-        self.in_flight -= 1
-        if not self.in_flight:
-            self._quiet.set()
+    def consumed(self, inbox: InboxRecord) -> Staged:
+        """An inbox record that decided nothing: its offset commits with the partition's next transaction."""
+        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        if inbox.partition not in self.owned:
+            raise NotOwner(inbox.topic, partition=inbox.partition, owner=None)
+        self.writers[inbox.partition].put(Pending(future, inbox=inbox))
+        return Staged(future)
 
-    async def quiet(self) -> None:
-        """Return once no append is under way (another may start right after)."""
-        await self._quiet.wait()
+    def seen(self, idempotency_key: str) -> bool:
+        """Whether the key was staged, or committed within the window."""
+        return idempotency_key in self._pending_keys or self._kept(idempotency_key) is not None
 
-    def positions(self) -> dict[tuple[str, int], int]:
-        """The next offset per (topic, partition) past every committed event this store holds."""
-        return dict(self._positions)
-
-    def _advance(self, position: Position) -> None:
-        key = (position.topic, position.partition)
-        self._positions[key] = max(self._positions.get(key, 0), position.offset + 1)
-
-    def _check_writable(self) -> None:
-        if isinstance(self._failure, WriterFenced):
-            raise self._failure
-        if not self.ready or self._failure is not None:
-            raise StoreUnavailable("the event store is not ready to append")
-
-    async def _write_loop(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+    async def answer(self, idempotency_key: str) -> AppendResult | None:
+        """The first answer for the key (waiting while it commits); None when new, expired or its append failed."""
+        pending = self._pending_keys.get(idempotency_key)
+        if pending is not None:
             try:
-                await self._commit(batch)
-            except _FENCED as exc:
-                self._fail(batch, WriterFenced(f"writer {self._transactional_id} was fenced: {exc}"))
-                return
-            except (KafkaError, OSError) as exc:
-                self._fail(batch, StoreUnavailable(f"append failed: {exc}"))
-                await self._recover()
+                result = await asyncio.shield(pending[1])
+            except (StoreUnavailable, WriterFenced):
+                return None  # the first attempt did not land: the retry decides afresh
+            return AppendResult(result.envelopes, result.version, replayed=True)
+        kept = self._kept(idempotency_key)
+        return answer_of(kept) if kept is not None else None
 
-    async def _commit(self, batch: list[_Pending]) -> None:
-        assert self._producer is not None
-        sends = []
-        async with self._producer.transaction():
-            for pending in batch:
-                for envelope in pending.envelopes:
-                    message = encode(envelope)
-                    topic = self._topics[type(envelope.event).topic]
-                    sends.append(
-                        await self._producer.send(
-                            topic, message.value, key=message.key, headers=kafka_headers(message)
-                        )
-                    )
-        metadata = iter([await send for send in sends])
-        for pending in batch:
-            committed = tuple(e.at(Position(m.topic, m.partition, m.offset)) for e, m in zip(pending.envelopes, metadata))
-            for envelope in committed:
-                self._advance(envelope.position)  # type: ignore[arg-type]  # set just above
-            result = AppendResult(committed, committed[-1].sequence)
-            self._index.committed(committed)
-            self._index.settle(pending.key, result)
-            if not pending.future.done():
-                pending.future.set_result(result)
+    def _earlier(self, key: str | None) -> asyncio.Future[AppendResult] | AppendResult | None:
+        if not key:
+            return None
+        pending = self._pending_keys.get(key)
+        if pending is not None:
+            return pending[1]
+        kept = self._kept(key)
+        return answer_of(kept) if kept is not None else None
 
-    def _fail(self, batch: list[_Pending], error: Exception) -> None:
-        self._failure = error
-        self.ready = False
-        log.error("event store append failed", extra={"error": str(error)})
-        for pending in [*batch, *self._drain()]:
-            if not pending.future.done():
-                pending.future.set_exception(error)
+    def _kept(self, key: str) -> str | None:
+        assert self.local is not None
+        found = self.local.key(key)
+        if found is None or found[0] < time.time() - self.layout.key_window_seconds:
+            return None
+        return found[1]
 
-    def _drain(self) -> list[_Pending]:
-        drained = []
-        while not self._queue.empty():
-            drained.append(self._queue.get_nowait())
-        return drained
+    # ------------------------------------------------------------------ housekeeping
 
-    async def _recover(self) -> None:
-        """After a failed transaction: read the topics again, so staged events that never landed vanish."""
-        while True:
-            try:
-                await self._catch_up()
-                self._failure = None
-                self.ready = True
-                return
-            except (KafkaError, OSError) as exc:
-                log.warning("event store recovery failed; retrying", extra={"error": str(exc)})
-                await asyncio.sleep(1.0)
+    async def expire_keys(self) -> int:
+        """Forget idempotency keys older than the window (tombstones on the changelog for owned partitions)."""
+        assert self.local is not None
+        expired = self.local.expire(time.time() - self.layout.key_window_seconds)
+        for k, keys in expired.items():
+            if k in self.owned:
+                future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+                self.writers[k].put(Pending(future, expired=keys))
+        return sum(len(keys) for keys in expired.values())
+

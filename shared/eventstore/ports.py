@@ -1,14 +1,22 @@
-"""The event store port: stage an aggregate's events (synchronously), commit them, load them back."""
+"""The event store port: decide against an aggregate's snapshot, stage its events (synchronously), commit.
+
+A service's aggregates are spread over its topics' partitions by their id (Kafka's partitioner);
+an instance of the service *owns* some partitions and decides only for aggregates on them. The
+store keeps each aggregate's latest snapshot, so loading it costs the same however long its
+stream is, and the idempotency keys of a recent window.
+"""
 
 from __future__ import annotations
 
 import abc
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from shared.envelope import Envelope
 from shared.events import DomainEvent
+
+Index = Mapping[str, Sequence[str]]
 
 
 class ConcurrencyError(Exception):
@@ -20,11 +28,20 @@ class ConcurrencyError(Exception):
 
 
 class WriterFenced(Exception):
-    """Another process took over this store's topics; this one may no longer append."""
+    """Another process took over this store's partition; this one may no longer append to it."""
 
 
 class StoreUnavailable(Exception):
     """The store cannot append right now (not started, or recovering from a broker error)."""
+
+
+class NotOwner(StoreUnavailable):
+    """Another instance owns the aggregate's partition (``owner``: its base URL), or no one does yet (None)."""
+
+    def __init__(self, key: str, *, partition: int, owner: str | None) -> None:
+        where = f"instance {owner}" if owner else "no instance yet (the partitions are being rebalanced)"
+        super().__init__(f"partition {partition} of {key!r} is owned by {where}")
+        self.key, self.partition, self.owner = key, partition, owner
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +53,24 @@ class Context:
     correlation_id: str | None = None
     causation_id: str | None = None
     traceparent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An aggregate's state as of ``version`` (JSON data), and what it is found by."""
+
+    version: int
+    state: dict[str, Any]
+    index: Mapping[str, Sequence[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRecord:
+    """The inbox record a decision consumed: its offset commits with the decision's events, or alone."""
+
+    topic: str
+    partition: int
+    offset: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +98,44 @@ class Staged:
 
 
 class EventStore(abc.ABC):
-    """Append-only streams of events, one per aggregate, each in order.
+    """Append-only streams of events, one per aggregate, each in order, with their latest snapshots.
 
-    ``stage`` is synchronous: when it returns, the events are part of the stream for every later
-    ``load``/``version`` in this process (so a decision taken right after sees them), and their
-    commit is under way. Load, decide and stage without an ``await`` in between and no other
-    decision can slip in: that is what makes one process the single writer of its aggregates.
+    ``stage`` is synchronous: when it returns, the new snapshot is what every later ``snapshot()``
+    in this process answers (so a decision taken right after sees it), and the commit is under
+    way. Load, decide and stage without an ``await`` in between and no other decision can slip in.
     """
+
+    @abc.abstractmethod
+    def partition_of(self, key: str) -> int:
+        """The partition an aggregate id (or an idempotency key) belongs to."""
+
+    @abc.abstractmethod
+    def require_owner(self, key: str) -> None:
+        """Return if this instance owns ``key``'s partition now; NotOwner otherwise."""
+
+    @abc.abstractmethod
+    def new_id(self, *, near: str | None = None) -> str:
+        """A fresh aggregate id on a partition this instance owns — ``near``'s partition when given."""
+
+    @abc.abstractmethod
+    def snapshot(self, aggregate_id: str) -> Snapshot | None:
+        """The aggregate's latest snapshot, staged changes included (None: it has no events)."""
+
+    @abc.abstractmethod
+    def find(self, index: str, value: str, *, committed: bool = False) -> list[str]:
+        """The ids of aggregates this instance owns whose index ``index`` holds ``value`` (``committed``:
+        leave out what is staged but not committed yet — before a side effect such as an e-mail)."""
+
+    def on_commit(self, listener: Callable[[Sequence[str]], None]) -> None:
+        """Call ``listener`` with the ids of the aggregates each commit changed (after it is committed)."""
+        self.commit_listeners.append(listener)
+
+    @property
+    def commit_listeners(self) -> list[Callable[[Sequence[str]], None]]:
+        """Who is told of each commit."""
+        if not hasattr(self, "_commit_listeners"):
+            self._commit_listeners: list[Callable[[Sequence[str]], None]] = []
+        return self._commit_listeners
 
     @abc.abstractmethod
     def stage(
@@ -77,44 +143,33 @@ class EventStore(abc.ABC):
         aggregate_id: str,
         events: Sequence[DomainEvent],
         *,
+        snapshot: Snapshot,
         expected_version: int | None = None,
         idempotency_key: str | None = None,
+        markers: Sequence[str] = (),
         context: Context = Context(),
+        inbox: InboxRecord | None = None,
     ) -> Staged:
-        """Check the version and stage the events; ConcurrencyError when ``expected_version`` is not current.
+        """Check the version, stage the events and the aggregate's snapshot after them.
 
-        A key used before stages nothing: the answer is the first call's.
+        ConcurrencyError when ``expected_version`` is not current. A key used before (within the
+        window) stages nothing: the answer is the first call's. ``markers`` are further keys that
+        answer the same (e.g. the signal ids an append attached). ``inbox``: the record decided on,
+        whose offset commits with these events.
         """
+
+    @abc.abstractmethod
+    def consumed(self, inbox: InboxRecord) -> Staged:
+        """An inbox record that decided nothing: its offset commits (with the next transaction)."""
 
     async def append(self, aggregate_id: str, events: Sequence[DomainEvent], **options: Any) -> AppendResult:
         """Stage (with the same options), then wait for the commit."""
         return await self.stage(aggregate_id, events, **options).committed()
 
     @abc.abstractmethod
-    def load(self, aggregate_id: str) -> list[Envelope]:
-        """Every event of one aggregate, in order (empty when it does not exist), staged ones included."""
-
-    @abc.abstractmethod
-    def version(self, aggregate_id: str) -> int:
-        """How many events the aggregate has, staged ones included."""
-
-    @abc.abstractmethod
-    def since(self, position: int) -> Iterator[Envelope]:
-        """The events from the ``position``-th on (0 = the first), in the order they were staged or read."""
-
-    @property
-    @abc.abstractmethod
-    def generation(self) -> int:
-        """Changes whenever the store forgot its staged events and read its topics again (after a failed commit)."""
-
-    def all(self) -> Iterator[Envelope]:
-        """Every event this store holds, in order."""
-        return self.since(0)
-
-    @abc.abstractmethod
     def seen(self, idempotency_key: str) -> bool:
-        """Whether an append with this idempotency key has been staged."""
+        """Whether an append with this idempotency key (or marker) was staged within the window."""
 
     @abc.abstractmethod
     async def answer(self, idempotency_key: str) -> AppendResult | None:
-        """The first answer given for an idempotency key (waiting if it is being committed), or None."""
+        """The first answer given for an idempotency key or marker (waiting if it is being committed), or None."""

@@ -10,7 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from shared.config import Settings
-from shared.topics import ALL_TOPICS
+from shared.topics import ALL_TOPICS, COMMAND_TOPICS, STATE_TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +24,12 @@ async def ensure_topics(settings: Settings, bases: Iterable[str] = ALL_TOPICS, *
         existing = set(await admin.list_topics())
         missing = [name for name in names if name not in existing]
         if missing:
-            config = {
-                "retention.ms": "-1",
-                "retention.bytes": "-1",
-                "min.insync.replicas": str(settings.topic_min_insync_replicas),
-            }
+            by_name = {settings.topic(base): base for base in bases}
             new = [
-                NewTopic(name, settings.topic_partitions, settings.topic_replication_factor, topic_configs=config)
+                NewTopic(name, settings.topic_partitions, settings.topic_replication_factor,
+                         topic_configs=topic_config(settings, by_name[name]))
                 for name in missing
-            ]
+            ]  # fmt: skip
             try:
                 await admin.create_topics(new)
             except TopicAlreadyExistsError:
@@ -42,6 +39,19 @@ async def ensure_topics(settings: Settings, bases: Iterable[str] = ALL_TOPICS, *
     finally:
         await admin.close()
     return names
+
+
+def topic_config(settings: Settings, base: str) -> dict[str, str]:
+    """Event topics keep everything forever; changelogs keep the latest record per key; inboxes a window."""
+    config = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+    if base in STATE_TOPICS:
+        # Compaction only cleans closed segments: roll them often enough that a changelog stays about
+        # the size of the state it holds, not of its history.
+        return config | {"cleanup.policy": "compact", "segment.ms": "600000", "min.cleanable.dirty.ratio": "0.1",
+                         "delete.retention.ms": "86400000"}  # fmt: skip
+    if base in COMMAND_TOPICS:
+        return config | {"retention.ms": str(int(settings.key_window_days * 86_400_000)), "retention.bytes": "-1"}
+    return config | {"retention.ms": "-1", "retention.bytes": "-1"}
 
 
 async def _start_with_retry(admin: AIOKafkaAdminClient, timeout: float) -> None:

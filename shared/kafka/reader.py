@@ -73,3 +73,20 @@ async def read_to_end(
         for records in fetched.values():
             if records:
                 yield records
+
+
+async def read_partition(
+    bootstrap: str, topic: str, partition: int, *, start: int = 0, batch: int = 5000
+) -> AsyncIterator[list[ConsumerRecord]]:
+    """Batches of one partition's committed records from offset ``start`` to its end as of the call."""
+    consumer = committed_consumer(bootstrap)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        await assign_all(consumer, [topic])
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        async for records in read_to_end(consumer, [tp], batch=batch):
+            yield records
+    finally:
+        await consumer.stop()

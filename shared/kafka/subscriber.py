@@ -75,6 +75,13 @@ class Subscriber:
         """Whether everything that was in the topics when this subscriber started has been read."""
         return self._consumer is not None and self._processed(self._ends)
 
+    async def lag(self) -> int:
+        """Records in the topics now that this subscriber has not processed yet."""
+        if self._consumer is None:
+            return -1
+        ends = await self._consumer.end_offsets(list(self._ends))
+        return sum(max(0, end - self._done.get(tp, 0)) for tp, end in ends.items())
+
     def _processed(self, ends: dict[TopicPartition, int]) -> bool:
         """Whether every record below ``ends`` has been processed (applied, parked or dead-lettered)."""
         return all(self._done.get(tp, 0) >= end for tp, end in ends.items())

@@ -1,4 +1,4 @@
-"""The Kafka event store against a real broker: append, load, versions, idempotency, fencing."""
+"""The Kafka event store's appends on a real broker: envelopes on the topic, versions, staging, a refused commit."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from shared.config import Settings
-from shared.eventstore import ConcurrencyError, Context, StoreUnavailable, WriterFenced
-from shared.eventstore.follow import Follower
+from shared.eventstore import ConcurrencyError, Context, StoreUnavailable
+from shared.eventstore.kafka import KafkaEventStore
 from shared.kafka.reader import assign_all, read_to_end
+from shared.repository import Repository
 from shared.topics import INCIDENT_EVENTS
-from tests.factories import eventually, incident_opened, report_overdue, uid
+from tests.factories import eventually
+from tests.shared.cases import CTX, Case, open_cases
 
 pytestmark = pytest.mark.integration
 
@@ -33,117 +35,98 @@ async def raw_records(settings: Settings) -> list[dict]:
         await consumer.stop()
 
 
-class TestAppendAndLoad:
-    async def test_appended_events_are_loaded_back_by_a_fresh_store_in_order(self, make_store, settings) -> None:
-        incident = uid("inc")
-        writer = await make_store()
-        await writer.append(incident, [incident_opened(incident), report_overdue(incident)], context=Context(actor="soc-alice"))
-        await writer.stop()
-        reader = await make_store()
-        loaded = reader.load(incident)
-        assert [e.type for e in loaded] == ["IncidentOpened", "ReportOverdue"]
-        assert [e.sequence for e in loaded] == [1, 2]
-        assert loaded[0].actor == "soc-alice"
-        assert loaded[0].event.title == "不正アクセスの疑い"
+async def records_of(settings: Settings, subject: str, count: int) -> list[dict]:
+    """The aggregate's records once ``count`` are readable (a commit's markers land just after it returns)."""
 
-    async def test_one_aggregates_events_stay_in_order_on_one_partition(self, make_store, settings) -> None:
-        store = await make_store()
-        incident = uid("inc")
-        await store.append(incident, [incident_opened(incident)])
-        for _ in range(30):
-            await store.append(incident, [report_overdue(incident)])
-        mine = [r for r in await raw_records(settings) if r["subject"] == incident]
-        assert [r["sequence"] for r in mine] == list(range(1, 32))
-        assert {r["partition"] for r in mine} == {mine[0]["partition"]}
-        assert {r["key"] for r in mine} == {incident.encode()}
+    async def mine() -> list[dict]:
+        found = [r for r in await raw_records(settings) if r["subject"] == subject]
+        return found if len(found) >= count else []
+
+    return await eventually(mine, what=f"{count} records of {subject}")
 
 
-class TestExpectedVersion:
-    async def test_two_concurrent_writers_on_one_aggregate_exactly_one_wins(self, make_store) -> None:
-        store = await make_store()
-        incident = uid("inc")
-        await store.append(incident, [incident_opened(incident)])
-        results = await asyncio.gather(
-            *[store.append(incident, [report_overdue(incident)], expected_version=1) for _ in range(5)],
-            return_exceptions=True,
-        )
-        assert sum(not isinstance(r, Exception) for r in results) == 1
-        assert all(isinstance(r, ConcurrencyError) for r in results if isinstance(r, Exception))
-        assert store.version(incident) == 2
+def _opened_as(aggregate_id: str) -> Case:
+    case = Case(aggregate_id)
+    case.open()
+    return case
 
-    async def test_a_stale_expected_version_is_refused_and_appends_nothing(self, make_store) -> None:
-        store = await make_store()
-        incident = uid("inc")
-        await store.append(incident, [incident_opened(incident)])
+
+def cases(store: KafkaEventStore) -> Repository[Case]:
+    return Repository(store, Case, name="case")
+
+
+class TestAppend:
+    async def test_one_aggregates_events_stay_in_order_on_its_partition_as_cloudevents(self, stores, settings) -> None:
+        store = await stores()
+        [case] = await open_cases(store, 1)
+        for part in ("initial", "cause"):
+            await cases(store).change(case, lambda c, part=part: c.mark(part), context=Context(actor="soc-alice"))
+        mine = await records_of(settings, case, 3)
+        assert [r["sequence"] for r in mine] == [1, 2, 3]
+        assert {r["partition"] for r in mine} == {store.partition_of(case)}
+        assert {r["key"] for r in mine} == {case.encode()}
+        assert mine[1]["type"] == "jp.smguard.ReportOverdue" and mine[1]["actor"] == "soc-alice"
+
+    async def test_a_commit_gives_each_envelope_the_position_it_was_written_at(self, stores) -> None:
+        store = await stores()
+        [case] = await open_cases(store, 1)
+        saved = await cases(store).change(case, lambda c: c.mark("initial"), context=CTX)
+        [envelope] = saved.envelopes
+        assert envelope.position is not None and envelope.position.partition == store.partition_of(case)
+
+
+class TestVersions:
+    async def test_of_two_decisions_on_one_load_only_the_first_is_staged(self, stores) -> None:
+        store = await stores()
+        [case] = await open_cases(store, 1)
+        first, second = cases(store).get(case), cases(store).get(case)
+        first.mark("initial")
+        second.mark("cause")
+        staged = cases(store).stage(first, context=CTX)
         with pytest.raises(ConcurrencyError):
-            await store.append(incident, [report_overdue(incident)], expected_version=0)
-        assert store.version(incident) == 1
+            cases(store).stage(second, context=CTX)
+        assert staged is not None and (await staged.committed()).version == 2
 
-
-class TestIdempotencyKey:
-    async def test_a_retry_gets_the_first_answer_and_no_second_event_even_after_a_restart(
-        self, make_store, settings
-    ) -> None:
-        incident = uid("inc")
-        store = await make_store()
-        first = await store.append(incident, [incident_opened(incident)], idempotency_key="req-1")
-        again = await store.append(incident, [incident_opened(incident)], idempotency_key="req-1")
-        await store.stop()
-        restarted = await make_store()
-        after_restart = await restarted.append(incident, [incident_opened(incident)], idempotency_key="req-1")
-        assert again.replayed and after_restart.replayed
-        assert again.envelopes[0].id == first.envelopes[0].id == after_restart.envelopes[0].id
-        assert len([r for r in await raw_records(settings) if r["subject"] == incident]) == 1
-
-
-class TestFencing:
-    async def test_a_writer_replaced_by_a_newer_one_cannot_append(self, make_store, settings) -> None:
-        incident = uid("inc")
-        old = await make_store("same-writer")
-        await old.append(incident, [incident_opened(incident)])
-        new = await make_store("same-writer")
-        with pytest.raises(WriterFenced):
-            await old.append(incident, [report_overdue(incident)])
-        await new.append(incident, [report_overdue(incident)], expected_version=1)
-        assert [r["sequence"] for r in await raw_records(settings) if r["subject"] == incident] == [1, 2]
-
-
-class TestPositions:
-    async def test_events_written_by_this_process_know_where_they_landed_once_committed(self, make_store) -> None:
-        store = await make_store()
-        incident = uid("inc")
-        result = await store.append(incident, [incident_opened(incident), report_overdue(incident)])
-        loaded = store.load(incident)
-        assert [e.position for e in loaded] == [e.position for e in result.envelopes]
-        assert all(e.position is not None for e in loaded)
-        assert loaded[1].position.offset == loaded[0].position.offset + 1
+    async def test_a_stale_expected_version_is_refused_and_appends_nothing(self, stores, settings) -> None:
+        store = await stores()
+        [case] = await open_cases(store, 1)
+        with pytest.raises(ConcurrencyError):
+            await cases(store).change(case, lambda c: c.mark("initial"), context=CTX, expected_version=0)
+        assert len(await records_of(settings, case, 1)) == 1
 
 
 class TestStaging:
-    async def test_staged_events_are_part_of_the_stream_before_their_commit(self, make_store) -> None:
-        store = await make_store()
-        incident = uid("inc")
-        staged = store.stage(incident, [incident_opened(incident)])
-        assert store.version(incident) == 1 and store.in_flight == 1
-        result = await staged.committed()
-        assert result.envelopes[0].position is not None and store.in_flight == 0
+    async def test_a_staged_snapshot_is_seen_before_its_commit(self, stores) -> None:
+        store = await stores()
+        [case] = await open_cases(store, 1)
+        aggregate = cases(store).get(case)
+        aggregate.mark("initial")
+        staged = cases(store).stage(aggregate, context=CTX)
+        assert cases(store).get(case).overdue == ["initial"] and store.find("overdue", "initial") == [case]
+        assert store.find("overdue", "initial", committed=True) == []
+        await staged.committed()
+        assert store.find("overdue", "initial", committed=True) == [case]
 
-    async def test_a_commit_the_broker_refuses_leaves_no_staged_event_and_followers_start_over(
-        self, make_store, settings
+    async def test_a_commit_the_broker_refuses_leaves_no_staged_change_and_the_store_goes_on(
+        self, stores, settings
     ) -> None:
-        store = await make_store()
-        kept, refused = uid("inc"), uid("inc")
-        await store.append(kept, [incident_opened(kept)])
-        folded: list[str] = []
-        follower = Follower(store, fold=lambda e: folded.append(e.subject), reset=folded.clear)
-        too_large = incident_opened(refused, description="x" * 2_000_000)  # past the broker's message.max.bytes
-        staged = store.stage(refused, [too_large])
-        follower.catch_up()
-        assert folded == [kept, refused]
+        store = await stores()
+        big = Case(store.new_id())
+        big.open(description="x" * 2_000_000)  # past the broker's message.max.bytes
+        staged = cases(store).stage(big, context=CTX)
+        assert cases(store).load(big.id).exists
         with pytest.raises(StoreUnavailable):
             await staged.committed()
-        await eventually(lambda: store.ready, what="the store reads its topics again")
-        follower.catch_up()
-        assert folded == [kept] and store.version(refused) == 0
-        await store.append(refused, [incident_opened(refused)])  # and it appends again
-        assert [r["subject"] for r in await raw_records(settings)].count(refused) == 1
+        assert not cases(store).load(big.id).exists
+        await cases(store).create(lambda new: _opened_as(big.id), context=CTX)
+        assert [r["sequence"] for r in await records_of(settings, big.id, 1)] == [1]
+
+    async def test_appends_to_many_aggregates_at_once_all_land(self, stores, settings) -> None:
+        store = await stores()
+        opened = await asyncio.gather(*[open_cases(store, 1) for _ in range(50)])
+        ids = {case for [case] in opened}
+
+        async def all_landed() -> bool:  # a commit's markers reach the partitions just after it returns
+            return ids <= {r["subject"] for r in await raw_records(settings)}
+
+        await eventually(all_landed, what="every append readable by a read_committed consumer")

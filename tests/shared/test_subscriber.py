@@ -17,7 +17,7 @@ from shared.kafka.reader import assign_all, read_to_end
 from shared.kafka.sinks import MemorySink, Sink
 from shared.kafka.subscriber import Subscriber
 from shared.topics import DEAD_LETTERS, INCIDENT_EVENTS
-from tests.factories import eventually
+from tests.factories import StandInWriter, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -71,11 +71,9 @@ class FlakySink(MemorySink):
         self.applied.append((envelope.subject, envelope.sequence))
 
 
-async def append_many(store, count: int) -> list[str]:
-    """Open ``count`` incidents at once (one batch of transactions); their event ids."""
-    incidents = [uid("inc") for _ in range(count)]
-    results = await asyncio.gather(*[store.append(i, [incident_opened(i)]) for i in incidents])
-    return [r.envelopes[0].id for r in results]
+async def append_many(writer: StandInWriter, count: int) -> list[str]:
+    """Open ``count`` incidents; their event ids."""
+    return [(await writer.append(i, [incident_opened(i)]))[0].id for i in (uid("inc") for _ in range(count))]
 
 
 async def subscriber_for(settings: Settings, sink, dlq: DeadLetters) -> Subscriber:
@@ -92,8 +90,14 @@ async def subscriber_for(settings: Settings, sink, dlq: DeadLetters) -> Subscrib
 
 
 @pytest.fixture
-async def dlq(settings: Settings, make_store):
-    await make_store()  # creates the topics
+async def writer(settings: Settings):
+    """The incident service's events, written by a stand-in."""
+    async with StandInWriter(settings) as stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+async def dlq(settings: Settings, writer: StandInWriter):
     dead_letters = DeadLetters(settings, consumer="test")
     await dead_letters.start()
     yield dead_letters
@@ -113,16 +117,15 @@ async def dead_lettered(settings: Settings) -> list:
 
 class TestExactlyOnce:
     async def test_a_consumer_killed_mid_stream_and_restarted_applies_every_event_exactly_once(
-        self, settings: Settings, make_store, dlq: DeadLetters, tmp_path: Path
+        self, settings: Settings, writer, dlq: DeadLetters, tmp_path: Path
     ) -> None:
-        store = await make_store()
-        ids = await append_many(store, 300)
+        ids = await append_many(writer, 300)
         sink = CountingSink(tmp_path / "view.db")
         first = await subscriber_for(settings, sink, dlq)
         await eventually(lambda: first.applied >= 50, what="some events applied")
         await first.stop()  # killed mid-stream: no graceful hand-over of anything
         sink.close()
-        ids += await append_many(store, 100)  # more events arrive while it is down
+        ids += await append_many(writer, 100)  # more events arrive while it is down
         revived = CountingSink(tmp_path / "view.db")
         second = await subscriber_for(settings, revived, dlq)
         try:
@@ -136,15 +139,14 @@ class TestExactlyOnce:
 
 class TestDeadLetters:
     async def test_a_poison_record_goes_to_the_dead_letter_topic_and_the_next_event_is_still_applied(
-        self, settings: Settings, make_store, dlq: DeadLetters
+        self, settings: Settings, writer, dlq: DeadLetters
     ) -> None:
-        store = await make_store()
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
         await producer.start()
         await producer.send_and_wait(settings.topic(INCIDENT_EVENTS), b"{not json at all", key=b"poison")
         await producer.stop()
         incident = uid("inc")
-        await store.append(incident, [incident_opened(incident)])
+        await writer.append(incident, [incident_opened(incident)])
         sink = FlakySink()
         subscriber = await subscriber_for(settings, sink, dlq)
         try:
@@ -160,15 +162,14 @@ class TestDeadLetters:
 
 class TestParking:
     async def test_a_failing_event_waits_with_its_aggregates_later_events_while_others_go_on(
-        self, settings: Settings, make_store, dlq: DeadLetters
+        self, settings: Settings, writer, dlq: DeadLetters
     ) -> None:
-        store = await make_store()
         stuck, fine = uid("inc"), uid("inc")
         sink = FlakySink()
         sink.broken.add(stuck)
-        await store.append(stuck, [incident_opened(stuck)])
-        await store.append(stuck, [report_overdue(stuck)])
-        await store.append(fine, [incident_opened(fine)])
+        await writer.append(stuck, [incident_opened(stuck)])
+        await writer.append(stuck, [report_overdue(stuck)])
+        await writer.append(fine, [incident_opened(fine)])
         subscriber = await subscriber_for(settings, sink, dlq)
         try:
             await eventually(lambda: (fine, 1) in sink.applied, what="the other aggregate applied")

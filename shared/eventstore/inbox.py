@@ -1,0 +1,67 @@
+"""The inbox loop: the records of the partitions this instance owns, handed to the service to decide on.
+
+It also keeps the instance in its group (a member that stops polling is dropped). A handler stages
+what it decides with the last record as its ``InboxRecord`` (or marks records ``consumed``), so the
+inbox offset commits in the same transaction as the decisions. A record the handler cannot take is
+dead-lettered with the reason, and the partition goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Awaitable, Callable
+
+from aiokafka import ConsumerRecord
+
+from shared.eventstore.kafka import KafkaEventStore
+from shared.eventstore.ports import InboxRecord, StoreUnavailable
+from shared.kafka.deadletters import DeadLetters
+
+log = logging.getLogger(__name__)
+Handle = Callable[[int, list[ConsumerRecord]], Awaitable[None]]
+
+
+class InboxLoop:
+    """Feeds each owned partition's inbox records, in order, to ``handle(partition, records)``."""
+
+    def __init__(self, store: KafkaEventStore, handle: Handle, dead_letters: DeadLetters, *, name: str) -> None:
+        self.store, self._handle, self._dlq, self.name = store, handle, dead_letters, name
+        self._task: asyncio.Task[None] | None = None
+        self.handled = 0
+
+    async def start(self) -> None:
+        """Start reading in the background."""
+        self._task = asyncio.create_task(self._run(), name=f"inbox:{self.name}")
+
+    async def stop(self) -> None:
+        """Stop reading (what was not committed is read again by the next owner)."""
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                batches = await self.store.ownership.records()
+            except Exception:  # the broker away: the consumer reconnects by itself
+                log.exception("could not read the inbox; retrying", extra={"inbox": self.name})
+                await asyncio.sleep(1.0)
+                continue
+            for partition, records in batches.items():
+                if partition in self.store.owned:
+                    await self._one(partition, records)
+
+    async def _one(self, partition: int, records: list[ConsumerRecord]) -> None:
+        try:
+            await self._handle(partition, records)
+            self.handled += len(records)
+        except StoreUnavailable as exc:  # not owned any more, or a commit failed: the records come again
+            log.warning("inbox batch not decided; read again", extra={"partition": partition, "error": str(exc)})
+            await self.store.ownership.rewind(partition)
+        except Exception as exc:  # a record the service cannot take must not stop its partition
+            log.exception("inbox batch failed; dead-lettered", extra={"partition": partition})
+            for record in records:
+                await self._dlq.send(record, f"{type(exc).__name__}: {exc}")
+            last = records[-1]
+            self.store.consumed(InboxRecord(last.topic, last.partition, last.offset))

@@ -1,0 +1,61 @@
+"""Commands for another instance's (or service's) inbox: JSON records keyed by the aggregate they are for.
+
+At least once: a command sent twice is decided once, because every command carries an idempotency
+key the deciding instance keeps (``shared.repository``). A broadcast goes to every partition of the
+inbox, for decisions each owner takes over its own aggregates (e.g. a fleet-wide block).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from shared.config import Settings
+
+
+class CommandSender:
+    """A runtime component that sends commands to inbox topics."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Connect (aiokafka clients are made inside the running loop)."""
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=1
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        """Flush and disconnect."""
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def send(self, inbox: str, key: str, command: dict[str, Any]) -> None:
+        """Send one command keyed by ``key`` (its partition decides which instance takes it); waits for the broker."""
+        assert self._producer is not None, "start() first"
+        await self._producer.send_and_wait(self._settings.topic(inbox), _body(command), key=key.encode())
+
+    async def send_many(self, inbox: str, commands: list[tuple[str, dict[str, Any]]]) -> None:
+        """Send several commands, then wait for all of them."""
+        assert self._producer is not None, "start() first"
+        topic = self._settings.topic(inbox)
+        sent = [await self._producer.send(topic, _body(command), key=key.encode()) for key, command in commands]
+        for future in sent:
+            await future
+
+    async def broadcast(self, inbox: str, command: dict[str, Any]) -> None:
+        """Send the command to every partition of the inbox (each owner decides for its own aggregates)."""
+        assert self._producer is not None, "start() first"
+        topic = self._settings.topic(inbox)
+        partitions = await self._producer.partitions_for(topic)
+        sent = [await self._producer.send(topic, _body(command), partition=p) for p in sorted(partitions)]
+        for future in sent:
+            await future
+
+
+def _body(command: dict[str, Any]) -> bytes:
+    return json.dumps(command, ensure_ascii=False, separators=(",", ":"), default=str).encode()
