@@ -27,51 +27,103 @@ class ServiceExited(RuntimeError):
     """A service process ended while it was expected to run; the message ends with its log's tail."""
 
 
+def process_name(service: str, instance: int = 0) -> str:
+    """How a supervised process is named: ``incident``, or ``incident/1`` for a further instance."""
+    return service if instance == 0 else f"{service}/{instance}"
+
+
+def parse_name(name: str) -> tuple[str, int]:
+    """The service and instance of a process name."""
+    service, _, instance = name.partition("/")
+    return service, int(instance or 0)
+
+
 class Supervisor:
-    """Service processes sharing one environment."""
+    """Service processes sharing one environment; a name is a service, or ``service/K`` for its instance K."""
 
     def __init__(self, *, env: dict[str, str], log_dir: Path, url_of: Callable[[str], str]) -> None:
         self.env, self.log_dir, self.url_of = env, log_dir, url_of
         self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self._names: list[str] = []
 
-    def log(self, service: str) -> Path:
-        """Where a service's output goes."""
-        return self.log_dir / f"{service}.log"
+    def log_names(self) -> list[str]:
+        """Every process started so far (whose logs there are)."""
+        return list(self._names)
 
-    def start(self, services: Iterable[str]) -> None:
-        """Start each service (its output appended to its log)."""
+    def log(self, name: str) -> Path:
+        """Where a process's output goes."""
+        return self.log_dir / f"{name.replace('/', '-')}.log"
+
+    def start(self, names: Iterable[str]) -> None:
+        """Start each process (its output appended to its log)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for service in services:
-            with open(self.log(service), "ab") as out:
-                self.children[service] = subprocess.Popen(
-                    [sys.executable, "-m", "shared.cli", "serve", service],
+        for name in names:
+            service, instance = parse_name(name)
+            if name not in self._names:
+                self._names.append(name)
+            with open(self.log(name), "ab") as out:
+                self.children[name] = subprocess.Popen(
+                    [sys.executable, "-m", "shared.cli", "serve", service, "--instance", str(instance)],
                     env=self.env, stdout=out, stderr=subprocess.STDOUT,
                 )  # fmt: skip
 
     def wait_ready(
-        self, services: Iterable[str], *, timeout: float, on_ready: Callable[[str], None] | None = None
+        self,
+        names: Iterable[str],
+        *,
+        timeout: float,
+        on_ready: Callable[[str], None] | None = None,
+        on_progress: Callable[[str, str], None] | None = None,
     ) -> None:
-        """Wait until every service answers ``/readyz``; ServiceExited or TimeoutError (with the log's tail)."""
-        deadline = time.monotonic() + timeout
-        pending = list(services)
+        """Wait until every process answers ``/readyz``; ServiceExited, or TimeoutError when one makes no
+        progress (its lag does not shrink) for ``timeout`` seconds — a long catch-up is not a failure."""
+        pending = {name: Progress(time.monotonic() + timeout) for name in names}
         while pending:
-            for service in list(pending):
-                if self.children[service].poll() is not None:
-                    raise ServiceExited(f"{service} exited; the end of {self.log(service)}:\n{self.tail(service)}")
-                if self._ready(service):
-                    pending.remove(service)
+            for name in list(pending):
+                if self.children[name].poll() is not None:
+                    raise ServiceExited(f"{name} exited; the end of {self.log(name)}:\n{self.tail(name)}")
+                ready, lag = self._probe(name)
+                if ready:
+                    del pending[name]
                     if on_ready:
-                        on_ready(service)
-            if pending and time.monotonic() > deadline:
-                tails = "\n".join(f"--- {s}:\n{self.tail(s)}" for s in pending)
-                raise TimeoutError(f"not ready after {timeout:.0f}s: {', '.join(pending)}\n{tails}")
+                        on_ready(name)
+                elif pending[name].moved(lag, timeout) and on_progress:
+                    on_progress(name, f"catching up: {lag:,} records behind")
+            stuck = [name for name, progress in pending.items() if time.monotonic() > progress.deadline]
+            if stuck:
+                tails = "\n".join(f"--- {s}:\n{self.tail(s)}" for s in stuck)
+                raise TimeoutError(f"no progress for {timeout:.0f}s: {', '.join(stuck)}\n{tails}")
             time.sleep(0.2)
 
-    def _ready(self, service: str) -> bool:
+    def _probe(self, name: str) -> tuple[bool, int | None]:
+        """Whether the process is ready, and how far its projections are behind (None: no answer yet)."""
         try:
-            return httpx.get(f"{self.url_of(service)}/readyz", timeout=2).status_code == 200
+            answer = httpx.get(f"{self.url_of(name)}/readyz", timeout=2)
         except httpx.HTTPError:
+            return False, None
+        if answer.status_code == 200:
+            return True, 0
+        projections = answer.json().get("projections", {}) if answer.headers.get("content-type", "").startswith("application/json") else {}
+        lags = [p.get("lag", -1) for p in projections.values() if isinstance(p, dict)]
+        return False, sum(lag for lag in lags if lag > 0)
+
+
+class Progress:
+    """When a process last moved towards readiness."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline, self.best, self.shown = deadline, None, 0.0
+
+    def moved(self, lag: int | None, timeout: float) -> bool:
+        """Note a probe; True when it is time to show progress (the lag shrank, at most every 5 s)."""
+        if lag is None or (self.best is not None and lag >= self.best):
             return False
+        self.best, self.deadline = lag, time.monotonic() + timeout
+        if time.monotonic() - self.shown < 5.0 or lag == 0:
+            return False
+        self.shown = time.monotonic()
+        return True
+
 
     def stopped(self) -> list[str]:
         """Services whose process has ended."""
@@ -109,11 +161,13 @@ class System:
     extra_env: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     supervisor: Supervisor | None = None
+    instance_port_base: int = 0
 
     def env(self) -> dict[str, str]:
         """The environment every service gets."""
         free_port = broker_module().free_port
         self.ports = self.ports or {service: free_port() for service in SERVICES}
+        self.instance_port_base = self.instance_port_base or _free_block(4 * 8)
         return {
             **os.environ,
             "SMGUARD_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
@@ -122,6 +176,7 @@ class System:
             "SMGUARD_JWT_SECRET": self.secret,
             "SMGUARD_TOPIC_PARTITIONS": "2",
             **{f"SMGUARD_{s.upper()}_PORT": str(p) for s, p in self.ports.items()},
+            "SMGUARD_INSTANCE_PORT_BASE": str(self.instance_port_base),
             **self.extra_env,
         }
 
@@ -133,9 +188,12 @@ class System:
         self.supervisor.start(chosen)
         self.supervisor.wait_ready(chosen, timeout=timeout)
 
-    def url(self, service: str) -> str:
-        """The service's base URL."""
-        return f"http://127.0.0.1:{self.ports[service]}"
+    def url(self, name: str) -> str:
+        """The base URL of a service (``incident``) or of one of its instances (``incident/1``)."""
+        service, instance = parse_name(name)
+        if instance == 0:
+            return f"http://127.0.0.1:{self.ports[service]}"
+        return f"http://127.0.0.1:{self.instance_port_base + 4 * (instance - 1) + SERVICES.index(service)}"
 
     def stop(self, *services: str, kill: bool = False) -> None:
         """Stop services (all by default): SIGTERM, or SIGKILL with ``kill`` (a crash)."""
@@ -146,4 +204,25 @@ class System:
         """Everything every service wrote."""
         if self.supervisor is None:
             return ""
-        return "\n".join(self.supervisor.log(s).read_text(errors="replace") for s in SERVICES if self.supervisor.log(s).exists())
+        logs = [self.supervisor.log(name) for name in self.supervisor.log_names()]
+        return "\n".join(path.read_text(errors="replace") for path in logs if path.exists())
+
+
+def _free_block(size: int) -> int:
+    """The first port of ``size`` consecutive ports that are free now (for further instances' ports)."""
+    free_port = broker_module().free_port
+    while True:
+        first = free_port()
+        if first + size < 65535 and all(_is_free(first + i) for i in range(size)):
+            return first
+
+
+def _is_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False

@@ -27,10 +27,15 @@ def audit_dir(settings: Settings) -> Path:
 
 
 def log_db_path(settings: Settings) -> Path:
-    """The audit log projection (deletable: rebuilt from the topics)."""
-    return audit_dir(settings) / "audit-log.sqlite"
+    """The audit log projection (deletable: rebuilt from the topics); one per instance (each a full replica)."""
+    return audit_dir(settings) / f"audit-log{_instance(settings)}.sqlite"
 
 
 def checkpoint_db_path(settings: Settings) -> Path:
     """Signed checkpoints (statements made at a time; not a projection, kept across rebuilds)."""
-    return audit_dir(settings) / "checkpoints.sqlite"
+    return audit_dir(settings) / f"checkpoints{_instance(settings)}.sqlite"
+
+
+def _instance(settings: Settings) -> str:
+    """The first instance keeps the plain file names; instance K adds ``-K``."""
+    return f"-{settings.instance}" if settings.instance else ""

@@ -9,15 +9,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class IncidentSettings(BaseSettings):
-    """Report deadlines (the utility's setting), the deadline check period, anomaly batching."""
+    """Report deadlines (the utility's setting) and how often they are checked."""
 
     model_config = SettingsConfigDict(env_prefix="SMGUARD_", extra="ignore")
 
     initial_report_deadline_hours: float = Field(default=24.0, gt=0)
     cause_report_deadline_hours: float = Field(default=24.0 * 14, gt=0)
     deadline_check_seconds: float = Field(default=60.0, gt=0)
-    anomaly_batch_size: int = Field(default=1000, ge=1)
-    anomaly_batch_seconds: float = Field(default=0.01, gt=0)
 
     def deadlines(self) -> dict[str, timedelta]:
         """Per report part, how long after detection it is due."""

@@ -12,9 +12,9 @@ from shared.auth import mint_token
 from shared.config import Settings, get_settings
 
 
-def base_url(settings: Settings, service: str) -> str:
-    """Where a service answers (from settings)."""
-    return f"http://{settings.host}:{settings.port_of(service)}"
+def base_url(settings: Settings, service: str, instance: int = 0) -> str:
+    """Where an instance of a service answers (from settings; the first by default)."""
+    return f"http://{settings.host}:{settings.port_of(service, instance)}"
 
 
 def client(settings: Settings, service: str, *, url: str | None = None, role: str = "auditor") -> httpx.AsyncClient:

@@ -20,7 +20,7 @@ from shared.config import Settings, get_settings
 from shared.devhes import DevHes
 from shared.devmail import start_catcher
 from shared.localbroker import broker_module
-from shared.processes import ServiceExited, Supervisor
+from shared.processes import ServiceExited, Supervisor, parse_name, process_name
 from shared.services import SERVICES
 
 DEV_SMTP_PORT = 8025
@@ -29,7 +29,10 @@ DEV_HES_PORT = 8099
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments."""
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for readiness")
+    parser.add_argument("--timeout", type=float, default=120.0,
+                        help="give up when a service makes no progress towards readiness for this many seconds")
+    parser.add_argument("--instances", type=int, default=1,
+                        help="instances of each service (they share the work by partitions); the first keeps the default ports")
 
 
 def available_services() -> list[str]:
@@ -63,9 +66,12 @@ def start_broker(settings: Settings) -> object | None:
 def main(args: argparse.Namespace) -> int:
     """Start everything, say where it answers, wait for Ctrl-C, stop everything."""
     settings = get_settings()
-    services = available_services()
+    if args.instances < 1:
+        print("smguard run: --instances must be at least 1", file=sys.stderr)
+        return 2
+    names = [process_name(s, k) for k in range(args.instances) for s in available_services()]
     signal.signal(signal.SIGTERM, _stop_on_term)  # `kill` or a supervisor stops everything as Ctrl-C does
-    wanted = {s: settings.port_of(s) for s in services}
+    wanted = {name: settings.port_of(*parse_name(name)) for name in names}
     if "SMGUARD_SMTP_HOST" not in os.environ:
         wanted["SMTP catcher"] = int(os.environ.get("SMGUARD_SMTP_PORT", DEV_SMTP_PORT))
     if "SMGUARD_ENFORCEMENT_URL" not in os.environ:
@@ -82,11 +88,14 @@ def main(args: argparse.Namespace) -> int:
         print(f"smguard run: {exc}", file=sys.stderr)
         return 2
     env, helpers = _dev_peers(settings)
-    supervisor = Supervisor(env=env, log_dir=_log_dir(settings), url_of=lambda service: base_url(settings, service))
+    supervisor = Supervisor(env=env, log_dir=_log_dir(settings), url_of=lambda name: base_url(settings, *parse_name(name)))
     try:
-        supervisor.start(services)
-        supervisor.wait_ready(services, timeout=args.timeout, on_ready=lambda s: print(f"  {s:<13} ready"))
-        _print_where(settings, services)
+        supervisor.start(names)
+        supervisor.wait_ready(
+            names, timeout=args.timeout, on_ready=lambda n: print(f"  {n:<15} ready"),
+            on_progress=lambda n, what: print(f"  {n:<15} {what}"),
+        )  # fmt: skip
+        _print_where(settings, names)
         while not supervisor.stopped():
             time.sleep(0.5)
         print(f"smguard run: {', '.join(supervisor.stopped())} stopped; see {_log_dir(settings)}", file=sys.stderr)
@@ -136,11 +145,11 @@ def _dev_peers(settings: Settings) -> tuple[dict[str, str], list[object]]:
     return env, helpers
 
 
-def _print_where(settings: Settings, services: list[str]) -> None:
+def _print_where(settings: Settings, names: list[str]) -> None:
     print("\nsmguard is running:")
-    for service in services:
-        base = f"http://{settings.host}:{settings.port_of(service)}"
-        print(f"  {service:<13} {base}   API docs {base}/docs")
+    for name in names:
+        base = base_url(settings, *parse_name(name))
+        print(f"  {name:<15} {base}   API docs {base}/docs")
     print("\nA token:  .venv/bin/smguard token --role utility_soc")
     print(f"Logs:     {_log_dir(settings)}/")
     print("Ctrl-C stops everything.")

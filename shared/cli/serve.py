@@ -14,14 +14,21 @@ from shared.services import SERVICES, bootstrap
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments."""
     parser.add_argument("service", choices=SERVICES)
-    parser.add_argument("--port", type=int, help="HTTP port (default: the service's, e.g. 8101)")
+    parser.add_argument("--port", type=int, help="HTTP port (default: the instance's, e.g. 8101 for the first)")
+    parser.add_argument("--instance", type=int, default=None, help="which instance of the service this is (default 0)")
 
 
 def main(args: argparse.Namespace) -> int:
     """Build the service from its bootstrap and serve it with uvicorn (one process, one loop)."""
     settings = get_settings()
+    if args.instance is not None:
+        settings = settings.model_copy(update={"instance": args.instance})
+    if args.port:
+        if settings.instance:
+            print("smguard serve: --port is for the first instance; further instances take SMGUARD_INSTANCE_PORT_BASE")
+            return 2
+        settings = settings.model_copy(update={f"{args.service}_port": args.port})  # the address it advertises too
     configure_logs(args.service, settings.log_level)
     app = bootstrap(args.service).build_app(settings)
-    port = args.port or settings.port_of(args.service)
-    uvicorn.run(app, host=settings.host, port=port, log_config=None, access_log=False)
+    uvicorn.run(app, host=settings.host, port=settings.port_of(args.service), log_config=None, access_log=False)
     return 0

@@ -61,7 +61,14 @@ class InboxLoop:
             await self.store.ownership.rewind(partition)
         except Exception as exc:  # a record the service cannot take must not stop its partition
             log.exception("inbox batch failed; dead-lettered", extra={"partition": partition})
+            await self._dead_letter(partition, records, f"{type(exc).__name__}: {exc}")
+
+    async def _dead_letter(self, partition: int, records: list[ConsumerRecord], reason: str) -> None:
+        try:
             for record in records:
-                await self._dlq.send(record, f"{type(exc).__name__}: {exc}")
+                await self._dlq.send(record, reason)
             last = records[-1]
             self.store.consumed(InboxRecord(last.topic, last.partition, last.offset))
+        except Exception:  # the dead-letter topic unreachable too: read the batch again later
+            log.exception("could not dead-letter an inbox batch; it is read again", extra={"partition": partition})
+            await self.store.ownership.rewind(partition)

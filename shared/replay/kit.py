@@ -9,8 +9,11 @@ and compare.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol, Sequence
 
@@ -70,13 +73,26 @@ class NoDeadLetters:
         self.count += 1
 
 
+def scratch_dir(service: str) -> Path:
+    """A temporary folder for a replay's scratch read models (``SinkProjector`` removes it when done)."""
+    return Path(tempfile.mkdtemp(prefix=f"smguard-replay-{service}-"))
+
+
 class SinkProjector:
     """Scratch sinks fed through the live subscriber's own code: decode, dedupe by event id, park a failing aggregate."""
 
-    def __init__(self, settings: Settings, feeders: Mapping[str, Sink], snapshot: Callable[[], Snapshot]) -> None:
-        """``feeders`` maps a topic base to the sink its records go to."""
-        self._settings, self._snapshot = settings, snapshot
+    def __init__(
+        self,
+        settings: Settings,
+        feeders: Mapping[str, Sink],
+        snapshot: Callable[[], Snapshot],
+        *,
+        scratch: Path | None = None,
+    ) -> None:
+        """``feeders`` maps a topic base to the sink its records go to; ``scratch``: their folder, removed at the end."""
+        self._settings, self._snapshot, self._scratch = settings, snapshot, scratch
         subscribers: dict[int, Subscriber] = {}
+        self._sinks = list(feeders.values())
         self._by_topic: dict[str, Subscriber] = {}
         for base, sink in feeders.items():
             subscriber = subscribers.setdefault(id(sink), _scratch_subscriber(settings, sink))
@@ -90,7 +106,15 @@ class SinkProjector:
         """Retry what was parked (the live subscriber does too), then take the snapshot."""
         for subscriber in {id(s): s for s in self._by_topic.values()}.values():
             await subscriber.retry_parked()
-        return self._snapshot()
+        try:
+            return self._snapshot()
+        finally:
+            for sink in {id(s): s for s in self._sinks}.values():
+                close = getattr(sink, "close", None)
+                if close is not None:
+                    close()
+            if self._scratch is not None:
+                shutil.rmtree(self._scratch, ignore_errors=True)
 
 
 def _scratch_subscriber(settings: Settings, sink: Sink) -> Subscriber:

@@ -55,6 +55,16 @@ class AuditConsumer:
         """Whether what was in the topics at start has been logged."""
         return self._consumer is not None and await reached(self._consumer, self._ends)
 
+    async def lag(self) -> int:
+        """Records in the event topics now that are not logged yet."""
+        if self._consumer is None:
+            return -1
+        ends = await self._consumer.end_offsets(list(self._ends))
+        behind = 0
+        for tp, end in ends.items():
+            behind += max(0, end - await self._consumer.position(tp))
+        return behind
+
     def parked_view(self) -> list[dict[str, Any]]:
         """The log parks nothing: every record is appended as it is."""
         return []

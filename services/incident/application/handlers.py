@@ -1,4 +1,7 @@
-"""One async function per command and per reaction: load the incident, let it decide, stage its events."""
+"""One async function per command and per timer: load the incident, let it decide, stage its events.
+
+The anomaly signals (the sensors' inbox and ``POST /anomalies``) are decided in ``anomalies.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +9,14 @@ import asyncio
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
-from shared.envelope import new_id
 from shared.events.incident import ReportFiled
 from shared.eventstore import Context, Staged
 from shared.principal import Principal
 from shared.repository import ContextOf, Saved
 from services.incident.application.service import IncidentService
-from services.incident.domain.anomalies import Outcome, decide_batch
-from services.incident.domain.commands import Anomaly, ClearIncident, DeclareVulnerability, FileReport, OpenIncident
+from services.incident.domain.commands import ClearIncident, DeclareVulnerability, FileReport, OpenIncident
 from services.incident.domain.model import Blocked, Incident
+from services.incident.domain.values import overdue_key
 
 DEADLINE_ACTOR = "system:deadlines"
 
@@ -47,7 +49,7 @@ def for_writer(context: Context, caller: Principal) -> ContextOf[Incident]:
 async def open_incident(svc: IncidentService, cmd: OpenIncident, *, by: Principal, context: Context, key: str | None = None) -> Written:
     """A party reports an incident (an operator for itself, the utility for the operator it names)."""
     saved = await svc.repo.create(
-        lambda: Incident.open(new_id(), cmd, by=by), context=for_writer(context, by), idempotency_key=key
+        lambda new_id: Incident.open(new_id, cmd, by=by), context=for_writer(context, by), idempotency_key=key
     )
     return Written.of(saved)
 
@@ -78,42 +80,35 @@ async def declare_vulnerability(
 ) -> Written:
     """The utility declares a serious vulnerability (the connection service matches and blocks)."""
     saved = await svc.repo.create(
-        lambda: Incident.declare_vulnerability(new_id(), cmd, now=svc.clock()),
+        lambda new_id: Incident.declare_vulnerability(new_id, cmd, now=svc.clock()),
         context=for_incidents_tenant(context),
         idempotency_key=key,
     )
     return Written.of(saved)
 
 
-async def handle_anomalies(svc: IncidentService, anomalies: list[Anomaly], *, context: Context) -> list[Outcome]:
-    """Decide a whole batch of anomaly signals, then append once per touched incident.
-
-    Every append is staged before any is awaited, so the store commits the batch together (one Kafka
-    transaction). Duplicates and signals on unknown connections produce no event.
-    """
-    outcomes, touched = decide_batch(
-        anomalies, known=svc.index.anomalies(), connections=svc.directory.connection, load=svc.repo.load, new_id=new_id
-    )
-    tenant = for_incidents_tenant(context)
-    await _committed([svc.repo.stage(incident, context=tenant) for incident in touched.values()])
-    return outcomes
-
-
 async def check_deadlines(svc: IncidentService) -> int:
-    """Record ReportOverdue for each report part past its deadline, once per incident and part; how many."""
-    now, staged = svc.clock(), []
+    """Record ReportOverdue for each report part past its deadline, once per incident and part; how many.
+
+    Only the open incidents this instance owns (the ``open`` index): every instance watches its own.
+    Both parts late at once are one append, keyed by the first part with the second as a marker.
+    """
+    now, staged, late = svc.clock(), [], 0
     tenant = for_incidents_tenant(Context(actor=DEADLINE_ACTOR))
-    for incident_id in svc.index.open_ids():
+    for incident_id in svc.store.find("open", "1"):
         incident = svc.repo.load(incident_id)
-        keys = [f"overdue:{incident_id}:{part}" for part in incident.mark_overdue(now, svc.deadlines)]
-        staged += svc.repo.stage_each(incident, keys, context=tenant)
-    await _committed(staged)
-    return len(staged)
+        keys = [overdue_key(incident_id, part) for part in incident.mark_overdue(now, svc.deadlines)]
+        if keys:
+            staged.append(svc.repo.stage(incident, context=tenant, idempotency_key=keys[0], markers=keys[1:]))
+            late += len(keys)
+    await committed(staged)
+    return late
 
 
 async def _as_party(svc: IncidentService, write: AsParty, decide: Callable[[Incident, Blocked], object]) -> Written:
     """Decide on the incident with the connections blocked for it, as the party the caller is to it."""
     incident_id = write.incident_id
+    svc.store.require_owner(incident_id)  # another instance's incident: the HTTP edge forwards the command
     # 404 before anything else for a caller who is no party: not even a version conflict may tell it exists
     svc.repo.get(incident_id).party_of(write.by, blocked=svc.directory.blocked_for(incident_id))
     saved = await svc.repo.change(
@@ -126,5 +121,6 @@ async def _as_party(svc: IncidentService, write: AsParty, decide: Callable[[Inci
     return Written.of(saved)
 
 
-async def _committed(staged: Sequence[Staged | None]) -> None:
+async def committed(staged: Sequence[Staged | None]) -> None:
+    """Wait until every staged append is committed (the store commits what waits together)."""
     await asyncio.gather(*(s.committed() for s in staged if s is not None))

@@ -8,20 +8,18 @@ from datetime import timedelta
 from shared.clock import Clock
 from shared.eventstore import EventStore
 from shared.repository import Repository
-from services.incident.application.index import IncidentIndex
 from services.incident.application.ports import ConnectionDirectory
 from services.incident.domain.model import Incident
-from services.incident.projections.incidents import IncidentViews
+from services.incident.projections.readmodel import IncidentReadModel
 
 
 @dataclass
 class IncidentService:
-    """Incidents in the event store, what the decisions look up, the read model, the clock and the deadlines."""
+    """Incidents in the event store, the connections they decide with, the read model, the clock and the deadlines."""
 
     repo: Repository[Incident]
-    index: IncidentIndex
     directory: ConnectionDirectory
-    views: IncidentViews
+    views: IncidentReadModel
     clock: Clock
     deadlines: dict[str, timedelta]
 
@@ -31,10 +29,14 @@ class IncidentService:
         store: EventStore,
         *,
         directory: ConnectionDirectory,
-        views: IncidentViews,
+        views: IncidentReadModel,
         clock: Clock,
         deadlines: dict[str, timedelta],
     ) -> "IncidentService":
-        """The service over one event store (its repository and index both follow that store)."""
-        repo = Repository(store, Incident, name="incident")
-        return cls(repo, IncidentIndex(store), directory, views, clock, deadlines)
+        """The service over one event store."""
+        return cls(Repository(store, Incident, name="incident"), directory, views, clock, deadlines)
+
+    @property
+    def store(self) -> EventStore:
+        """The event store the incidents are in (what this instance owns, markers, lookups by index)."""
+        return self.repo.store

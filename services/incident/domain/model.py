@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal, Mapping
 
-from shared.domain import Aggregate, Conflict, Forbidden, Invalid, not_found
+from shared.domain import Aggregate, Conflict, Forbidden, Index, Invalid, not_found
 from shared.events import DomainEvent
 from shared.events.incident import (
     AffectedAsset,
@@ -19,7 +19,7 @@ from shared.events.incident import (
 from shared.events.values import Actor, Direction, Party
 from shared.principal import Principal
 from services.incident.domain.commands import Anomaly, AssetRef, ClearIncident, DeclareVulnerability, FileReport, OpenIncident
-from services.incident.domain.values import affected, require_text, signal_fields
+from services.incident.domain.values import affected, require_text, signal_fields, signal_marker
 from services.incident.domain.vulnerability import declaration
 
 Part = Literal["initial", "cause"]
@@ -30,25 +30,51 @@ Blocked = Mapping[str, str]
 
 
 class Incident(Aggregate):
-    """One incident; its state changes only by applying its events."""
+    """One incident; its state changes only by applying its events.
+
+    The state is what the decisions need and nothing that grows with the stream: an attached anomaly
+    changes no state (its signal is recognised again by its marker, ``markers_of``), so an incident
+    with a hundred thousand anomalies restores from the same small snapshot as a new one.
+    """
+
+    opened: bool
+    cleared: bool
+    origin: str
+    operator_id: str | None
+    operator_ids: list[str]
+    assets: list[AffectedAsset]
+    detected_at: datetime | None
+    connection_id: str | None
+    revisions: dict[str, int]
+    overdue: set[str]
 
     def __init__(self, aggregate_id: str) -> None:
         super().__init__(aggregate_id)
-        self.opened = False
-        self.cleared = False
-        self.origin = "report"
-        self.operator_id: str | None = None
-        self.operator_ids: list[str] = []
-        self.assets: list[AffectedAsset] = []
-        self.detected_at: datetime | None = None
-        self.connection_id: str | None = None
-        self.revisions: dict[str, int] = {"initial": 0, "cause": 0}
-        self.overdue: set[str] = set()
+        self.opened, self.cleared, self.origin = False, False, "report"
+        self.operator_id, self.operator_ids = None, []
+        self.assets, self.detected_at, self.connection_id = [], None, None
+        self.revisions, self.overdue = {"initial": 0, "cause": 0}, set()
 
     @property
     def exists(self) -> bool:
         """An incident exists once it was opened."""
         return self.opened
+
+    def index(self) -> Index:
+        """Open incidents (for the deadline timer) and, for one an anomaly opened, its connection while open."""
+        if not self.opened or self.cleared:
+            return {}
+        found: Index = {"open": ["1"]}
+        if self.connection_id:
+            found["connection"] = [self.connection_id]
+        return found
+
+    @classmethod
+    def markers_of(cls, event: DomainEvent) -> list[str]:
+        """A sensor's signal is recognised again by its id (a redelivered or resent signal adds nothing)."""
+        if isinstance(event, (AnomalyDetected, AnomalyAttached)):
+            return [signal_marker(event.signal_id)]
+        return []
 
     # ----------------------------------------------------------------- opening
 
@@ -60,20 +86,12 @@ class Incident(Aggregate):
             raise Invalid("an operator's report names its operator")
         incident._record(
             IncidentOpened(
-                incident_id=incident_id,
-                operator_id=operator_id,
-                operator_ids=[operator_id] if operator_id else [],
-                category=cmd.category,
-                severity=cmd.severity,
-                title=require_text(cmd.title, "title"),
-                description=cmd.description,
-                affected_assets=affected(cmd.affected_assets),
-                detected_at=cmd.detected_at,
-                opened_by=by.party,
-                origin="report",
-                tlp=cmd.tlp,
+                incident_id=incident_id, operator_id=operator_id, operator_ids=[operator_id] if operator_id else [],
+                category=cmd.category, severity=cmd.severity, title=require_text(cmd.title, "title"),
+                description=cmd.description, affected_assets=affected(cmd.affected_assets), detected_at=cmd.detected_at,
+                opened_by=by.party, origin="report", tlp=cmd.tlp,
             )
-        )
+        )  # fmt: skip
         return incident
 
     @classmethod
@@ -82,19 +100,12 @@ class Incident(Aggregate):
         incident = cls(incident_id)
         incident._record(
             IncidentOpened(
-                incident_id=incident_id,
-                operator_id=operator_id,
-                operator_ids=[operator_id],
-                category=anomaly.type,
-                severity=anomaly.severity,
-                title=f"{anomaly.type} on connection {anomaly.connection_id}",
-                affected_assets=affected((AssetRef(asset_kind, anomaly.connection_id),)),
-                detected_at=anomaly.observed_at,
-                opened_by="utility",
-                origin="anomaly",
-                connection_id=anomaly.connection_id,
+                incident_id=incident_id, operator_id=operator_id, operator_ids=[operator_id], category=anomaly.type,
+                severity=anomaly.severity, title=f"{anomaly.type} on connection {anomaly.connection_id}",
+                affected_assets=affected((AssetRef(asset_kind, anomaly.connection_id),)), detected_at=anomaly.observed_at,
+                opened_by="utility", origin="anomaly", connection_id=anomaly.connection_id,
             )
-        )
+        )  # fmt: skip
         incident._record(AnomalyDetected(incident_id=incident_id, operator_id=operator_id, **signal_fields(anomaly)))
         return incident
 
@@ -128,15 +139,10 @@ class Incident(Aggregate):
         revision = self.revisions[cmd.part] + 1
         self._record(
             ReportFiled(
-                incident_id=self.id,
-                part=cmd.part,
-                revision=revision,
-                filed_by=party,
-                direction=DIRECTION[party],
-                initial=cmd.initial if cmd.part == "initial" else None,
-                cause=cmd.cause if cmd.part == "cause" else None,
+                incident_id=self.id, part=cmd.part, revision=revision, filed_by=party, direction=DIRECTION[party],
+                initial=cmd.initial if cmd.part == "initial" else None, cause=cmd.cause if cmd.part == "cause" else None,
             )
-        )
+        )  # fmt: skip
         return revision
 
     def clear(self, cmd: ClearIncident, *, by: Principal, blocked: Blocked) -> None:
@@ -150,15 +156,11 @@ class Incident(Aggregate):
         own = [self.connection_id] if self.connection_id else []
         self._record(
             IncidentCleared(
-                incident_id=self.id,
-                summary=require_text(cmd.summary, "summary"),
-                cleared_by=party,
-                operator_id=self.operator_id,
-                operator_ids=sorted({*self.operator_ids, *blocked.values()}),
-                connection_ids=sorted({*own, *blocked}),
-                decided_by=Actor(kind="person", id=by.sub, role=by.role),
+                incident_id=self.id, summary=require_text(cmd.summary, "summary"), cleared_by=party,
+                operator_id=self.operator_id, operator_ids=sorted({*self.operator_ids, *blocked.values()}),
+                connection_ids=sorted({*own, *blocked}), decided_by=Actor(kind="person", id=by.sub, role=by.role),
             )
-        )
+        )  # fmt: skip
 
     def mark_overdue(self, now: datetime, deadlines: dict[str, timedelta]) -> list[str]:
         """Record ReportOverdue once for each part not filed by its deadline; returns the parts."""

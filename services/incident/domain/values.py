@@ -33,3 +33,13 @@ def signal_fields(anomaly: Anomaly) -> dict[str, object]:
         "observed_at": anomaly.observed_at,
         "evidence": anomaly.evidence,
     }
+
+
+def signal_marker(signal_id: str) -> str:
+    """The key a sensor's signal is recognised by again, within the store's key window."""
+    return f"signal:{signal_id}"
+
+
+def overdue_key(incident_id: str, part: str) -> str:
+    """The key of an incident's ReportOverdue for one part (recorded once, a restart does not repeat it)."""
+    return f"overdue:{incident_id}:{part}"

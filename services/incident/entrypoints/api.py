@@ -7,12 +7,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from shared.auth import Parties, Readers, SensorOrSoc, Soc
-from shared.domain import Invalid
 from shared.events.incident import CauseReport, InitialReport
 from shared.events.values import IncidentCategory, Severity
 from shared.http import ExpectedVersion, IdempotencyKey, context_of, service_of
 from shared.principal import Principal
-from services.incident.application import handlers, queries
+from services.incident.application import anomalies, handlers, queries
 from services.incident.application.service import IncidentService
 from services.incident.domain.commands import Anomaly, AssetRef, ClearIncident, DeclareVulnerability, FileReport, OpenIncident
 from services.incident.entrypoints.schemas import (
@@ -27,7 +26,7 @@ from services.incident.entrypoints.schemas import (
     VulnerabilityCreate,
     VulnerabilityDeclaredPublic,
 )
-from services.incident.projections.queries import MAX_PAGE, IncidentFilter
+from services.incident.projections.queries import MAX_ANOMALY_PAGE, MAX_PAGE, IncidentFilter
 
 router = APIRouter(tags=["incidents"])
 Service = Annotated[IncidentService, Depends(service_of)]
@@ -89,9 +88,7 @@ async def clear_incident(
 @router.post("/anomalies", status_code=202, response_model=AnomalyAccepted)
 async def post_anomaly(body: AnomalyCreate, principal: SensorOrSoc, svc: Service) -> dict:
     """An anomaly signal: opens an incident, attaches to the open one, or is recognised as a duplicate."""
-    [outcome] = await handlers.handle_anomalies(svc, [Anomaly(**body.model_dump())], context=context_of(principal))
-    if outcome.refused:
-        raise Invalid(outcome.refused)
+    outcome = await anomalies.record_anomaly(svc, Anomaly(**body.model_dump()), context=context_of(principal))
     return {"incident_id": outcome.incident_id, "attached": outcome.attached, "duplicate": outcome.duplicate}
 
 
@@ -123,3 +120,15 @@ async def list_incidents(
 async def get_incident(incident_id: str, principal: Readers, svc: Service) -> dict:
     """The incident: status, assets and their responsible side, report revisions, anomalies, timeline."""
     return await queries.incident(svc, incident_id, by=principal)
+
+
+@router.get("/incidents/{incident_id}/anomalies")
+async def list_anomalies(
+    incident_id: str,
+    principal: Readers,
+    svc: Service,
+    limit: Annotated[int, Query(ge=1, le=MAX_ANOMALY_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict:
+    """Every anomaly of the incident, a page at a time, in the order they were recorded."""
+    return await queries.anomalies(svc, incident_id, by=principal, offset=offset, limit=limit)

@@ -1,15 +1,19 @@
-"""Reading incident views as a caller may: tenant scope, redaction, filters and pages."""
+"""Reading incident views as a caller may: tenant scope, redaction, filters as tags, summaries."""
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 from shared.principal import Principal
-from services.incident.projections.incidents import View, summary
+from services.incident.projections.incidents import View
 
-MAX_PAGE = 200
+MAX_PAGE, MAX_ANOMALY_PAGE, SHOWN_BLOCKS = 200, 500, 200
+SUMMARY_FIELDS = (
+    "id", "status", "category", "severity", "tlp", "title", "origin", "opened_by", "operator_id",
+    "connection_id", "detected_at", "opened_at", "cleared_at", "version", "anomaly_count",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -22,21 +26,33 @@ class IncidentFilter:
     operator_id: str | None = None
 
 
-def concerned(view: View, blocked: dict[str, str]) -> set[str]:
+def tags_for(where: IncidentFilter, principal: Principal) -> dict[str, str | None] | None:
+    """The tags a caller's list query matches (an operator: only incidents that concern it); None: nothing can."""
+    operator = where.operator_id
+    if principal.role == "operator":
+        if operator not in (None, principal.operator_id):
+            return None  # another tenant's filter finds nothing, not even the incidents shared with it
+        operator = principal.operator_id
+    return {"status": where.status, "category": where.category, "severity": where.severity, "operator": operator}
+
+
+def concerned(view: View, blocked_operators: list[str]) -> list[str]:
     """Operators an incident concerns: those named on it and those whose connections it blocked."""
-    return {*view.get("operator_ids", []), *blocked.values()}
+    return sorted({*view.get("operator_ids", []), *blocked_operators})
 
 
-def visible(view: View, principal: Principal, *, blocked: dict[str, str]) -> bool:
+def visible(view: View, principal: Principal, *, blocked_operators: list[str]) -> bool:
     """Whether the caller may see this incident at all."""
-    return principal.may_see_any(sorted(concerned(view, blocked)))
+    return principal.may_see_any(concerned(view, blocked_operators))
 
 
-def for_reader(view: View, principal: Principal, *, blocked: dict[str, str]) -> View:
-    """A copy of the view for this caller: an operator sees only its own side of a shared incident."""
+def for_reader(view: View, principal: Principal, *, operators: list[str], blocks: list[dict[str, Any]], blocked: int) -> View:
+    """A copy of the view for this caller (``blocks``: the first of the ``blocked`` connections it may see):
+    an operator sees only its own side of a shared incident."""
     shown = copy.deepcopy(view)
-    shown["operator_ids"] = sorted(concerned(view, blocked))
-    shown["blocked_connections"] = [{"connection_id": c, "operator_id": o} for c, o in sorted(blocked.items())]
+    shown["operator_ids"] = operators
+    shown["blocked_connections"] = [{"connection_id": b["connection_id"], "operator_id": b["operator_id"]} for b in blocks]
+    shown["blocked_count"] = blocked
     if principal.role != "operator":
         return shown
     own = principal.operator_id
@@ -45,7 +61,6 @@ def for_reader(view: View, principal: Principal, *, blocked: dict[str, str]) -> 
         return operator_id in (None, own)
 
     shown["operator_ids"] = [own]
-    shown["blocked_connections"] = [b for b in shown["blocked_connections"] if b["operator_id"] == own]
     shown["timeline"] = [t for t in shown["timeline"] if mine(t["operator_id"])]
     for part in ("initial", "cause"):
         shown["reports"][part] = [r for r in shown["reports"][part] if mine(r["operator_id"])]
@@ -55,41 +70,16 @@ def for_reader(view: View, principal: Principal, *, blocked: dict[str, str]) -> 
     return shown
 
 
-def list_page(
-    views: list[View],
-    *,
-    principal: Principal,
-    blocked_for: Callable[[str], dict[str, str]],
-    where: IncidentFilter,
-    limit: int,
-    offset: int,
-) -> dict[str, object]:
-    """A page of incident summaries, newest first, that the caller may see and that match.
-
-    Ordered by opening time and id, not by arrival: a rebuild reads partitions interleaved differently.
-    """
-    ordered = sorted(views, key=lambda v: (v["opened_at"], v["id"]), reverse=True)
-    matched = [v for v in ordered if _matches(v, principal, blocked_for(v["id"]), where)]
-    page = matched[offset : offset + limit]
-    items = [summary(v) | {"operator_ids": _shown_operators(v, principal, blocked_for(v["id"]))} for v in page]
-    next_offset = offset + limit if offset + limit < len(matched) else None
-    return {"items": items, "total": len(matched), "limit": limit, "offset": offset, "next_offset": next_offset}
+def summary(view: View, *, operators: list[str]) -> View:
+    """The fields a list shows, with the operators the caller may know the incident concerns."""
+    return {name: view.get(name) for name in SUMMARY_FIELDS} | {
+        "reports": {part: len(revisions) for part, revisions in view["reports"].items()},
+        "overdue": [o["part"] for o in view["overdue"]],
+        "operator_ids": operators,
+    }
 
 
-def _matches(view: View, principal: Principal, blocked: dict[str, str], where: IncidentFilter) -> bool:
-    if not visible(view, principal, blocked=blocked):
-        return False
-    if principal.role == "operator" and where.operator_id not in (None, principal.operator_id):
-        return False  # another tenant's filter finds nothing, not even the incidents shared with it
-    if any(
-        wanted is not None and view.get(name) != wanted
-        for name, wanted in (("status", where.status), ("category", where.category), ("severity", where.severity))
-    ):
-        return False
-    return where.operator_id is None or where.operator_id in concerned(view, blocked)
-
-
-def _shown_operators(view: View, principal: Principal, blocked: dict[str, str]) -> list[str]:
-    if principal.role == "operator":
-        return [principal.operator_id or ""]
-    return sorted(concerned(view, blocked))
+def page(items: list[Any], *, total: int, limit: int, offset: int) -> dict[str, Any]:
+    """A page of a longer list, with where the next one starts (None: this is the last)."""
+    next_offset = offset + limit if offset + limit < total else None
+    return {"items": items, "total": total, "limit": limit, "offset": offset, "next_offset": next_offset}

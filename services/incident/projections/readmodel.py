@@ -1,17 +1,109 @@
-"""The incident service's read models as one deterministic snapshot, live or replayed alike.
+"""The incident service's read model: incident views and the connection directory, durable in one SQLite file.
 
-``smguard replay`` compares the live one (``GET /ops/read-model``) with one rebuilt from the topics
-(``bootstrap.READ_MODELS``) key by key.
+One sink over ``smguard.incident.events`` and ``smguard.connection.events``: an incident is tagged
+with every operator it concerns, those whose connections were blocked for it included, whichever of
+the two topics is read first. Each event is applied in one transaction with its resume offset, so a
+restart resumes where it stopped. ``snapshot()`` is what ``smguard replay`` compares, live or rebuilt.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from services.incident.projections.connections import ConnectionDirectoryView
-from services.incident.projections.incidents import IncidentViews
+from shared.documents import DocumentSink, Documents
+from shared.envelope import Envelope
+from shared.events.incident import IncidentEvent
+from services.incident.domain.anomalies import ConnectionRef
+from services.incident.projections import connections, incidents
+from services.incident.projections.incidents import ANOMALIES, INCIDENTS, View
+
+PAGE = 500
+READ_YOUR_WRITES_SECONDS = 3.0
 
 
-def snapshot(views: IncidentViews, directory: ConnectionDirectoryView) -> dict[str, Any]:
-    """Both projections as plain JSON data; every list in it is in stream order (one incident's events)."""
-    return {"incidents": views.snapshot(), **directory.snapshot()}
+class IncidentReadModel(DocumentSink):
+    """The views the routes read and the directory the decisions look connections up in."""
+
+    def fold(self, docs: Documents, envelope: Envelope) -> None:
+        """Apply an incident event to its view, or a connection event to the directory (and retag its incident)."""
+        if isinstance(envelope.event, IncidentEvent):
+            also = connections.blocked_operators(docs, envelope.subject)
+            incidents.fold(docs, envelope, also_concerned=also)
+            return
+        retagged = connections.fold(docs, envelope)
+        if retagged is not None:
+            incidents.retag(docs, retagged, also_concerned=connections.blocked_operators(docs, retagged))
+
+    async def start(self) -> None:
+        """Nothing to start: the file is open from the beginning (a runtime component, to be closed at the end)."""
+
+    async def stop(self) -> None:
+        """Close the database once the subscriber feeding it has stopped."""
+        self.close()
+
+    # ------------------------------------------------------------------ the views
+
+    def incident(self, incident_id: str) -> View | None:
+        """One incident's view (bounded: its latest anomalies and timeline entries)."""
+        return self.docs.get(INCIDENTS, incident_id)
+
+    def incidents(self, *, where: dict[str, Any], offset: int, limit: int) -> tuple[list[View], int]:
+        """A page of the views whose tags match, newest opened first, and how many match."""
+        return self.docs.query(INCIDENTS, where=where, offset=offset, limit=limit, newest_first=True)
+
+    def anomalies(self, incident_id: str, *, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """A page of an incident's anomalies in the order they were recorded, and how many it has."""
+        return self.docs.items(ANOMALIES, incident_id, offset=offset, limit=limit), self.docs.count_items(ANOMALIES, incident_id)
+
+    async def reached(self, incident_id: str, version: int) -> bool:
+        """Wait (a few seconds at most) until the incident's view holds ``version`` (read your own writes)."""
+
+        def holds(docs: Documents) -> bool:
+            return (docs.get(INCIDENTS, incident_id) or {}).get("version", 0) >= version
+
+        return await self.wait_for(holds, timeout=READ_YOUR_WRITES_SECONDS)
+
+    # ------------------------------------------------------------------ the directory
+
+    def connection(self, connection_id: str) -> ConnectionRef | None:
+        """The connection's operator and kind, if it was registered."""
+        found = self.docs.get(connections.CONNECTIONS, connection_id)
+        return ConnectionRef(found["operator_id"], found["kind"]) if found else None
+
+    def blocked_for(self, incident_id: str) -> dict[str, str]:
+        """Every connection blocked for the incident: connection id → operator id (what clearing names)."""
+        blocked: dict[str, str] = {}
+        while True:
+            page, total = connections.blocks(self.docs, incident_id, offset=len(blocked), limit=PAGE)
+            blocked.update((b["connection_id"], b["operator_id"]) for b in page)
+            if not page or len(blocked) >= total:
+                return blocked
+
+    def blocked_operators(self, incident_id: str) -> list[str]:
+        """Operators whose connections were blocked for the incident."""
+        return connections.blocked_operators(self.docs, incident_id)
+
+    def blocks(self, incident_id: str, *, operator_id: str | None, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """The first ``limit`` connections blocked for the incident (of one operator, when given), and how many."""
+        return connections.blocks(self.docs, incident_id, operator_id=operator_id, limit=limit)
+
+    # ------------------------------------------------------------------ replay
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything as plain JSON data: views, every anomaly, connections, blocked connections per incident."""
+        views = dict(self.docs.every(INCIDENTS))
+        blocked: dict[str, dict[str, str]] = {}
+        for _, block in self.docs.every(connections.BLOCKS):
+            blocked.setdefault(block["incident_id"], {})[block["connection_id"]] = block["operator_id"]
+        return {
+            "incidents": views,
+            "anomalies": {i: self._every_anomaly(i) for i in views if views[i]["anomaly_count"]},
+            "connections": dict(self.docs.every(connections.CONNECTIONS)),
+            "blocked": {i: dict(sorted(by.items())) for i, by in sorted(blocked.items())},
+        }
+
+    def _every_anomaly(self, incident_id: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while page := self.docs.items(ANOMALIES, incident_id, offset=len(found), limit=PAGE):
+            found += page
+        return found

@@ -60,7 +60,7 @@ class TestAccess:
             ready = await eventually(lambda: _ready(client), what="ready")
             parked = await client.get("/ops/parked", headers=bearer(settings, "auditor"))
             read_model = await client.get("/ops/read-model", headers=bearer(settings, "utility_desk"))
-        assert ready["projections"] == {"audit.log": True}
+        assert ready["projections"] == {"audit.log": {"caught_up": True, "lag": 0}}
         assert parked.json()["parked"] == {"audit.log": []}
         assert read_model.status_code == 403
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, AsyncIterator
 
+import httpx
 from fastapi import FastAPI
 
 from shared.config import Settings
 from shared.topics import CONNECTION_EVENTS
+from services.incident.application.service import IncidentService
 from services.incident.bootstrap import build_app
 from services.incident.config import IncidentSettings
-from tests.factories import DETECTED, StandInWriter
+from tests.factories import DETECTED, StandInWriter, connection_registered, eventually, serving
 
 
 def soon_after_detection() -> datetime:
@@ -24,9 +27,31 @@ def incident_app(settings: Settings, *, options: IncidentSettings | None = None,
     return build_app(settings, options=options, clock=clock)
 
 
+@asynccontextmanager
+async def running(settings: Settings, **options: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The incident service (``incident_app(settings, **options)``) once it owns its partitions, and a client to
+    it; ``client.app`` is the app, ``client.svc`` its IncidentService."""
+    app = incident_app(settings, **options)
+    async with serving(app) as client:
+        await eventually(lambda: app.state.runtime.store.ready, what="the incident service owns its partitions")
+        client.app, client.svc, client.settings = app, app.state.service, settings  # type: ignore[attr-defined]
+        yield client
+
+
 def connection_service(settings: Settings) -> StandInWriter:
     """A writer of connection events as the connection service publishes them (``async with`` it)."""
     return StandInWriter(settings, [CONNECTION_EVENTS], source="smguard/connection")
+
+
+async def registered(settings: Settings, connection_id: str, operator_id: str, *, kind: str = "special_meter") -> None:
+    """The connection service announced the connection."""
+    async with connection_service(settings) as connections:
+        await connections.append(connection_id, [connection_registered(connection_id, operator_id, kind=kind)])
+
+
+async def known(svc: IncidentService, connection_id: str) -> None:
+    """Wait until the service's connection directory knows the connection."""
+    await eventually(lambda: svc.directory.connection(connection_id), what=f"connection {connection_id} is known")
 
 
 def incident_body(**overrides: Any) -> dict[str, Any]:

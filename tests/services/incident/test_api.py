@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from tests.factories import bearer, connection_blocked, connection_registered, eventually, serving, uid
+from tests.factories import bearer, connection_blocked, connection_registered, eventually, uid
 from tests.services.incident.helpers import (
-    CAUSE, INITIAL, VULNERABILITY, anomaly_body, connection_service, incident_app, incident_body,
+    CAUSE, INITIAL, VULNERABILITY, anomaly_body, connection_service, incident_body, known, registered, running,
 )  # fmt: skip
 
 
 @pytest.fixture
 async def service(settings):
-    """The incident service on this test's own topics, and an HTTP client to it."""
-    app = incident_app(settings)
-    async with serving(app) as client:
-        client.settings, client.app = settings, app
+    """The incident service on this test's own topics, once it owns its partitions, and an HTTP client to it."""
+    async with running(settings) as client:
         yield client
+
+
+def incidents_decided(service) -> list[str]:
+    """The open incidents this (only) instance holds, staged ones included: what a write would have added."""
+    return service.svc.store.find("open", "1")
 
 
 def as_role(service, role, operator_id=None):
@@ -31,10 +36,8 @@ async def opened_by_operator(service, operator_id, **overrides):
 
 async def known_connection(service, operator_id, kind="special_meter"):
     connection_id = uid("conn")
-    async with connection_service(service.settings) as connections:
-        await connections.append(connection_id, [connection_registered(connection_id, operator_id, kind=kind)])
-    directory = service.app.state.service.directory
-    await eventually(lambda: directory.connection(connection_id), what="the connection is known")
+    await registered(service.settings, connection_id, operator_id, kind=kind)
+    await known(service.svc, connection_id)
     return connection_id
 
 
@@ -76,20 +79,20 @@ class TestReportIncident:
         for change in changes:
             response = await service.post("/incidents", json=incident_body(**change), headers=headers)
             assert response.status_code == 422, change
-        assert list(service.app.state.service.repo.store.all()) == []
+        assert incidents_decided(service) == []
 
     async def test_an_operator_may_not_report_for_another_operator_403_as_everywhere(self, service, operator_id):
         body = incident_body(operator_id="someone-else")
         response = await service.post("/incidents", json=body, headers=as_role(service, "operator", operator_id))
         assert response.status_code == 403 and response.json()["code"] == "forbidden"
-        assert list(service.app.state.service.repo.store.all()) == []
+        assert incidents_decided(service) == []
 
     async def test_a_retry_with_the_same_idempotency_key_returns_the_same_incident(self, service, operator_id):
         headers = as_role(service, "operator", operator_id) | {"Idempotency-Key": "report-1"}
         first = await service.post("/incidents", json=incident_body(), headers=headers)
         again = await service.post("/incidents", json=incident_body(), headers=headers)
         assert first.status_code == again.status_code == 201 and first.json() == again.json()
-        assert len(list(service.app.state.service.repo.store.all())) == 1
+        assert incidents_decided(service) == [first.json()["id"]]
 
 
 class TestReading:
@@ -106,7 +109,7 @@ class TestReading:
         mine = await opened_by_operator(service, operator_id)
         other = await opened_by_operator(service, uid("op"))
         headers = as_role(service, "operator", operator_id)
-        await eventually(lambda: service.app.state.service.views.views.get(other), what="projection has both")
+        await eventually(lambda: service.svc.views.incident(other), what="projection has both")
         listed = (await service.get("/incidents", headers=headers)).json()
         assert [i["id"] for i in listed["items"]] == [mine]
         snooping = await service.get("/incidents", params={"operator_id": "x"}, headers=headers)
@@ -115,8 +118,7 @@ class TestReading:
     async def test_the_utility_filters_and_pages(self, service, operator_id):
         ids = [await opened_by_operator(service, operator_id, severity="critical") for _ in range(3)]
         await opened_by_operator(service, operator_id, severity="low")
-        views = service.app.state.service.views.views
-        await eventually(lambda: all(i in views for i in ids), what="projection has them")
+        await eventually(lambda: all(service.svc.views.incident(i) for i in ids), what="projection has them")
         params = {"operator_id": operator_id, "severity": "critical", "status": "open", "limit": 2}
         page = (await service.get("/incidents", params=params, headers=as_role(service, "auditor"))).json()
         assert (page["total"], len(page["items"]), page["next_offset"]) == (3, 2, 2)
@@ -233,6 +235,36 @@ class TestAnomalies:
         assert (detail["origin"], detail["category"], detail["connection_id"]) == ("anomaly", "unauthorized_access", connection_id)
         assert detail["anomaly_count"] == 2 and detail["anomalies"][0]["evidence"] == {"ルール": "HES-17", "count": 3}
 
+    async def test_a_view_keeps_the_latest_anomalies_and_timeline_and_every_anomaly_is_a_page_away(self, service, operator_id):
+        connection_id = await known_connection(service, operator_id)
+        sensor = as_role(service, "sensor")
+        first = await service.post("/anomalies", json=anomaly_body(connection_id, "sig-0"), headers=sensor)
+        answers = await asyncio.gather(
+            *(service.post("/anomalies", json=anomaly_body(connection_id, f"sig-{n}"), headers=sensor) for n in range(1, 205))
+        )
+        assert {a.status_code for a in answers} == {202}
+        incident_id, url = first.json()["incident_id"], f"/incidents/{first.json()['incident_id']}"
+        detail = (await service.get(url, headers=as_role(service, "utility_desk"))).json()
+        assert (detail["anomaly_count"], len(detail["anomalies"]), detail["anomalies_truncated"]) == (205, 20, True)
+        assert (detail["timeline_count"], len(detail["timeline"]), detail["timeline_truncated"]) == (206, 200, True)
+        assert detail["timeline"][-1]["sequence"] == 206
+        mine = as_role(service, "operator", operator_id)
+        pages = [(await service.get(f"{url}/anomalies", params={"offset": o, "limit": 100}, headers=mine)).json() for o in (0, 100, 200)]
+        assert [(p["total"], len(p["items"]), p["next_offset"]) for p in pages] == [(205, 100, 100), (205, 100, 200), (205, 5, None)]
+        assert pages[0]["items"][0]["signal_id"] == "sig-0" and not pages[0]["items"][0]["attached"]
+        assert {i["signal_id"] for p in pages for i in p["items"]} == {f"sig-{n}" for n in range(205)}
+        assert detail["anomalies"] == [*pages[1]["items"], *pages[2]["items"]][-20:]
+
+    async def test_the_anomalies_of_an_incident_are_as_visible_as_the_incident_and_pages_are_bounded(self, service, operator_id):
+        connection_id = await known_connection(service, operator_id)
+        accepted = await service.post("/anomalies", json=anomaly_body(connection_id, "sig-a"), headers=as_role(service, "sensor"))
+        url = f"/incidents/{accepted.json()['incident_id']}/anomalies"
+        assert (await service.get(url, headers=as_role(service, "operator", operator_id))).json()["total"] == 1
+        assert (await service.get(url, headers=as_role(service, "operator", uid("op")))).status_code == 404
+        assert (await service.get(url, headers=as_role(service, "sensor"))).status_code == 403
+        assert (await service.get(url, params={"limit": 501}, headers=as_role(service, "auditor"))).status_code == 422
+        assert (await service.get("/incidents/nope/anomalies", headers=as_role(service, "auditor"))).status_code == 404
+
     async def test_an_unknown_connection_is_422(self, service):
         response = await service.post("/anomalies", json=anomaly_body("conn-unknown", "sig-x"), headers=as_role(service, "sensor"))
         assert response.status_code == 422 and "unknown connection" in response.json()["detail"]
@@ -255,7 +287,9 @@ class TestVulnerabilities:
         assert refused.status_code == 422 and "range" in refused.json()["detail"]
         accepted = await service.post("/vulnerabilities", json=VULNERABILITY | {"firmware": ">=1.0,<2.0"}, headers=soc)
         assert accepted.status_code == 201
-        assert [e.event.firmware for e in service.app.state.service.repo.store.all() if e.type == "VulnerabilityDeclared"] == [">=1.0,<2.0"]
+        detail = await service.get(f"/incidents/{accepted.json()['incident_id']}", headers=soc)
+        assert detail.json()["vulnerability"]["firmware"] == ">=1.0,<2.0"
+        assert len(incidents_decided(service)) == 1
 
     async def test_an_operator_sees_and_reports_on_it_once_its_connection_is_blocked(self, service, operator_id):
         response = await service.post("/vulnerabilities", json=VULNERABILITY, headers=as_role(service, "utility_soc"))
@@ -269,11 +303,16 @@ class TestVulnerabilities:
                 await connections.append(
                     connection, [connection_registered(connection, operator), connection_blocked(connection, operator, incident_id)]
                 )
-        directory = service.app.state.service.directory
+        directory = service.svc.directory
         await eventually(lambda: len(directory.blocked_for(incident_id)) == 2, what="blocks are known")
         detail = (await service.get(f"/incidents/{incident_id}", headers=headers)).json()
         assert detail["vulnerability"]["firmware"] == ">=1.0,<1.4" and detail["operator_ids"] == [operator_id]
         assert detail["blocked_connections"] == [{"connection_id": connection_id, "operator_id": operator_id}]
+        assert detail["blocked_count"] == 1
+        listed = (await service.get("/incidents", params={"status": "open"}, headers=headers)).json()
+        assert [(i["id"], i["operator_ids"]) for i in listed["items"]] == [(incident_id, [operator_id])]
+        everyone = (await service.get(f"/incidents/{incident_id}", headers=as_role(service, "utility_desk"))).json()
+        assert everyone["blocked_count"] == 2 and everyone["operator_ids"] == sorted([operator_id, other_op])
         filed = await service.post(f"/incidents/{incident_id}/reports/initial", json=INITIAL, headers=headers)
         assert filed.status_code == 201
         assert (await service.get(f"/incidents/{incident_id}", headers=stranger)).status_code == 404

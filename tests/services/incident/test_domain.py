@@ -21,7 +21,7 @@ from shared.events.incident import (
 )
 from shared.events.values import Actor
 from shared.principal import Principal
-from services.incident.domain.anomalies import AnomalyIndex, ConnectionRef, decide_batch
+from services.incident.domain.anomalies import AnomalyBatch, AnomalyIndex, ConnectionRef
 from services.incident.domain.commands import (
     Anomaly,
     AssetRef,
@@ -230,11 +230,16 @@ class TestAnomalies:
         store = {} if store is None else store
         ids = iter(f"inc-{n}" for n in range(1, 100))
         known = {"conn-1": ConnectionRef("op-a", "special_meter"), "conn-2": ConnectionRef("op-b", "iot_route")}
-        outcomes, touched = decide_batch(
-            anomalies, known=index or AnomalyIndex(), connections=known.get,
-            load=lambda i: store[i], new_id=lambda: next(ids),
-        )  # fmt: skip
-        return outcomes, {i: inc.take_pending() for i, inc in touched.items()}
+        batch = AnomalyBatch(
+            index or AnomalyIndex(), connections=known.get, load=lambda i: store[i], new_id=lambda connection: next(ids)
+        )
+        outcomes, events = [], {}
+        for one in anomalies:  # as the handler does: each decided signal taken (staged) before the next
+            outcome, incident = batch.decide(one)
+            outcomes.append(outcome)
+            if incident is not None:
+                events.setdefault(incident.id, []).extend(incident.take_pending())
+        return outcomes, events
 
     def test_the_first_anomaly_opens_an_incident_about_the_connection(self):
         outcomes, events = self.decide([anomaly("s1")])
@@ -337,3 +342,34 @@ class TestParties:
         for stranger in (OTHER_OPERATOR, Principal(sub="desk-1", role="utility_desk")):
             with pytest.raises(NotFound):
                 incident.party_of(stranger, blocked=NOTHING_BLOCKED)
+
+
+class TestState:
+    def test_a_snapshot_restores_an_incident_that_decides_as_the_folded_one(self):
+        late = ReportOverdue(incident_id="inc-1", part="initial", due_at=DETECTED + timedelta(hours=24))
+        folded = given(opened(), filed("initial"), late)
+        restored = Incident.restore("inc-1", folded.version, folded.snapshot())
+        assert restored.snapshot() == folded.snapshot() and restored.version == 3
+        assert restored.mark_overdue(DETECTED + timedelta(days=15), DEADLINES) == ["cause"]
+        assert TestFileReport().file(restored, initial=INITIAL) == 2
+
+    def test_attached_anomalies_leave_the_state_as_it_was(self):
+        first = Incident.open_by_anomaly("inc-1", anomaly("s0"), operator_id="op-a", asset_kind="special_meter")
+        incident = Incident.rehydrate("inc-1", first.take_pending())
+        before = incident.snapshot()
+        for n in range(1, 2000):
+            incident.attach(anomaly(f"s{n}"), operator_id="op-a")
+        assert incident.snapshot() == before and len(incident.take_pending()) == 1999
+
+    def test_an_open_incident_is_found_by_open_and_an_anomaly_incident_by_its_connection_until_cleared(self):
+        first = Incident.open_by_anomaly("inc-1", anomaly("s0"), operator_id="op-a", asset_kind="special_meter")
+        events = first.take_pending()
+        assert Incident.rehydrate("inc-1", events).index() == {"open": ["1"], "connection": ["conn-1"]}
+        assert given(opened()).index() == {"open": ["1"]}
+        cleared = IncidentCleared(incident_id="inc-1", summary="済", cleared_by="utility")
+        assert Incident.rehydrate("inc-1", [*events, filed("cause"), cleared]).index() == {}
+
+    def test_a_signal_is_recognised_again_by_its_marker(self):
+        first = Incident.open_by_anomaly("inc-1", anomaly("s0"), operator_id="op-a", asset_kind="special_meter")
+        opened_event, detected = first.take_pending()
+        assert Incident.markers_of(detected) == ["signal:s0"] and Incident.markers_of(opened_event) == []

@@ -1,23 +1,26 @@
-"""Handlers over the in-memory event store and directory: idempotency, versions, parties, anomaly batches, deadlines."""
+"""Handlers over the in-memory event store and directory: idempotency, versions, parties, anomaly batches, deadlines,
+decisions taken from snapshots, the inbox record of a batch."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import pytest
 
-from shared.domain import Forbidden, NotFound
+from shared.domain import Forbidden, Invalid, NotFound
 from shared.events.incident import AnomalyAttached, CauseReport, ReportOverdue
-from shared.eventstore import ConcurrencyError, Context
+from shared.eventstore import ConcurrencyError, Context, InboxRecord
 from shared.eventstore.memory import InMemoryEventStore
 from shared.principal import Principal
 from services.incident.adapters.memory import InMemoryConnectionDirectory
 from services.incident.application import handlers
+from services.incident.application.anomalies import handle_anomalies, record_anomaly
 from services.incident.application.handlers import AsParty
 from services.incident.application.service import IncidentService
 from services.incident.domain.commands import Anomaly, ClearIncident, DeclareVulnerability, FileReport, OpenIncident
-from services.incident.projections.incidents import IncidentViews
+from services.incident.projections.readmodel import IncidentReadModel
 from tests.factories import DETECTED, FakeClock
 
 CAUSE = CauseReport(cause="原因", countermeasure="対策", countermeasure_plan="計画", recurrence_prevention="再発防止")
@@ -37,9 +40,20 @@ def anomaly(signal: str, connection: str = "conn-1") -> Anomaly:
     return Anomaly(signal_id=signal, connection_id=connection, type="abnormal_communication", severity="medium", observed_at=DETECTED)
 
 
+def events_of(store, incident_id):
+    return [e for e in store.published if e.subject == incident_id]
+
+
 @pytest.fixture
 def store():
     return InMemoryEventStore()
+
+
+@pytest.fixture
+def views(tmp_path):
+    model = IncidentReadModel(tmp_path / "readmodel.sqlite")
+    yield model
+    model.close()
 
 
 @pytest.fixture
@@ -54,14 +68,14 @@ def clock():
     return FakeClock(DETECTED + timedelta(hours=1))
 
 
-def service_over(store, directory, clock) -> IncidentService:
-    """A service as a restarted process would have it: a new repository and index over the same store."""
-    return IncidentService.over(store, directory=directory, views=IncidentViews(), clock=clock, deadlines=DEADLINES)
+def service_over(store, directory, clock, views) -> IncidentService:
+    """A service as a restarted process would have it: a new repository over the same store (its snapshots and keys)."""
+    return IncidentService.over(store, directory=directory, views=views, clock=clock, deadlines=DEADLINES)
 
 
 @pytest.fixture
-def svc(store, directory, clock):
-    return service_over(store, directory, clock)
+def svc(store, directory, clock, views):
+    return service_over(store, directory, clock, views)
 
 
 async def opened(svc, **overrides) -> str:
@@ -100,7 +114,7 @@ class TestOpenAndFile:
 
     async def test_an_operator_reports_for_itself_and_naming_another_is_forbidden(self, svc, store):
         mine = await handlers.open_incident(svc, report(operator_id=None), by=OPERATOR, context=Context(operator_id="op-a"))
-        assert store.load(mine.incident_id)[0].event.operator_id == "op-a"
+        assert events_of(store, mine.incident_id)[0].event.operator_id == "op-a"
         with pytest.raises(Forbidden):
             await handlers.open_incident(svc, report(operator_id="op-b"), by=OPERATOR, context=Context(operator_id="op-a"))
         assert len(store.published) == 1
@@ -110,7 +124,7 @@ class TestTenantOfAWrite:
     async def test_the_utilitys_write_carries_the_incidents_operator(self, svc, store):
         incident_id = await opened(svc, operator_id="op-a")
         await handlers.file_report(svc, FileReport("cause", cause=CAUSE), write=AsParty(incident_id, SOC, CTX))
-        assert [e.operator_id for e in store.load(incident_id)] == ["op-a", "op-a"]
+        assert [e.operator_id for e in events_of(store, incident_id)] == ["op-a", "op-a"]
 
     async def test_an_operator_concerned_by_a_block_writes_as_itself(self, svc, store, directory):
         incident_id = await opened(svc, operator_id=None)
@@ -118,7 +132,7 @@ class TestTenantOfAWrite:
         directory.block("conn-b", incident_id=incident_id)
         other = Principal(sub="op-b-staff", role="operator", operator_id="op-b")
         await handlers.file_report(svc, FileReport("cause", cause=CAUSE), write=AsParty(incident_id, other, Context(operator_id="op-b")))
-        assert store.load(incident_id)[-1].operator_id == "op-b"
+        assert events_of(store, incident_id)[-1].operator_id == "op-b"
 
     async def test_a_stranger_with_a_stale_version_learns_nothing_but_not_found(self, svc):
         incident_id = await opened(svc, operator_id="op-a")
@@ -130,34 +144,71 @@ class TestTenantOfAWrite:
 
 class TestAnomalyBatches:
     async def test_a_batch_on_one_connection_makes_one_incident_with_every_signal(self, svc, store):
-        outcomes = await handlers.handle_anomalies(svc, [anomaly(f"s{n}") for n in range(500)], context=CTX)
+        outcomes = await handle_anomalies(svc, [anomaly(f"s{n}") for n in range(500)], context=CTX)
         assert len({o.incident_id for o in outcomes}) == 1
         assert len(store.published) == 501  # opened, detected, 499 attached
         assert {e.operator_id for e in store.published} == {"op-a"}
 
+    async def test_each_signal_is_its_own_append_so_its_marker_answers_its_own_event(self, svc, store):
+        await handle_anomalies(svc, [anomaly(f"s{n}") for n in range(3)], context=CTX)
+        assert [e.type for e in (await store.answer("signal:s0")).envelopes] == ["IncidentOpened", "AnomalyDetected"]
+        assert [e.type for e in (await store.answer("signal:s2")).envelopes] == ["AnomalyAttached"]
+
     async def test_concurrent_batches_still_make_one_incident_per_connection(self, svc):
         batches = [[anomaly(f"b{b}-s{n}") for n in range(20)] for b in range(5)]
-        results = await asyncio.gather(*(handlers.handle_anomalies(svc, b, context=CTX) for b in batches))
+        results = await asyncio.gather(*(handle_anomalies(svc, b, context=CTX) for b in batches))
         assert len({o.incident_id for outcomes in results for o in outcomes}) == 1
 
-    async def test_duplicates_after_a_restart_are_still_recognised(self, store, directory, clock):
-        first = await handlers.handle_anomalies(service_over(store, directory, clock), [anomaly("s1")], context=CTX)
-        restarted = service_over(store, directory, clock)
-        later = await handlers.handle_anomalies(restarted, [anomaly("s1"), anomaly("s2")], context=CTX)
+    async def test_duplicates_after_a_restart_are_still_recognised(self, store, directory, clock, views):
+        first = await handle_anomalies(service_over(store, directory, clock, views), [anomaly("s1")], context=CTX)
+        restarted = service_over(store, directory, clock, views)
+        later = await handle_anomalies(restarted, [anomaly("s1"), anomaly("s2")], context=CTX)
         assert later[0].duplicate and later[1].attached and later[1].incident_id == first[0].incident_id
         assert isinstance(store.published[-1].event, AnomalyAttached) and len(store.published) == 3
 
-    async def test_after_clearing_a_new_anomaly_opens_a_new_incident(self, svc):
-        [first] = await handlers.handle_anomalies(svc, [anomaly("s1")], context=CTX)
+    async def test_after_clearing_a_new_anomaly_opens_a_new_incident(self, svc, store):
+        [first] = await handle_anomalies(svc, [anomaly("s1")], context=CTX)
         await handlers.file_report(svc, FileReport("cause", cause=CAUSE), write=AsParty(first.incident_id, SOC, CTX))
         await handlers.clear_incident(svc, ClearIncident("解消"), write=AsParty(first.incident_id, SOC, CTX))
-        [second] = await handlers.handle_anomalies(svc, [anomaly("s2")], context=CTX)
+        assert store.find("connection", "conn-1") == []
+        [second] = await handle_anomalies(svc, [anomaly("s2")], context=CTX)
         assert second.incident_id != first.incident_id and not second.attached
+        assert store.find("connection", "conn-1") == [second.incident_id]
 
     async def test_a_signal_on_an_unknown_connection_is_refused_and_leaves_no_trace(self, svc, store):
-        [refused] = await handlers.handle_anomalies(svc, [anomaly("s1", "conn-x")], context=CTX)
+        [refused] = await handle_anomalies(svc, [anomaly("s1", "conn-x")], context=CTX)
         assert refused.refused == "unknown connection conn-x" and store.published == []
-        assert svc.index.anomalies().signals == {}
+        assert not store.seen("signal:s1")
+        with pytest.raises(Invalid, match="unknown connection conn-x"):
+            await record_anomaly(svc, anomaly("s1", "conn-x"), context=CTX)
+
+
+class TestTheInboxRecordOfABatch:
+    async def test_the_last_records_offset_commits_with_the_last_append(self, svc, store):
+        last = InboxRecord("sensors", 0, 41)
+        await handle_anomalies(svc, [anomaly("s1"), anomaly("s2")], context=CTX, inbox=last)
+        assert store.consumed_records == [last] and len(store.published) == 3
+
+    async def test_a_batch_that_decides_nothing_is_consumed_all_the_same(self, svc, store):
+        await handle_anomalies(svc, [anomaly("s1")], context=CTX)
+        last = InboxRecord("sensors", 0, 42)
+        [duplicate, unknown] = await handle_anomalies(svc, [anomaly("s1"), anomaly("s2", "conn-x")], context=CTX, inbox=last)
+        assert duplicate.duplicate and unknown.refused and store.consumed_records == [last]
+        assert len(store.published) == 2
+
+
+class TestStateFromSnapshots:
+    async def test_thousands_of_attached_anomalies_leave_the_snapshot_as_small_as_the_first(self, svc, store, directory, clock, views):
+        [first] = await handle_anomalies(svc, [anomaly("s0")], context=CTX)
+        small = store.snapshot(first.incident_id)
+        await handle_anomalies(svc, [anomaly(f"s{n}") for n in range(1, 3001)], context=CTX)
+        big = store.snapshot(first.incident_id)
+        assert big.version == 3002 and big.state == small.state and big.index == small.index
+        assert len(json.dumps(big.state)) == len(json.dumps(small.state))
+        restarted = service_over(store, directory, clock, views)  # decides from the snapshot: nothing is folded
+        await handlers.file_report(restarted, FileReport("cause", cause=CAUSE), write=AsParty(first.incident_id, SOC, CTX))
+        cleared = await handlers.clear_incident(restarted, ClearIncident("解消"), write=AsParty(first.incident_id, SOC, CTX))
+        assert cleared.version == 3004 and store.find("open", "1") == []
 
 
 class TestDeadlineTimer:
@@ -167,20 +218,21 @@ class TestDeadlineTimer:
         clock.now = DETECTED + timedelta(days=15)
         assert await handlers.check_deadlines(svc) == 2
         assert await handlers.check_deadlines(svc) == 0
-        overdue = [e for e in store.load(incident_id) if isinstance(e.event, ReportOverdue)]
-        assert [o.event.part for o in overdue] == ["initial", "cause"]
-        assert [o.idempotency_key for o in overdue] == [f"overdue:{incident_id}:initial", f"overdue:{incident_id}:cause"]
+        overdue = [e for e in events_of(store, incident_id) if isinstance(e.event, ReportOverdue)]
+        assert [o.event.part for o in overdue] == ["initial", "cause"]  # one append: keyed by the first part
+        assert {o.idempotency_key for o in overdue} == {f"overdue:{incident_id}:initial"}
+        assert store.seen(f"overdue:{incident_id}:cause")  # and recognised by the second as a marker
         assert {o.actor for o in overdue} == {"system:deadlines"} and {o.operator_id for o in overdue} == {"op-a"}
 
-    async def test_a_restarted_timer_does_not_record_it_again(self, svc, store, directory, clock):
+    async def test_a_restarted_timer_does_not_record_it_again(self, svc, store, directory, clock, views):
         await opened(svc)
         clock.advance(hours=25)
         assert await handlers.check_deadlines(svc) == 1
-        assert await handlers.check_deadlines(service_over(store, directory, clock)) == 0
+        assert await handlers.check_deadlines(service_over(store, directory, clock, views)) == 0
 
-    async def test_a_cleared_incident_is_no_longer_watched(self, svc, clock):
+    async def test_a_cleared_incident_is_no_longer_watched(self, svc, store, clock):
         incident_id = await opened(svc)
         await handlers.file_report(svc, FileReport("cause", cause=CAUSE), write=AsParty(incident_id, SOC, CTX))
         await handlers.clear_incident(svc, ClearIncident("解消"), write=AsParty(incident_id, SOC, CTX))
         clock.advance(days=30)
-        assert svc.index.open_ids() == [] and await handlers.check_deadlines(svc) == 0
+        assert store.find("open", "1") == [] and await handlers.check_deadlines(svc) == 0
