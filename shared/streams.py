@@ -5,8 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 import faust
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from shared.config import Settings
+
+_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
+
+
+def _read_committed(self: AIOKafkaConsumerThread, transport: Any) -> Any:
+    """faust's worker consumer, reading only committed records.
+
+    faust reads uncommitted records unless its own exactly-once processing (transactions it manages)
+    is on, and has no setting for the isolation level alone. The event topics are written in Kafka
+    transactions that a fenced or failing writer aborts: an agent must never see those events.
+    """
+    consumer = _create_worker_consumer(self, transport)
+    consumer._isolation_level = "read_committed"  # read when the consumer starts its fetcher
+    return consumer
+
+
+AIOKafkaConsumerThread._create_worker_consumer = _read_committed  # type: ignore[method-assign]
 
 
 def faust_app(settings: Settings, *, service: str, **overrides: Any) -> faust.App:
@@ -15,7 +33,7 @@ def faust_app(settings: Settings, *, service: str, **overrides: Any) -> faust.Ap
     Started and stopped by the service's runtime (``faust.contrib.asgi.faust_app_running``), so it
     shares uvicorn's loop. Agents decode payloads with pydantic at the edge: topics carry raw bytes.
     """
-    datadir = settings.data_dir / "faust"
+    datadir = settings.data_dir / "faust" / f"{service}-{settings.instance}"
     datadir.mkdir(parents=True, exist_ok=True)  # faust makes only the last folder of its datadir
     options: dict[str, Any] = {
         "broker": f"kafka://{settings.kafka_bootstrap_servers}",

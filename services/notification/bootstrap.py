@@ -1,8 +1,12 @@
-"""Composition root of the notification service: store, subscribers, dispatcher, channels, routes, read models."""
+"""Composition root of the notification service: store, inbox, router, read models, dispatcher, channels, routes."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from datetime import timedelta
+from functools import partial
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -12,37 +16,52 @@ from shared.clock import Clock, utcnow
 from shared.config import Settings
 from shared.eventstore import EventStore
 from shared.events.notification import Recipient
+from shared.kafka.commands import CommandSender
 from shared.periodic import Periodic
 from shared.replay import LiveReadModel, ReadModels, SinkProjector
-from shared.runtime import Runtime
+from shared.runtime import FaustComponent, Runtime
 from shared.service import create_app
+from shared.streams import faust_app
+from services.notification.adapters.commits import CommitWatch
 from services.notification.adapters.smtp import SmtpSender
 from services.notification.adapters.templates import Templates
 from services.notification.adapters.webhook import WebhookSender
-from services.notification.application import handlers
+from services.notification.application.delivery import dispatch
 from services.notification.application.ports import Sender
 from services.notification.application.service import NotificationService
 from services.notification.config import NotificationSettings
-from services.notification.domain.model import RetryPolicy
+from services.notification.domain.contacts import OperatorContacts
+from services.notification.domain.model import Notification, RetryPolicy
 from services.notification.domain.recipients import Desk
 from services.notification.entrypoints.api import router
-from services.notification.entrypoints.streams import DomainEvents
+from services.notification.entrypoints.streams import Inbox, Router, install_router
+from services.notification.projections.knowledge import Knowledge
 from services.notification.projections.readmodel import snapshot
-from services.notification.projections.views import Views, ViewSink
+from services.notification.projections.views import NotificationViews
 
-OWN_TOPICS = (topics.CONTACT_EVENTS, topics.NOTIFICATION_EVENTS)
-DOMAIN_TOPICS = [
-    topics.INCIDENT_EVENTS, topics.CONNECTION_EVENTS, topics.POLICY_EVENTS, topics.OPERATOR_EVENTS, topics.CONTACT_EVENTS,
-]
+VIEW_TOPICS = (topics.CONTACT_EVENTS, topics.NOTIFICATION_EVENTS)
+KNOWLEDGE_TOPICS = (topics.INCIDENT_EVENTS, topics.CONNECTION_EVENTS, topics.POLICY_EVENTS, topics.OPERATOR_EVENTS)
+ROUTED_TOPICS = (*KNOWLEDGE_TOPICS, topics.CONTACT_EVENTS)  # every domain topic but the service's own notifications
+READ_MODEL_TOPICS = (*VIEW_TOPICS, *KNOWLEDGE_TOPICS)
 
 
 def _scratch(settings: Settings) -> SinkProjector:
-    """Fresh views fed from both own topics, as the live service feeds its own (nothing is queued or sent)."""
-    views = ViewSink()
-    return SinkProjector(settings, {base: views for base in OWN_TOPICS}, lambda: snapshot(views.views))
+    """Fresh read models in a temporary folder, fed as the live ones are (nothing is queued or sent); removed after."""
+    folder = Path(tempfile.mkdtemp(prefix="smguard-replay-notification-"))
+    views, knowledge = NotificationViews(folder / "views.sqlite"), Knowledge(folder / "knowledge.sqlite")
+
+    def finish() -> dict:
+        taken = snapshot(views, knowledge)
+        views.close()
+        knowledge.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        return taken
+
+    feeders = {base: views for base in VIEW_TOPICS} | {base: knowledge for base in KNOWLEDGE_TOPICS}
+    return SinkProjector(settings, feeders, finish)
 
 
-READ_MODELS = ReadModels(service="notification", topics=OWN_TOPICS, scratch=_scratch)
+READ_MODELS = ReadModels(service="notification", topics=READ_MODEL_TOPICS, scratch=_scratch)
 
 
 def desk_of(config: NotificationSettings) -> Desk:
@@ -69,21 +88,43 @@ def build_service(
     *,
     config: NotificationSettings,
     senders: dict[str, Sender],
+    views: NotificationViews,
+    knowledge: Knowledge,
     clock: Clock = utcnow,
-    views: Views | None = None,
 ) -> NotificationService:
     """The service object the handlers work with (handler tests pass an in-memory store and fake senders)."""
     return NotificationService(
-        store=store,
-        senders=senders,
-        texts=Templates(),
-        desk=desk_of(config),
+        store=store, senders=senders, texts=Templates(), desk=desk_of(config),
         policy=RetryPolicy(config.delivery_max_attempts, Backoff(config.retry_base_seconds, config.retry_max_seconds)),
-        ack_timeout=timedelta(seconds=config.ack_timeout_seconds),
-        base_url=config.public_base_url,
-        clock=clock,
-        views=views if views is not None else Views(),
+        ack_timeout=timedelta(seconds=config.ack_timeout_seconds), base_url=config.public_base_url,
+        views=views, knowledge=knowledge, clock=clock,
+    )  # fmt: skip
+
+
+def read_models_of(settings: Settings) -> tuple[NotificationViews, Knowledge]:
+    """This instance's durable read models (``data_dir/readmodels``), their dedupe window the key window."""
+    folder, window = settings.data_dir / "readmodels", settings.key_window_days * 86400
+    name = f"notification-{settings.instance}"
+    return (
+        NotificationViews(folder / f"{name}-views.sqlite", window_seconds=window),
+        Knowledge(folder / f"{name}-knowledge.sqlite", window_seconds=window),
     )
+
+
+def _router(runtime: Runtime, service: NotificationService) -> Router:
+    """The read models' subscribers, and the router — a faust agent — that waits for them before it routes an event."""
+    settings, views, knowledge = runtime.settings, service.views, service.knowledge
+    feeding_views = runtime.subscribe(list(VIEW_TOPICS), views, name="views")
+    feeding_knowledge = runtime.subscribe(list(KNOWLEDGE_TOPICS), knowledge, name="knowledge")
+    feeds = {base: (views, feeding_views) for base in VIEW_TOPICS} | {base: (knowledge, feeding_knowledge) for base in KNOWLEDGE_TOPICS}
+    watch = CommitWatch(settings.kafka_bootstrap_servers, {settings.topic(base): feed for base, feed in feeds.items()})
+    sender = CommandSender(settings)
+    routing = Router(service, watch=watch, sender=sender, dead_letters=runtime.dead_letters)
+    agents = faust_app(settings, service="notification")
+    install_router(agents, topics=[settings.topic(base) for base in ROUTED_TOPICS], router=routing)
+    for component in (watch, sender, FaustComponent(agents)):
+        runtime.add(component)
+    return routing
 
 
 def build_app(
@@ -96,19 +137,22 @@ def build_app(
     """The notification service's app (HTTP routes plus its Kafka work and dispatcher)."""
     config = config or NotificationSettings()
     runtime = Runtime(settings, service="notification")
-    views = ViewSink()
-    store = runtime.event_store(list(OWN_TOPICS))
-    service = build_service(store, config=config, senders=senders or senders_of(config), clock=clock, views=views.views)
-    runtime.subscribe(list(OWN_TOPICS), views, name="views")
-    runtime.subscribe(DOMAIN_TOPICS, DomainEvents(service), name="notifier")
-    tick = Periodic("notification.dispatcher", lambda: handlers.dispatch(service), interval=config.dispatch_interval_seconds, first_after=0)
-    runtime.add(tick)
-    runtime.expose(LiveReadModel(settings, OWN_TOPICS, snapshot=lambda: snapshot(views.views), sinks=[views]))
+    store = runtime.event_store(
+        kinds={topics.CONTACT_EVENTS: OperatorContacts, topics.NOTIFICATION_EVENTS: Notification},
+        inbox=topics.NOTIFICATION_COMMANDS, changelog=topics.NOTIFICATION_STATE,
+    )  # fmt: skip
+    views, knowledge = read_models_of(settings)
+    service = build_service(store, config=config, senders=senders or senders_of(config), views=views, knowledge=knowledge, clock=clock)
+    inbox = runtime.inbox(Inbox(service, runtime.dead_letters))
+    routing = _router(runtime, service)
+    runtime.add(Periodic("notification.dispatcher", partial(dispatch, service), interval=config.dispatch_interval_seconds, first_after=0))
+    forget = Periodic("notification.forget-applied", lambda: [m.forget_applied() for m in (views, knowledge)], interval=3600)
+    runtime.add(forget)
+    runtime.expose(LiveReadModel(settings, READ_MODEL_TOPICS, snapshot=partial(snapshot, views, knowledge), sinks=[views, knowledge]))
     app = create_app(
-        runtime,
-        service,
-        title="smguard notification service",
+        runtime, service, title="smguard notification service",
         description="Contacts of operators and the utility desk; notifications by e-mail and signed webhook.",
         routers=[router],
-    )
+    )  # fmt: skip
+    app.state.router, app.state.inbox = routing, inbox
     return app

@@ -15,6 +15,11 @@ from services.notification.application.ports import Texts
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
+def in_jst(value: datetime | str | None) -> str:
+    """A time (or its ISO text, as read models keep it) in Japan time with the zone written."""
+    return jst(datetime.fromisoformat(value) if isinstance(value, str) else value)
+
+
 def show(value: Any) -> str:
     """Any fact value as text: times in JST, lists joined, records as key=value."""
     if isinstance(value, datetime):
@@ -37,7 +42,7 @@ class Templates(Texts):
         self.env = Environment(
             loader=FileSystemLoader(folder), autoescape=False, undefined=ChainableUndefined, keep_trailing_newline=True
         )
-        self.env.filters["jst"] = jst
+        self.env.filters["jst"] = in_jst
         self.env.filters["show"] = show
 
     def message(self, context: dict[str, Any]) -> tuple[str, str]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from shared.envelope import Envelope, new_id
 from shared.events.notification import NotificationQueued, Recipient
 from services.notification.application.ports import OutboundMessage
 from services.notification.application.service import NotificationService
 from services.notification.domain import messages
+from services.notification.domain.commands import QueueNotification
 from services.notification.domain.model import Notification
 from services.notification.domain.recipients import channels_of
-from services.notification.domain.routing import Route
 
 REASONS = {  # why an escalation happened: (Japanese, English)
     True: ("配信できませんでした", "it could not be delivered"),
@@ -17,35 +16,35 @@ REASONS = {  # why an escalation happened: (Japanese, English)
 }
 
 
-def notification(service: NotificationService, envelope: Envelope, route: Route, recipient: Recipient) -> NotificationQueued:
-    """The NotificationQueued for one route, its texts rendered now (so a replay never re-renders)."""
-    notification_id, event = new_id(), envelope.event
-    incident_id, connection_id = getattr(event, "incident_id", None), getattr(event, "connection_id", None)
-    incident = dict(service.knowledge.incident(incident_id)) or ({"id": incident_id} if incident_id else {})
-    connection = dict(service.knowledge.connection(connection_id)) or ({"id": connection_id} if connection_id else {})
-    url = service.ack_url(notification_id)
+def notification(
+    service: NotificationService, command: QueueNotification, recipient: Recipient, *, notification_id: str
+) -> NotificationQueued:
+    """The NotificationQueued a queue command calls for, its texts rendered now (so a replay never re-renders)."""
+    envelope, url = command.event, service.ack_url(notification_id)
     context = messages.context(
-        envelope, title_ja=route.rule.title_ja, title_en=route.rule.title_en, notification_id=notification_id,
-        recipient=recipient, direction=route.direction, incident=incident, connection=connection, ack_url=url,
+        envelope, title_ja=command.title_ja, title_en=command.title_en, notification_id=notification_id,
+        recipient=recipient, direction=command.direction, incident=command.incident, connection=command.connection,
+        ack_url=url,
     )  # fmt: skip
     subject, body = service.texts.message(context)
     channels = channels_of(recipient)
     return NotificationQueued(
         notification_id=notification_id, domain_event_id=envelope.id, domain_event_type=envelope.type,
-        operator_id=route.operator_id, subject_id=envelope.subject, route=route.direction,  # type: ignore[arg-type]
+        operator_id=command.operator_id, subject_id=envelope.subject, route=command.direction,  # type: ignore[arg-type]
         channel=channels[0], channels=channels, recipient=recipient,
-        title=f"{route.rule.title_ja} / {route.rule.title_en}", message_subject=subject, message_body=body,
-        details={"ack_url": url, "title_ja": route.rule.title_ja, "title_en": route.rule.title_en,
-                 "incident_id": incident_id, "connection_id": connection_id},
+        title=f"{command.title_ja} / {command.title_en}", message_subject=subject, message_body=body,
+        details={"ack_url": url, "title_ja": command.title_ja, "title_en": command.title_en,
+                 "incident_id": command.incident.get("id"), "connection_id": command.connection.get("id")},
     )  # fmt: skip
 
 
-def escalation(service: NotificationService, original: Notification, to: Recipient) -> NotificationQueued:
-    """The message to the fallback contact: the original, with why it is handed on."""
+def escalation(
+    service: NotificationService, original: Notification, to: Recipient, *, notification_id: str
+) -> NotificationQueued:
+    """The message to the fallback contact (``notification_id``): the original, with why it is handed on."""
     queued = original.queued
     assert queued is not None
-    follow_id = new_id()
-    url = service.ack_url(follow_id)
+    url = service.ack_url(notification_id)
     reason_ja, reason_en = REASONS[original.final_failure]
     subject, body = service.texts.escalation({
         "recipient": to, "original_recipient": queued.recipient, "reason_ja": reason_ja, "reason_en": reason_en,
@@ -54,7 +53,7 @@ def escalation(service: NotificationService, original: Notification, to: Recipie
     })  # fmt: skip
     channels = channels_of(to)
     return queued.model_copy(update={
-        "notification_id": follow_id, "recipient": to, "channel": channels[0], "channels": channels,
+        "notification_id": notification_id, "recipient": to, "channel": channels[0], "channels": channels,
         "message_subject": subject, "message_body": body, "escalation_of": original.id,
         "details": {**queued.details, "ack_url": url},
     })  # fmt: skip

@@ -9,13 +9,12 @@ from typing import Mapping
 from shared.clock import Clock, utcnow
 from shared.eventstore import EventStore
 from shared.repository import Repository
-from services.notification.application.outstanding import Outstanding
 from services.notification.application.ports import Sender, Texts
 from services.notification.domain.contacts import OperatorContacts
 from services.notification.domain.model import Notification, RetryPolicy
 from services.notification.domain.recipients import Desk
 from services.notification.projections.knowledge import Knowledge
-from services.notification.projections.views import Views
+from services.notification.projections.views import NotificationViews
 
 
 @dataclass
@@ -29,17 +28,15 @@ class NotificationService:
     policy: RetryPolicy
     ack_timeout: timedelta
     base_url: str
+    views: NotificationViews
+    knowledge: Knowledge
     clock: Clock = utcnow
-    views: Views = field(default_factory=Views)
-    knowledge: Knowledge = field(default_factory=Knowledge)
     contacts: Repository[OperatorContacts] = field(init=False)
     notifications: Repository[Notification] = field(init=False)
-    outstanding: Outstanding = field(init=False)
 
     def __post_init__(self) -> None:
         self.contacts = Repository(self.store, OperatorContacts, name="operator contacts")
         self.notifications = Repository(self.store, Notification, name="notification")
-        self.outstanding = Outstanding(self.store)
 
     def ack_url(self, notification_id: str) -> str:
         """Where the recipient acknowledges a notification."""

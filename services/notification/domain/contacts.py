@@ -31,7 +31,9 @@ class SetContact:
 
 
 class OperatorContacts(Aggregate):
-    """Both contacts of one operator (aggregate id = operator id)."""
+    """Both contacts of one operator (aggregate id = operator id): kind → the contact's fields."""
+
+    contacts: dict[str, dict[str, str | None]]
 
     def __init__(self, aggregate_id: str) -> None:
         super().__init__(aggregate_id)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.backoff import Backoff
-from shared.domain import Aggregate, Conflict, Forbidden
+from shared.domain import Aggregate, Conflict, Forbidden, Index
 from shared.events import DomainEvent
 from shared.events.notification import (
     Channel,
@@ -33,7 +33,21 @@ class RetryPolicy:
 
 
 class Notification(Aggregate):
-    """One message to one recipient about one domain event, over one or more channels."""
+    """One message to one recipient about one domain event, over one or more channels.
+
+    Its state is a handful of fields whatever its history: the rendered message, the channels that
+    accepted it, the last attempt, the acknowledgement and the escalation.
+    """
+
+    queued: NotificationQueued | None
+    attempts: int
+    delivered: set[str]
+    delivered_at: datetime | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    final_failure: bool
+    acknowledged_by: str | None
+    escalated_to: Recipient | None
 
     def __init__(self, aggregate_id: str) -> None:
         super().__init__(aggregate_id)
@@ -58,6 +72,10 @@ class Notification(Aggregate):
     def exists(self) -> bool:
         """Queued at some time."""
         return self.queued is not None
+
+    def index(self) -> Index:
+        """``unsettled``: the dispatcher's work (a delivery or an escalation may still be due), found without a scan."""
+        return {"unsettled": ["1"]} if self.exists and not self.settled else {}
 
     @property
     def operator_id(self) -> str | None:

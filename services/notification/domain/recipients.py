@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from shared.events.notification import Channel, Recipient
-from services.notification.domain.contacts import OperatorContacts
+
+Contacts = Mapping[str, Mapping[str, Any]]
+"""An operator's contacts as kind → fields (the aggregate's state, or the contacts read model)."""
 
 NO_CONTACT = "(連絡先未登録 / no contact registered)"
 
@@ -28,7 +31,7 @@ def channels_of(recipient: Recipient) -> list[Channel]:
     return channels or ["email"]
 
 
-def _contact(contacts: OperatorContacts | None, kind: str, operator_id: str) -> Recipient | None:
+def _contact(contacts: Contacts | None, kind: str, operator_id: str) -> Recipient | None:
     fields = contacts.get(kind) if contacts else None
     if not fields:
         return None
@@ -41,7 +44,7 @@ def _contact(contacts: OperatorContacts | None, kind: str, operator_id: str) -> 
     )
 
 
-def primary(target: str, *, operator_id: str | None, contacts: OperatorContacts | None, desk: Desk) -> Recipient:
+def primary(target: str, *, operator_id: str | None, contacts: Contacts | None, desk: Desk) -> Recipient:
     """utility → operator: the security-incident contact, else the applicant; operator → utility: the desk.
 
     An operator with no contact at all still gets a notification without an address: it fails at once
@@ -54,7 +57,7 @@ def primary(target: str, *, operator_id: str | None, contacts: OperatorContacts 
     return found or Recipient(kind="security_incident", operator_id=operator_id, name=NO_CONTACT)
 
 
-def fallback(recipient: Recipient, *, contacts: OperatorContacts | None, desk: Desk) -> Recipient:
+def fallback(recipient: Recipient, *, contacts: Contacts | None, desk: Desk) -> Recipient:
     """Whom to escalate to: the operator's other contact; the fallback desk for the desk or when there is none."""
     if recipient.kind == "utility_desk" or recipient.operator_id is None:
         return desk.fallback

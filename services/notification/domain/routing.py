@@ -87,7 +87,12 @@ class Route:
     @property
     def direction(self) -> str:
         """utility_to_operator or operator_to_utility."""
-        return "utility_to_operator" if self.target == "operator" else "operator_to_utility"
+        return direction_of(self.target)
+
+
+def direction_of(target: str) -> str:
+    """The way a notice to ``target`` goes: utility_to_operator, or operator_to_utility for the desk."""
+    return "utility_to_operator" if target == "operator" else "operator_to_utility"
 
 
 def routes_for(event: DomainEvent, *, event_id: str, operators: list[str]) -> list[Route]:

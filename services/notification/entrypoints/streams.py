@@ -1,20 +1,130 @@
-"""What the notification service consumes: every domain topic, into the notify reaction."""
+"""What the notification service consumes: the router (a faust agent over the other services' topics) and its inbox.
+
+How to run: both start with the service (``smguard serve notification``). The router reads every
+domain topic (incident, connection, policy, operator, contact) in its own consumer group, so the
+instances share its partitions. For each event it waits until the event is committed and the
+knowledge has applied it, then sends one ``queue`` command per route of the table to
+``smguard.notification.commands``, keyed by the route's idempotency key; it acks a record only once
+its commands are on the broker. The instance owning the key's partition decides in ``Inbox``.
+"""
 
 from __future__ import annotations
 
-from shared.envelope import Envelope
-from shared.kafka.sinks import MemorySink
+import asyncio
+import json
+import logging
+from types import SimpleNamespace
+from typing import Any
+
+import faust
+from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaError
+
+from shared.backoff import Backoff
+from shared.envelope import DecodeError, Envelope, Position, decode, encode
+from shared.eventstore import InboxRecord, StoreUnavailable
+from shared.kafka.commands import CommandSender
+from shared.kafka.deadletters import DeadLetters
+from shared.topics import NOTIFICATION_COMMANDS
+from services.notification.adapters.commits import CommitWatch
 from services.notification.application import handlers
 from services.notification.application.service import NotificationService
+from services.notification.domain.commands import QueueNotification
+
+log = logging.getLogger(__name__)
+RETRY = Backoff(base=0.5, cap=10.0)
+TRANSIENT = (KafkaError, OSError, TimeoutError, StoreUnavailable)  # the broker away, or a projection far behind
 
 
-class DomainEvents(MemorySink):
-    """Feeds each domain event once to ``handlers.notify`` (a failure parks the event and is retried)."""
+def command_record(command: QueueNotification) -> dict[str, Any]:
+    """A queue command as the inbox carries it (JSON; the domain event as its CloudEvents text)."""
+    return {
+        "command": "queue", "key": command.key, "target": command.target, "operator_id": command.operator_id,
+        "title_ja": command.title_ja, "title_en": command.title_en, "event": encode(command.event).value.decode(),
+        "incident": command.incident, "connection": command.connection,
+    }  # fmt: skip
 
-    def __init__(self, service: NotificationService) -> None:
-        super().__init__()
-        self.service = service
 
-    async def handle(self, envelope: Envelope) -> None:
-        """Queue what the event calls for."""
-        await handlers.notify(self.service, envelope)
+def command_of(value: bytes) -> QueueNotification:
+    """The queue command an inbox record carries (ValueError, KeyError or TypeError when it is not one)."""
+    body = json.loads(value)
+    if body.get("command") != "queue":
+        raise ValueError(f"unknown command {body.get('command')!r}")
+    return QueueNotification(
+        key=body["key"], target=body["target"], operator_id=body["operator_id"], title_ja=body["title_ja"],
+        title_en=body["title_en"], event=decode(body["event"].encode()), incident=dict(body["incident"]),
+        connection=dict(body["connection"]),
+    )  # fmt: skip
+
+
+class Router:
+    """Turns each committed domain event into queue commands for the owners of their keys."""
+
+    def __init__(
+        self, service: NotificationService, *, watch: CommitWatch, sender: CommandSender, dead_letters: DeadLetters
+    ) -> None:
+        self._service, self._watch, self._sender, self._dlq = service, watch, sender, dead_letters
+        self.handled = 0
+
+    async def handle(self, record: SimpleNamespace) -> None:
+        """Route one record (retried while the broker is away; a record that cannot be routed is dead-lettered)."""
+        try:
+            envelope = decode(record.value, position=Position(record.topic, record.partition, record.offset))
+        except DecodeError:
+            log.warning("an unreadable domain record is not routed", extra={"topic": record.topic, "offset": record.offset})
+        else:
+            await self._route(record, envelope)
+        self.handled += 1
+
+    async def _route(self, record: SimpleNamespace, envelope: Envelope) -> None:
+        attempt = 0
+        while True:
+            try:
+                if await self._watch.committed(envelope):
+                    commands = handlers.route(self._service, envelope)
+                    await self._sender.send_many(NOTIFICATION_COMMANDS, [(c.key, command_record(c)) for c in commands])
+                else:  # its transaction was aborted (or the projection parked it: then /ops/parked lists it)
+                    log.warning("an event its projection did not apply is not routed", extra={"event_id": envelope.id})
+                return
+            except TRANSIENT as exc:
+                attempt += 1
+                log.warning("routing not done; retrying", extra={"event_id": envelope.id, "error": repr(exc)})
+                await asyncio.sleep(RETRY.delay(attempt))
+            except Exception as exc:  # a bug must not stop every notification behind this event
+                log.exception("routing failed; dead-lettered", extra={"event_id": envelope.id})
+                await self._dlq.send(record, f"{type(exc).__name__}: {exc}")
+                return
+
+
+def install_router(app: faust.App, *, topics: list[str], router: Router) -> Any:
+    """Declare the agent that feeds the domain topics, record by record, into ``router``."""
+    source = app.topic(*topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(source, name="notification-router")
+    async def route(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            message = event.message
+            await router.handle(SimpleNamespace(
+                topic=message.topic, partition=message.partition, offset=message.offset, key=message.key,
+                value=message.value,
+            ))  # fmt: skip
+
+    return route
+
+
+class Inbox:
+    """Decides the inbox records of an owned partition (``runtime.inbox``): queue commands, each key once."""
+
+    def __init__(self, service: NotificationService, dead_letters: DeadLetters) -> None:
+        self._service, self._dlq = service, dead_letters
+
+    async def __call__(self, partition: int, records: list[ConsumerRecord]) -> None:
+        """Decode the batch (a record that is no command is dead-lettered), decide it, commit its offset with it."""
+        commands = []
+        for record in records:
+            try:
+                commands.append(command_of(record.value))
+            except (ValueError, KeyError, TypeError) as exc:
+                await self._dlq.send(record, f"not a queue command: {exc}")
+        last = records[-1]
+        await handlers.queue(self._service, commands, inbox=InboxRecord(last.topic, last.partition, last.offset))

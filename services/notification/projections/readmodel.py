@@ -1,25 +1,30 @@
 """The notification service's read models as one deterministic snapshot, for ``smguard replay`` to compare.
 
-The snapshot is what the service shows through its GET routes: every notification (status,
-attempts, recipient, route, channels, the domain event it tells of, acknowledgement, escalation)
-and every operator's contacts. The live views (``GET /ops/read-model``) and a replay of the topics
-(``READ_MODELS`` in the bootstrap) give the same shape, compared key by key. Notifications and
-operators are keyed by id: their order across partitions is not defined by the stream; the lists
-inside one notification are in its own stream's order.
+The snapshot is what the service shows and decides with: every notification (status, attempts,
+recipient, route, channels, the domain event it tells of, acknowledgement, escalation), every
+operator's contacts, and the router's knowledge of incidents and connections. The live read
+models (``GET /ops/read-model``) and a replay of the topics (``READ_MODELS`` in the bootstrap)
+give the same shape, compared key by key. Everything is keyed by id; the operators an incident
+concerns are sorted, since the order they became known in depends on how two topics interleave.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic_core import to_jsonable_python
+from services.notification.projections.knowledge import CONNECTIONS, INCIDENTS, OPERATORS, Knowledge
+from services.notification.projections.views import CONTACTS, NOTIFICATIONS, NotificationViews
 
-from services.notification.projections.views import Views
 
-
-def snapshot(views: Views) -> dict[str, Any]:
-    """Both views as plain JSON data: a copy, sorted by notification id and by operator and contact kind."""
-    return to_jsonable_python({
-        "notifications": dict(sorted(views.notifications.items())),
-        "contacts": {op: dict(sorted(kinds.items())) for op, kinds in sorted(views.contacts.items())},
-    })  # fmt: skip
+def snapshot(views: NotificationViews, knowledge: Knowledge) -> dict[str, Any]:
+    """Every read model as plain JSON data, sorted by id (and contacts by kind)."""
+    concerned: dict[str, list[str]] = {}
+    for _, row in knowledge.docs.every(OPERATORS):
+        concerned.setdefault(row["incident_id"], []).append(row["operator_id"])
+    return {
+        "notifications": dict(views.docs.every(NOTIFICATIONS)),
+        "contacts": {op: dict(sorted(kinds.items())) for op, kinds in views.docs.every(CONTACTS)},
+        "incidents": dict(knowledge.docs.every(INCIDENTS)),
+        "incident_operators": {incident: sorted(ops) for incident, ops in sorted(concerned.items())},
+        "connections": dict(knowledge.docs.every(CONNECTIONS)),
+    }

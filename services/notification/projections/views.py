@@ -1,10 +1,11 @@
-"""Read models of contacts and notifications, rebuilt from the service's own topics."""
+"""Read models of contacts and notifications, folded from the service's own topics into SQLite documents."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
+from shared.documents import Documents, DocumentSink
 from shared.envelope import Envelope
 from shared.events.contact import ContactEvent
 from shared.events.notification import (
@@ -14,16 +15,10 @@ from shared.events.notification import (
     NotificationFailed,
     NotificationQueued,
 )
-from shared.kafka.sinks import MemorySink
 from services.notification.domain.contacts import CONTACT_FIELDS
 
-
-@dataclass
-class Views:
-    """Contacts per operator and notifications by id (dicts shaped as the API answers)."""
-
-    contacts: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    notifications: dict[str, dict[str, Any]] = field(default_factory=dict)
+NOTIFICATIONS = "notifications"  # key: notification id; tags: operator, status; sorted by queued_at
+CONTACTS = "contacts"  # key: operator id; the operator's contacts by kind
 
 
 def _queued(envelope: Envelope, event: NotificationQueued) -> dict[str, Any]:
@@ -65,20 +60,9 @@ def _settle_status(view: dict[str, Any]) -> None:
         view["status"] = "failed"
 
 
-def apply(views: Views, envelope: Envelope) -> Views:
-    """Fold one event of the contact or notification topic into the views."""
+def _changed(view: dict[str, Any], envelope: Envelope) -> None:
+    """What a later event of the notification does to its view."""
     event = envelope.event
-    if isinstance(event, ContactEvent):
-        contact = {name: getattr(event, name) for name in CONTACT_FIELDS}
-        contact.update(kind=event.kind, updated_at=envelope.time.isoformat(), version=envelope.sequence)
-        views.contacts.setdefault(event.operator_id, {})[event.kind] = contact
-        return views
-    if isinstance(event, NotificationQueued):
-        views.notifications[event.notification_id] = _queued(envelope, event)
-        return views
-    view = views.notifications.get(getattr(event, "notification_id", ""))
-    if view is None:
-        return views
     view["version"] = envelope.sequence
     if isinstance(event, NotificationDelivered):
         view["attempts"] = max(view["attempts"], event.attempt)
@@ -94,16 +78,51 @@ def apply(views: Views, envelope: Envelope) -> Views:
         view["escalated_to"] = event.escalated_to.model_dump(mode="json")
         view["escalation_notification_id"] = event.escalation_notification_id
     _settle_status(view)
-    return views
 
 
-class ViewSink(MemorySink):
-    """Keeps the views current from the contact and notification topics."""
+def _sort_key(view: dict[str, Any]) -> str:
+    """Queue time as text that sorts as time does (every view in UTC, with microseconds)."""
+    return datetime.fromisoformat(view["queued_at"]).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.views = Views()
 
-    async def handle(self, envelope: Envelope) -> None:
+def apply(docs: Documents, envelope: Envelope) -> None:
+    """Fold one event of the contact or notification topic into the documents."""
+    event = envelope.event
+    if isinstance(event, ContactEvent):
+        contact = {name: getattr(event, name) for name in CONTACT_FIELDS}
+        contact.update(kind=event.kind, updated_at=envelope.time.isoformat(), version=envelope.sequence)
+        docs.put(CONTACTS, event.operator_id, {**(docs.get(CONTACTS, event.operator_id) or {}), event.kind: contact})
+        return
+    if isinstance(event, NotificationQueued):
+        view = _queued(envelope, event)
+    else:
+        found = docs.get(NOTIFICATIONS, getattr(event, "notification_id", ""))
+        if found is None:
+            return
+        view = found
+        _changed(view, envelope)
+    tags = {"operator": view["operator_id"], "status": view["status"]}
+    docs.put(NOTIFICATIONS, view["id"], view, sort=_sort_key(view), tags=tags)
+
+
+class NotificationViews(DocumentSink):
+    """Contacts per operator and notifications by id, shaped as the API answers them."""
+
+    def fold(self, docs: Documents, envelope: Envelope) -> None:
         """Apply the event to the views."""
-        apply(self.views, envelope)
+        apply(docs, envelope)
+
+    def contacts_of(self, operator_id: str) -> dict[str, dict[str, Any]]:
+        """An operator's contacts by kind (empty when none is registered)."""
+        return self.docs.get(CONTACTS, operator_id) or {}
+
+    def notification(self, notification_id: str) -> dict[str, Any] | None:
+        """One notification's view, or None."""
+        return self.docs.get(NOTIFICATIONS, notification_id)
+
+    def page(
+        self, *, operator_id: str | None, status: str | None, offset: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Newest first, a page of the notifications of an operator (every one when None) in a status, and how many."""
+        where = {"operator": operator_id, "status": status}
+        return self.docs.query(NOTIFICATIONS, where=where, offset=offset, limit=limit, newest_first=True)

@@ -7,21 +7,33 @@ import email.policy
 from email.message import EmailMessage
 from typing import Any
 
+from pathlib import Path
+
 from aiosmtpd.controller import Controller
 
 from shared import topics
+from shared.envelope import Envelope
+from shared.eventstore import Context, InboxRecord
 from shared.eventstore.memory import InMemoryEventStore
 from shared.events.connection import ConnectionBlocked
 from shared.events.incident import CauseReport, ImpactLine, InitialReport, ReportFiled
 from shared.events.notification import Recipient
+from shared.events.values import Actor
+from shared.principal import Principal
+from shared.repository import Saved
 from services.notification.adapters.memory import RecordingSender
+from services.notification.application import handlers
 from services.notification.application.service import NotificationService
 from services.notification.bootstrap import build_service
 from services.notification.config import NotificationSettings
+from services.notification.domain.contacts import SetContact
 from services.notification.domain.recipients import Desk
-from tests.factories import FakeClock, StandInWriter, bearer, connection_blocked, free_port, uid
+from services.notification.projections.knowledge import Knowledge
+from services.notification.projections.views import NotificationViews
+from tests.factories import FakeClock, StandInWriter, bearer, connection_blocked, envelope, eventually, free_port, uid
 
 WEBHOOK_SECRET = "webhook-secret-for-tests"
+STAFF = Principal(sub="op-user", role="operator", operator_id="op-1")
 DESK = Desk(
     primary=Recipient(kind="utility_desk", name="ネットワークサービスセンター託送運営グループ", email="desk@utility.example"),
     fallback=Recipient(kind="utility_desk", name="fallback", email="fallback@utility.example"),
@@ -65,14 +77,37 @@ class SmtpServer:
 
 
 def handler_service(**config: Any) -> NotificationService:
-    """The service over an in-memory store with recording channels and a clock the test moves."""
+    """The service over an in-memory store, read models in memory, recording channels and a clock the test moves."""
     values: dict[str, Any] = {
         "desk_email": "desk@utility.example", "desk_fallback_email": "fallback@utility.example",
         "public_base_url": "http://smguard.test", "delivery_max_attempts": 3, "retry_base_seconds": 10,
         "retry_max_seconds": 60, "ack_timeout_seconds": 1800,
     }  # fmt: skip
     senders = {"email": RecordingSender("email"), "webhook": RecordingSender("webhook")}
-    return build_service(InMemoryEventStore(), config=NotificationSettings(**(values | config)), senders=senders, clock=FakeClock())
+    return build_service(
+        InMemoryEventStore(), config=NotificationSettings(**(values | config)), senders=senders,
+        views=NotificationViews(Path(":memory:")), knowledge=Knowledge(Path(":memory:")), clock=FakeClock(),
+    )  # fmt: skip
+
+
+async def project(service: NotificationService) -> None:
+    """Feed what the store published into the views, as their subscriber would (each event once)."""
+    for published in list(service.store.published):  # type: ignore[attr-defined]  # the in-memory store's
+        if not service.views.already_applied(published.id):
+            await service.views.apply(published, resume_at=0)
+
+
+def inbox_record(service: NotificationService) -> InboxRecord:
+    """The next record of the in-memory inbox."""
+    return InboxRecord("smguard.notification.commands", 0, len(service.store.consumed_records))  # type: ignore[attr-defined]
+
+
+async def notify(service: NotificationService, event: Envelope) -> list[Saved]:
+    """What the router and the inbox do with a domain event: learn from it, route it, queue each route."""
+    if not service.knowledge.already_applied(event.id):
+        await service.knowledge.apply(event, resume_at=0)
+    await project(service)
+    return await handlers.queue(service, handlers.route(service, event), inbox=inbox_record(service))
 
 
 def blocked(operator_id: str, *, reason: str = "unauthorized_access", incident_id: str | None = None) -> ConnectionBlocked:
@@ -113,11 +148,18 @@ async def file_report(settings, incident_id: str, operator_id: str) -> ReportFil
 
 
 async def put_contact(client, settings, operator_id: str, kind: str, email: str, **extra: Any):
-    """The operator PUTs one of its contacts; the answer must be 200 or 201."""
+    """The operator PUTs one of its contacts (200 or 201), then waits until the contacts read model shows it:
+    a notification queued after this call is addressed with it."""
     body = {"name": f"{kind} 担当 山田", "email": email, **CONTACT, **extra}
     response = await client.put(f"/operators/{operator_id}/contacts/{kind}", json=body,
                                 headers=bearer(settings, "operator", operator_id))  # fmt: skip
     assert response.status_code in (200, 201), response.text
+
+    async def shown() -> bool:
+        read = await client.get(f"/operators/{operator_id}/contacts", headers=bearer(settings, "operator", operator_id))
+        return max((c["version"] for c in read.json()["contacts"]), default=0) >= response.json()["version"]
+
+    await eventually(shown, what=f"the {kind} contact in the read model")
     return response
 
 
@@ -125,3 +167,27 @@ async def notifications(client, settings, **params: Any) -> list[dict]:
     """The notifications the utility's SOC sees, filtered by ``params``."""
     response = await client.get("/notifications", params=params, headers=bearer(settings, "utility_soc"))
     return response.json()["items"]
+
+
+def command(kind: str, email: str = "si@op.example", operator_id: str = "op-1") -> SetContact:
+    """op-1's staff sets one of its contacts."""
+    return SetContact(operator_id, kind, "担当者", "中部テック", email, "052-000-0000", None,
+                      Actor(kind="person", id="op-user", role="operator"))  # fmt: skip
+
+
+async def register(service: NotificationService, kind: str, email: str = "si@op.example", **options: Any):
+    """Set a contact through the handler, then project it (the read model the inbox addresses notifications with)."""
+    done = await handlers.set_contact(service, command(kind, email), principal=STAFF, context=Context(), **options)
+    await project(service)
+    return done
+
+
+def of_type(service: NotificationService, cls) -> list:
+    """The events of a type the in-memory store published, in order."""
+    return [e.event for e in service.store.published if isinstance(e.event, cls)]  # type: ignore[attr-defined]
+
+
+async def queued_block(service: NotificationService, operator_id: str = "op-1") -> str:
+    """A block told to the operator; answers its notification id."""
+    (saved,) = await notify(service, envelope(blocked(operator_id), "c-1"))
+    return saved.aggregate_id

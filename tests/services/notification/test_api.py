@@ -7,7 +7,7 @@ import pytest
 
 from services.notification.bootstrap import build_app
 from tests.factories import bearer, eventually, serving, uid
-from tests.services.notification.helpers import block, file_report
+from tests.services.notification.helpers import block, file_report, put_contact
 
 CONTACT = {"name": "セキュリティ担当 鈴木", "organisation": "中部テック株式会社", "email": "suzuki@op.example", "phone": "052-000-0000"}
 
@@ -75,12 +75,12 @@ class TestContacts:
         response = await put(running, settings, uid("op"), role="utility_soc")
         assert response.status_code == 201
 
-    async def test_a_malformed_email_is_refused_and_nothing_is_written(self, routes, settings):
-        app, client = routes
+    async def test_a_malformed_email_is_refused_and_nothing_is_written(self, service, settings):
+        app, client = service
         operator = uid("op")
         response = await put(client, settings, operator, body={**CONTACT, "email": "not-an-address"})
         assert response.status_code == 422 and response.json()["code"] == "invalid_input"
-        assert app.state.service.store.version(operator) == 0
+        assert app.state.service.store.snapshot(operator) is None
 
     async def test_a_malformed_webhook_url_is_refused(self, routes, settings):
         _, client = routes
@@ -121,7 +121,7 @@ class TestNotifications:
     async def test_an_operator_sees_and_acknowledges_its_own_notifications_only(self, running, settings, smtp):
         mine, theirs = uid("op"), uid("op")
         for operator in (mine, theirs):
-            await put(running, settings, operator)
+            await put_contact(running, settings, operator, "security_incident", CONTACT["email"])
             await block(settings, operator)
         soc = bearer(settings, "utility_soc")
 
@@ -160,7 +160,7 @@ class TestNotifications:
 
     async def test_an_acknowledgement_with_if_match_must_name_the_current_version(self, running, settings):
         operator = uid("op")
-        await put(running, settings, operator)
+        await put_contact(running, settings, operator, "security_incident", CONTACT["email"])
         await block(settings, operator)
         own = bearer(settings, "operator", operator)
 
@@ -175,10 +175,33 @@ class TestNotifications:
         assert stale.status_code == 409 and stale.json()["current_version"] == item["version"] == 2
         assert acked.status_code == 200 and acked.json()["version"] == 3 and acked.json()["acknowledged_by"] == f"operator:{operator}"
 
-    async def test_an_unknown_notification_is_not_found_and_bad_paging_is_refused(self, routes, settings):
-        _, client = routes
+    async def test_an_unknown_notification_is_not_found_and_bad_paging_is_refused(self, running, settings):
+        client = running
         soc = bearer(settings, "utility_soc")
         assert (await client.get(f"/notifications/{uid('n')}", headers=soc)).status_code == 404
         assert (await client.post(f"/notifications/{uid('n')}/ack", headers=soc)).status_code == 404
         assert (await client.get("/notifications", params={"limit": 100000}, headers=soc)).status_code == 422
         assert (await client.get("/notifications", params={"status": "lost"}, headers=soc)).status_code == 422
+
+    async def test_the_list_is_one_page_of_a_tagged_query_newest_first_with_its_total(self, running, settings):
+        operator = uid("op")
+        await put_contact(running, settings, operator, "security_incident", CONTACT["email"])
+        told = [(await block(settings, operator)).connection_id for _ in range(3)]
+        own = bearer(settings, "operator", operator)
+
+        async def listed(**params):
+            answer = await running.get("/notifications", params={"status": "delivered", **params}, headers=own)
+            return answer.json()
+
+        await eventually(lambda: _total(listed(), 4), what="the contact notice and three blocks delivered")
+        first, rest = await listed(limit=2), await listed(limit=2, offset=2)
+        assert (len(first["items"]), len(rest["items"]), first["total"], rest["total"]) == (2, 2, 4, 4)
+        pages = [n["domain_event"]["subject"] for n in first["items"] + rest["items"] if n["domain_event"]["type"] == "ConnectionBlocked"]
+        assert sorted(pages) == sorted(told) and len({n["id"] for n in first["items"] + rest["items"]}) == 4
+        queued_at = [n["queued_at"] for n in first["items"] + rest["items"]]
+        assert queued_at == sorted(queued_at, reverse=True)
+        assert (await listed(status="queued"))["total"] == 0
+
+
+async def _total(answer, count: int) -> bool:
+    return (await answer)["total"] == count

@@ -161,8 +161,8 @@ class TestContactChangesAndVulnerabilities:
             first = await block(settings, operator, reason="serious_vulnerability", incident_id=incident)
             await block(settings, operator, reason="serious_vulnerability", incident_id=incident)
             other = await block(settings, operator)
-            (notifier,) = [s for s in app.state.runtime.subscribers if s.name.endswith("notifier")]
-            await notifier.wait_for_current_end()
+            # 4 domain events routed (the contact, 3 blocks); 4 commands decided (2 of them under one key)
+            await eventually(lambda: app.state.router.handled == 4 and app.state.inbox.handled == 4, what="all decided")
             await eventually(lambda: all_delivered(client, settings, operator, count=3), what="every notification sent")
         vulnerability = [m for m in smtp.mailbox.to("soc@op.example") if "重大な脆弱性" in m["Subject"]]
         assert any(other.connection_id in m.get_content() for m in smtp.mailbox.to("soc@op.example"))

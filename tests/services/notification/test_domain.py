@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -179,3 +180,26 @@ class TestQueueAndSettle:
         delivered = escalation(NotificationDelivered(notification_id="n-1", attempt=1, delivered_at=FIXED_TIME, channel="email"))
         failed = escalation(NotificationFailed(notification_id="n-1", attempt=3, error="x", final=True))
         assert not retrying.settled and delivered.settled and failed.settled
+
+
+class TestState:
+    def test_a_notification_restored_from_its_snapshot_is_the_one_folded_from_its_events(self):
+        folded = given(
+            NotificationDelivered(notification_id="n-1", attempt=1, delivered_at=FIXED_TIME, channel="email"),
+            NotificationFailed(notification_id="n-1", attempt=1, error="HTTP 500", next_attempt_at=FIXED_TIME, channel="webhook"),
+        )
+        restored = Notification.restore("n-1", folded.version, json.loads(json.dumps(folded.snapshot())))
+        assert restored.snapshot() == folded.snapshot() and restored.version == 3
+        assert (restored.queued, restored.delivered, restored.pending_channels) == (queued(), {"email"}, ["webhook"])
+        assert restored.due_for_delivery(FIXED_TIME) and restored.index() == {"unsettled": ["1"]}
+
+    def test_only_a_notification_that_may_still_need_work_is_indexed_unsettled(self):
+        acked = given(NotificationAcknowledged(notification_id="n-1", acknowledged_by="x"))
+        assert given().index() == {"unsettled": ["1"]} and acked.index() == {} and Notification("n-0").index() == {}
+
+    def test_contacts_restored_from_their_snapshot(self):
+        contacts = OperatorContacts("op-1")
+        contacts.set_contact(command())
+        contacts.version = len(contacts.take_pending())
+        restored = OperatorContacts.restore("op-1", 1, json.loads(json.dumps(contacts.snapshot())))
+        assert restored.get("applicant") == command().fields() and restored.exists

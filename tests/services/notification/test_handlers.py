@@ -1,4 +1,4 @@
-"""Commands and reactions over the in-memory event store and recording channels (no broker)."""
+"""Commands, the router's reaction and the inbox decision over the in-memory store (no broker); dispatch: test_dispatch."""
 
 from __future__ import annotations
 
@@ -7,35 +7,15 @@ import pytest
 from shared.domain import Forbidden, NotFound
 from shared.eventstore import ConcurrencyError, Context
 from shared.events.contact import ContactChanged, ContactRegistered
-from shared.events.notification import NotificationDelivered, NotificationEscalated, NotificationQueued
-from shared.events.values import Actor
+from shared.events.notification import NotificationQueued
 from shared.principal import Principal
 from services.notification.application import handlers
-from services.notification.domain.contacts import SetContact
-from tests.factories import envelope
-from tests.services.notification.helpers import blocked, handler_service
+from tests.factories import connection_registered, envelope, incident_opened
+from tests.services.notification.helpers import (
+    STAFF, blocked, command, handler_service, inbox_record, notify, of_type, queued_block, register, report,
+)
 
-STAFF = Principal(sub="op-user", role="operator", operator_id="op-1")
 SOC = Principal(sub="soc", role="utility_soc")
-
-
-def command(kind: str, email: str = "si@op.example", operator_id: str = "op-1") -> SetContact:
-    return SetContact(operator_id, kind, "担当者", "中部テック", email, "052-000-0000", None,
-                      Actor(kind="person", id="op-user", role="operator"))  # fmt: skip
-
-
-async def register(service, kind, email="si@op.example", **options):
-    return await handlers.set_contact(service, command(kind, email), principal=STAFF, context=Context(), **options)
-
-
-def of_type(service, cls):
-    return [e.event for e in service.store.all() if isinstance(e.event, cls)]
-
-
-async def queued_block(service, operator_id="op-1"):
-    """A block told to the operator; answers its notification id."""
-    (saved,) = await handlers.notify(service, envelope(blocked(operator_id), "c-1"))
-    return saved.aggregate_id
 
 
 class TestSetContact:
@@ -53,7 +33,7 @@ class TestSetContact:
         service = handler_service()
         first = await register(service, "applicant", idempotency_key="k-1")
         again = await register(service, "applicant", idempotency_key="k-1")
-        assert first == again and again.registered and service.store.version("op-1") == 1
+        assert first == again and again.registered and service.contacts.load("op-1").version == 1
 
     async def test_a_stale_expected_version_is_refused_and_nothing_is_written(self):
         service = handler_service()
@@ -67,7 +47,7 @@ class TestSetContact:
         stranger = Principal(sub="x", role="operator", operator_id="op-2")
         with pytest.raises(NotFound):
             await handlers.set_contact(service, command("applicant"), principal=stranger, context=Context())
-        assert service.store.version("op-1") == 0
+        assert service.store.snapshot("op-1") is None
 
 
 class TestAcknowledge:
@@ -96,112 +76,65 @@ class TestAcknowledge:
             await handlers.acknowledge(service, notification_id, principal=STAFF, context=Context(), expected_version=7)
 
 
-class TestNotify:
+class TestRoute:
+    async def test_a_block_is_one_command_for_the_connections_operator_with_what_is_known_of_the_connection(self):
+        service, event = handler_service(), blocked("op-1")
+        await service.knowledge.apply(envelope(connection_registered(event.connection_id, "op-1"), event.connection_id), resume_at=0)
+        told = envelope(event, event.connection_id)
+        (queue,) = handlers.route(service, told)
+        assert queue.key == f"notify:{told.id}:operator:op-1" and (queue.target, queue.operator_id) == ("operator", "op-1")
+        assert queue.connection["maker"] == "東海計器" and queue.incident == {"id": event.incident_id}
+
+    async def test_a_report_names_no_operator_and_goes_by_the_operators_the_knowledge_has_for_its_incident(self):
+        service = handler_service()
+        await service.knowledge.apply(envelope(incident_opened("inc-1", "op-1", operator_ids=["op-1", "op-2"]), "inc-1"), resume_at=0)
+        commands = handlers.route(service, envelope(report("inc-1", direction="utility_to_operator"), "inc-1"))
+        assert [c.operator_id for c in commands] == ["op-1", "op-2"] and commands[0].incident["title"] == "不正アクセスの疑い"
+
+    async def test_an_event_no_rule_names_is_no_command(self):
+        service = handler_service()
+        assert handlers.route(service, envelope(incident_opened("inc-1", "op-1", origin="vulnerability"), "inc-1")) == []
+
+
+class TestQueue:
     async def test_a_block_queues_one_notification_to_the_security_incident_contact(self):
         service = handler_service()
         await register(service, "applicant", "app@op.example")
         await register(service, "security_incident")
-        await handlers.notify(service, envelope(blocked("op-1"), "c-1"))
+        await notify(service, envelope(blocked("op-1"), "c-1"))
         (queued,) = of_type(service, NotificationQueued)
         assert queued.recipient.email == "si@op.example" and queued.route == "utility_to_operator"
 
-    async def test_the_same_domain_event_twice_queues_nothing_more_and_answers_the_same_notification(self):
+    async def test_a_queue_command_delivered_twice_queues_once_and_the_second_record_is_consumed_alone(self):
+        service = handler_service()
+        await register(service, "security_incident")
+        commands = handlers.route(service, envelope(blocked("op-1"), "c-1"))
+        first, second = inbox_record(service), None
+        (saved,) = await handlers.queue(service, commands, inbox=first)
+        second = inbox_record(service)
+        assert await handlers.queue(service, commands, inbox=second) == []
+        assert await handlers.queue(service, commands * 2, inbox=inbox_record(service)) == []
+        assert len(of_type(service, NotificationQueued)) == 1 and saved.envelopes[0].idempotency_key == commands[0].key
+        assert service.store.consumed_records[:2] == [first, second]
+
+    async def test_one_batch_with_the_same_command_twice_queues_once_and_its_last_append_carries_the_offset(self):
+        service = handler_service()
+        commands = handlers.route(service, envelope(blocked("op-1"), "c-1")) + handlers.route(service, envelope(blocked("op-2"), "c-2"))
+        record = inbox_record(service)
+        saved = await handlers.queue(service, [commands[0], *commands], inbox=record)
+        assert [s.envelopes[0].event.operator_id for s in saved] == ["op-1", "op-2"]
+        assert service.store.consumed_records == [record]
+
+    async def test_the_same_domain_event_twice_queues_nothing_more(self):
         service = handler_service()
         event = envelope(blocked("op-1"), "c-1")
-        (first,) = await handlers.notify(service, event)
-        (again,) = await handlers.notify(service, event)
-        assert len(of_type(service, NotificationQueued)) == 1
-        assert again.replayed and again.aggregate_id == first.aggregate_id
+        (first,) = await notify(service, event)
+        assert await notify(service, event) == []
+        assert len(of_type(service, NotificationQueued)) == 1 and first.aggregate_id
 
     async def test_a_contact_change_by_the_operator_tells_the_desk(self):
         service = handler_service()
         await register(service, "applicant")
-        await handlers.notify(service, service.store.load("op-1")[-1])
+        await notify(service, service.store.published[-1])
         (queued,) = of_type(service, NotificationQueued)
         assert queued.recipient == service.desk.primary and "si@op.example" in queued.message_body
-
-
-class TestDispatch:
-    async def test_a_queued_notification_is_sent_once_and_recorded_delivered(self):
-        service = handler_service()
-        await register(service, "applicant")
-        await handlers.notify(service, envelope(blocked("op-1", reason="abnormal_communication"), "c-1"))
-        await handlers.dispatch(service)
-        await handlers.dispatch(service)
-        assert len(service.senders["email"].sent) == 1 and len(of_type(service, NotificationDelivered)) == 1
-        assert service.outstanding.current()  # delivered, still waiting for its acknowledgement
-
-    async def test_a_failed_delivery_waits_for_its_back_off_then_succeeds(self):
-        service = handler_service()
-        email = service.senders["email"]
-        await register(service, "security_incident")
-        notification_id = await queued_block(service)
-        email.failing = "connection refused"
-        await handlers.dispatch(service)
-        email.failing = None
-        await handlers.dispatch(service)
-        assert email.sent == []
-        service.clock.advance(seconds=10)
-        await handlers.dispatch(service)
-        notification = service.notifications.load(notification_id)
-        assert len(email.sent) == 1 and notification.status == "delivered" and notification.attempts == 2
-        assert notification.last_error == "email: connection refused"
-
-    async def test_no_acknowledgement_in_time_escalates_to_the_applicant_contact(self):
-        service = handler_service()
-        await register(service, "applicant", "app@op.example")
-        await register(service, "security_incident")
-        await queued_block(service)
-        await handlers.dispatch(service)
-        service.clock.advance(minutes=30)
-        await handlers.dispatch(service)
-        await handlers.dispatch(service)
-        (escalated,) = of_type(service, NotificationEscalated)
-        sent = service.senders["email"].sent
-        assert escalated.escalated_to.email == "app@op.example"
-        assert [m.recipient.email for m in sent] == ["si@op.example", "app@op.example"]
-        assert "エスカレーション / Escalation" in sent[1].subject
-        assert service.outstanding.current() == []  # the original escalated, the escalation delivered: both settled
-
-    async def test_an_escalation_retried_after_a_crash_queues_no_second_message(self):
-        service = handler_service()
-        await register(service, "security_incident")
-        notification_id = await queued_block(service)
-        await handlers.dispatch(service)
-        first = await handlers.escalate(service, notification_id)
-        again = await handlers.escalate(service, notification_id)
-        assert again.replayed and again.envelopes == first.envelopes
-        assert len(of_type(service, NotificationQueued)) == 2 and len(of_type(service, NotificationEscalated)) == 1
-
-    async def test_an_acknowledged_notification_does_not_escalate(self):
-        service = handler_service()
-        await register(service, "security_incident")
-        notification_id = await queued_block(service)
-        await handlers.dispatch(service)
-        await handlers.acknowledge(service, notification_id, principal=STAFF, context=Context())
-        service.clock.advance(hours=5)
-        await handlers.dispatch(service)
-        assert of_type(service, NotificationEscalated) == [] and len(service.senders["email"].sent) == 1
-        assert service.outstanding.current() == []
-
-    async def test_an_operator_without_contacts_is_escalated_to_the_fallback_desk_after_the_last_attempt(self):
-        service = handler_service()
-        await handlers.notify(service, envelope(blocked("op-9"), "c-9"))
-        for _ in range(3):
-            await handlers.dispatch(service)
-        (queued, follow_up) = of_type(service, NotificationQueued)
-        assert service.notifications.load(queued.notification_id).attempts == 1
-        assert [m.recipient.email for m in service.senders["email"].sent] == [service.desk.fallback.email]
-        assert follow_up.escalation_of == queued.notification_id
-
-    async def test_the_desk_not_acknowledging_in_time_escalates_to_the_fallback_desk(self):
-        service = handler_service()
-        await register(service, "applicant")
-        await handlers.notify(service, service.store.load("op-1")[-1])
-        await handlers.dispatch(service)
-        service.clock.advance(minutes=30)
-        await handlers.dispatch(service)
-        await handlers.dispatch(service)
-        assert [m.recipient.email for m in service.senders["email"].sent] == [service.desk.primary.email, service.desk.fallback.email]
-        (original, follow_up) = of_type(service, NotificationQueued)
-        assert follow_up.escalation_of == original.notification_id and follow_up.operator_id == "op-1"

@@ -10,11 +10,12 @@ from tests.services.notification.helpers import DESK
 OPERATOR = Actor(kind="person", id="u", role="operator")
 
 
-def contacts(*kinds: str) -> OperatorContacts:
+def contacts(*kinds: str) -> dict:
+    """The operator's contacts by kind, as the aggregate keeps them and the contacts read model shows them."""
     aggregate = OperatorContacts("op-1")
     for kind in kinds:
         aggregate.set_contact(SetContact("op-1", kind, f"{kind}担当", "中部テック", f"{kind}@op.example", "052-000-0000", None, OPERATOR))
-    return aggregate
+    return aggregate.contacts
 
 
 class TestPrimary:

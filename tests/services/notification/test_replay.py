@@ -8,7 +8,6 @@ import json
 from datetime import datetime, timezone
 
 import httpx
-from fastapi.encoders import jsonable_encoder
 
 from shared.cli import replay as cli_replay
 from shared.eventstore import Context
@@ -19,9 +18,9 @@ from services.notification.application import handlers
 from services.notification.bootstrap import READ_MODELS, build_app
 from services.notification.domain.contacts import SetContact
 from services.notification.projections.readmodel import snapshot
-from services.notification.projections.views import Views, apply
-from tests.factories import bearer, eventually, listening, serving, uid
-from tests.services.notification.helpers import block, handler_service, put_contact
+from services.notification.projections.views import NOTIFICATIONS
+from tests.factories import bearer, connection_registered, envelope, eventually, listening, serving, uid
+from tests.services.notification.helpers import block, blocked, handler_service, notify, project, put_contact
 
 SOC = Principal(sub="soc", role="utility_soc")
 
@@ -37,9 +36,14 @@ def views_of(client_or_app):
     return app.state.service.views
 
 
+def notices(views) -> list[dict]:
+    """Every notification the views hold."""
+    return [view for _, view in views.docs.every(NOTIFICATIONS)]
+
+
 def settled(views, operator_id: str) -> list[dict]:
     """The operator's notifications once every one of them has left the queue (delivered, acknowledged...)."""
-    found = [n for n in views.notifications.values() if n["operator_id"] == operator_id]
+    found = [n for n in notices(views) if n["operator_id"] == operator_id]
     return found if found and all(n["status"] != "queued" for n in found) else []
 
 
@@ -50,13 +54,13 @@ async def some_history(client, settings, views, operator_id: str) -> str:
     await put_contact(client, settings, operator_id, "applicant", "applicant@op.example", phone="052-111-1111")
     event = await block(settings, operator_id)
     (notice,) = await eventually(
-        lambda: [n for n in views.notifications.values()
+        lambda: [n for n in notices(views)
                  if n["domain_event"]["subject"] == event.connection_id and n["status"] == "delivered"],
         what="the block delivered",
     )  # fmt: skip
     acked = await client.post(f"/notifications/{notice['id']}/ack", headers=bearer(settings, "operator", operator_id))
     assert acked.status_code == 200
-    await eventually(lambda: views.notifications[notice["id"]]["status"] == "acknowledged", what="acknowledged")
+    await eventually(lambda: views.notification(notice["id"])["status"] == "acknowledged", what="acknowledged")
     await eventually(lambda: len(settled(views, operator_id)) == 4, what="every notice sent (3 contacts to the desk, 1 block)")
     return notice["id"]
 
@@ -80,16 +84,17 @@ class TestReadModelsAtTheLivePositions:
         assert told["recipient"]["email"] == "soc@op.example" and told["domain_event"]["type"] == "ConnectionBlocked"
         contacts = replayed["contacts"][operator]
         assert set(contacts) == {"applicant", "security_incident"} and contacts["applicant"]["phone"] == "052-111-1111"
+        assert [operator] in replayed["incident_operators"].values()  # the router's knowledge is compared too
         assert len(smtp.mailbox.messages) == 4  # the replay sent nothing more
 
     async def test_events_that_arrive_after_the_snapshot_are_left_out_of_its_replay(self, settings, config, smtp, clock):
         first, later = uid("op"), uid("op")
         async with serving(build_app(settings, config=config, clock=clock)) as client:
             await put_contact(client, settings, first, "applicant", "first@op.example")
-            await eventually(lambda: views_of(client).contacts.get(first), what="projected")
+            await eventually(lambda: views_of(client).contacts_of(first), what="projected")
             live = await live_read_model(client, settings)
             await put_contact(client, settings, later, "applicant", "later@op.example")
-            await eventually(lambda: views_of(client).contacts.get(later), what="projected")
+            await eventually(lambda: views_of(client).contacts_of(later), what="projected")
             replayed = await rebuild(settings, READ_MODELS, positions=live["positions"])
             everything = await rebuild(settings, READ_MODELS)
         assert replayed == live["read_models"] and set(replayed["contacts"]) == {first}
@@ -104,7 +109,8 @@ class TestReadModelsAtTheLivePositions:
             ]
             soc = await client.get("/ops/read-model", headers=bearer(settings, "utility_soc"))
         assert anonymous.status_code == 401 and refused == [403, 403, 403]
-        assert soc.status_code == 200 and soc.json() == {"positions": {}, "read_models": {"notifications": {}, "contacts": {}}}
+        empty = {"notifications": {}, "contacts": {}, "incidents": {}, "incident_operators": {}, "connections": {}}
+        assert soc.status_code == 200 and soc.json() == {"positions": {}, "read_models": empty}
 
 
 class TestTheReplayCommand:
@@ -115,7 +121,8 @@ class TestTheReplayCommand:
                 notice = await some_history(client, settings, views_of(app), operator)
             args = argparse.Namespace(service="notification", until=None, url=url)
             healthy = await asyncio.to_thread(cli_replay.main, args, settings)
-            views_of(app).notifications[notice]["status"] = "failed"  # behind the system's back
+            views = views_of(app)
+            views.docs.put(NOTIFICATIONS, notice, {**views.notification(notice), "status": "failed"})  # behind its back
             altered = await asyncio.to_thread(cli_replay.main, args, settings)
         out = capsys.readouterr().out
         assert healthy == 0 and "notification: no difference" in out
@@ -128,7 +135,7 @@ class TestTheReplayCommand:
             moment = datetime.now(timezone.utc)
             await put_contact(client, settings, operator, "applicant", "after@op.example")
             await put_contact(client, settings, other, "applicant", "other@op.example")
-            await eventually(lambda: views_of(client).contacts.get(other), what="projected")
+            await eventually(lambda: views_of(client).contacts_of(other), what="projected")
         args = argparse.Namespace(service="notification", until=moment, url=None)
         assert await asyncio.to_thread(cli_replay.main, args, settings) == 0
         state = json.loads(capsys.readouterr().out)["notification"]
@@ -138,20 +145,18 @@ class TestTheReplayCommand:
 
 
 class TestTheSnapshot:
-    async def test_it_is_plain_json_the_same_as_fastapis_encoder_gave_and_sorted_by_id(self):
+    async def test_it_is_plain_json_sorted_by_id_with_the_routers_knowledge(self):
         service = handler_service()
         await handlers.set_contact(service, contact("op-2"), principal=SOC, context=Context())
         await handlers.set_contact(service, contact("op-1"), principal=SOC, context=Context())
-        await handlers.notify(service, service.store.load("op-1")[-1])
-        views = Views()
-        for envelope in service.store.all():
-            apply(views, envelope)
-        taken = snapshot(views)
-        before = jsonable_encoder({  # what the snapshot was made with before it left FastAPI out
-            "notifications": dict(sorted(views.notifications.items())),
-            "contacts": {op: dict(sorted(kinds.items())) for op, kinds in sorted(views.contacts.items())},
-        })  # fmt: skip
-        assert json.dumps(taken, ensure_ascii=False) == json.dumps(before, ensure_ascii=False)
-        assert list(taken["contacts"]) == ["op-1", "op-2"]
+        await notify(service, service.store.published[-1])
+        await project(service)
+        event = blocked("op-2")
+        await service.knowledge.apply(envelope(connection_registered(event.connection_id, "op-2"), event.connection_id), resume_at=0)
+        await service.knowledge.apply(envelope(event, event.connection_id), resume_at=0)
+        taken = snapshot(service.views, service.knowledge)
+        assert json.loads(json.dumps(taken, ensure_ascii=False)) == taken
+        assert list(taken["contacts"]) == ["op-1", "op-2"] and taken["incident_operators"] == {event.incident_id: ["op-2"]}
+        assert taken["connections"][event.connection_id]["operator_id"] == "op-2"
         (notice,) = taken["notifications"].values()
         assert notice["status"] == "queued" and notice["version"] == 1 and notice["recipient"]["kind"] == "applicant"

@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from shared.events.connection import SealedSecrets
-from services.notification.adapters.templates import show
-from services.notification.application import compose
+from services.notification.adapters.templates import in_jst, show
+from services.notification.application import compose, handlers
 from services.notification.domain.model import Notification
-from services.notification.domain.routing import routes_for
-from services.notification.projections import knowledge
 from tests.factories import connection_registered, envelope, incident_opened, uid
 from tests.services.notification.helpers import DESK, blocked, handler_service, report
 
@@ -22,21 +20,26 @@ HEADINGS = [
 
 def render(service, env):
     """The notification the event's one route calls for, addressed to the desk."""
-    operators = knowledge.operators_concerned(service.knowledge, env)
-    (route,) = routes_for(env.event, event_id=env.id, operators=operators)
-    return compose.notification(service, env, route, DESK.primary)
+    (command,) = handlers.route(service, env)
+    return compose.notification(service, command, DESK.primary, notification_id=uid("n"))
+
+
+async def learn(service, env):
+    """The router's knowledge applies the event."""
+    await service.knowledge.apply(env, resume_at=0)
 
 
 def test_times_are_shown_in_japan_time_with_the_zone_written():
     assert show(datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)) == "2026-11-26 18:00 JST"
+    assert in_jst("2026-11-26T09:00:00+00:00") == "2026-11-26 18:00 JST"  # as a read model keeps a time
 
 
 class TestReportTexts:
-    def test_the_initial_report_renders_every_heading_in_both_languages_with_its_content(self):
+    async def test_the_initial_report_renders_every_heading_in_both_languages_with_its_content(self):
         service, incident = handler_service(public_base_url="https://smguard.example/"), uid("inc")
         opened = incident_opened(incident, "op-1", category="terminal_loss", title="無線端末の紛失", opened_by="operator",
                                  detected_at=datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc))  # fmt: skip
-        knowledge.apply(service.knowledge, envelope(opened, incident))
+        await learn(service, envelope(opened, incident))
         event = render(service, envelope(report(incident), incident))
         for ja, en in HEADINGS[:4]:
             assert f"{ja} / {en}" in event.message_body
@@ -55,13 +58,13 @@ class TestReportTexts:
 
 
 class TestBlockTexts:
-    def test_a_block_names_the_connection_and_the_reason_and_never_its_secrets(self):
+    async def test_a_block_names_the_connection_and_the_reason_and_never_its_secrets(self):
         service, event = handler_service(), blocked("op-1")
         registered = connection_registered(
             event.connection_id, "op-1", model="TK-9",
             secrets=SealedSecrets(ciphertext="CIPHERTEXT", fingerprint="FPRINT", hints={"password": "****"}),
         )  # fmt: skip
-        knowledge.apply(service.knowledge, envelope(registered, event.connection_id))
+        await learn(service, envelope(registered, event.connection_id))
         queued = render(service, envelope(event, event.connection_id))
         for text in [event.connection_id, "special_meter", "東海計器", "TK-9", "2.1.0",
                      "遮断理由 / Block reason: unauthorized_access", "不正アクセスを検知", "接続遮断 / Connection blocked"]:
@@ -73,7 +76,7 @@ class TestEscalationTexts:
     def test_the_escalation_says_why_and_carries_the_original_message(self):
         service = handler_service()
         original = Notification.queue(render(service, envelope(blocked("op-1"), "c-1")))
-        follow_up = compose.escalation(service, original, DESK.fallback)
+        follow_up = compose.escalation(service, original, DESK.fallback, notification_id=uid("n"))
         assert follow_up.escalation_of == original.id and follow_up.recipient == DESK.fallback
         assert "エスカレーション / Escalation" in follow_up.message_subject and "接続遮断" in follow_up.message_subject
         assert "期限内に受領確認がありませんでした" in follow_up.message_body and original.queued.message_body in follow_up.message_body
