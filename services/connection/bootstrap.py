@@ -1,54 +1,51 @@
-"""Composition root of the connection service: store, service, reactions, enforcement, compliance check, routes.
+"""Composition root of the connection service: store, read models, router and inbox, enforcement, compliance, routes.
 
-Run it with ``smguard serve connection`` (port 8102).
+Run it with ``smguard serve connection`` (port 8102; instance K>0 on ``Settings.port_of``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from functools import partial
+from typing import Awaitable, Callable
 
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
-from services.connection.entrypoints.streams import IncidentSink
+from services.connection.adapters.owners import HttpOwners
 from services.connection.adapters.sealer import FernetSealer
 from services.connection.adapters.webhook import UnconfiguredEnforcement, WebhookEnforcement
 from services.connection.application.compliance import check_overdue
-from services.connection.application.pipeline import Pipeline
-from services.connection.application.ports import EnforcementPort, SecretSealer
+from services.connection.application.ports import EnforcementPort
 from services.connection.application.queries import read_model
-from services.connection.application.reactions import needs_barrier, react
 from services.connection.application.service import ConnectionService
 from services.connection.application.worker import EnforcementWorker
 from services.connection.config import ConnectionSettings
+from services.connection.domain.model import Connection
+from services.connection.domain.operator import Operator
+from services.connection.domain.policy import BlockPolicy
 from services.connection.entrypoints import api, api_compliance, api_policy
-from services.connection.projections.readmodel import Replayed
+from services.connection.entrypoints.streams import Inbox, router_app
+from services.connection.projections.readmodel import replayed
+from services.connection.projections.views import TOPICS, views_at
 from shared import devsecrets
 from shared.backoff import Backoff
 from shared.clock import Clock, utcnow
 from shared.config import Settings
-from shared.eventstore import EventStore
+from shared.eventstore.kafka import KafkaEventStore
+from shared.kafka.commands import CommandSender
 from shared.periodic import Periodic
 from shared.replay import LiveReadModel, ReadModels
-from shared.runtime import Runtime
+from shared.runtime import FaustComponent, Runtime
 from shared.service import create_app
-from shared.topics import CONNECTION_EVENTS, INCIDENT_EVENTS, OPERATOR_EVENTS, POLICY_EVENTS
+from shared.topics import CONNECTION_COMMANDS, CONNECTION_EVENTS, CONNECTION_STATE, OPERATOR_EVENTS, POLICY_EVENTS
 
 log = logging.getLogger(__name__)
-OWN_TOPICS = [CONNECTION_EVENTS, POLICY_EVENTS, OPERATOR_EVENTS]
-READ_MODELS = ReadModels(
-    service="connection", topics=(CONNECTION_EVENTS, POLICY_EVENTS, OPERATOR_EVENTS, INCIDENT_EVENTS), scratch=Replayed
-)
-
-
-def build_service(
-    store: EventStore, *, sealer: SecretSealer, clock: Clock = utcnow, upcoming_days: int = 30
-) -> tuple[ConnectionService, Pipeline]:
-    """The service over one event store, and the pipeline its incident reactions go through."""
-    service = ConnectionService(store=store, sealer=sealer, clock=clock, upcoming_days=upcoming_days)
-    pipeline = Pipeline(partial(react, service), barrier=needs_barrier, committed=service.committed)
-    return service, pipeline
+KINDS = {CONNECTION_EVENTS: Connection, POLICY_EVENTS: BlockPolicy, OPERATOR_EVENTS: Operator}
+FORGET_APPLIED_SECONDS = 3600
+"""How often the read models forget the event ids applied before the key window."""
+READ_MODELS = ReadModels(service="connection", topics=TOPICS, scratch=replayed)
 
 
 def enforcement_port(settings: Settings, own: ConnectionSettings) -> EnforcementPort:
@@ -64,47 +61,61 @@ def enforcement_port(settings: Settings, own: ConnectionSettings) -> Enforcement
 
 
 def enforcement_worker(settings: Settings, own: ConnectionSettings, service: ConnectionService) -> EnforcementWorker:
-    """The worker carrying out committed requests, told of every append that lands."""
+    """The worker carrying out the owned connections' committed requests, told of every commit."""
     port = enforcement_port(settings, own)
     worker = EnforcementWorker(
         service, port, backoff=Backoff(own.enforcement_backoff_seconds, own.enforcement_backoff_max_seconds),
         escalate_after=own.enforcement_escalate_seconds, configured=not isinstance(port, UnconfiguredEnforcement),
     )  # fmt: skip
-    service.listeners.append(worker.requested)
+    service.store.on_commit(worker.committed)
     return worker
+
+
+def when_ready(store: KafkaEventStore, check: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[object]]:
+    """``check``, waiting first for the store to own and restore its partitions (the first run is at start)."""
+
+    async def run() -> object:
+        while not store.ready:
+            await asyncio.sleep(0.1)
+        return await check()
+
+    return run
 
 
 def build_app(settings: Settings, own: ConnectionSettings | None = None, *, clock: Clock = utcnow) -> FastAPI:
     """The connection service's app with its runtime."""
     own = own or ConnectionSettings()
     runtime = Runtime(settings, service="connection")
-    store = runtime.event_store(OWN_TOPICS)
+    store = runtime.event_store(KINDS, inbox=CONNECTION_COMMANDS, changelog=CONNECTION_STATE)
     key = devsecrets.configured_or_dev(
         own.connection_secrets_key, settings.data_dir, devsecrets.CONNECTION_SECRETS_KEY, generate=Fernet.generate_key
     )
-    service, pipeline = build_service(
-        store, sealer=FernetSealer(key), clock=clock, upcoming_days=own.compliance_upcoming_days
-    )
+    views = views_at(settings)
+    owners = HttpOwners(via=f"connection/{settings.instance}")
+    service = ConnectionService(
+        store=store, sealer=FernetSealer(key), views=views, owners=owners, clock=clock,
+        upcoming_days=own.compliance_upcoming_days,
+    )  # fmt: skip
+    runtime.subscribe(list(TOPICS), views, name="views")
+    runtime.add(Periodic("connection-views-window", views.forget_applied, interval=FORGET_APPLIED_SECONDS))
+    runtime.add(owners)
+    runtime.inbox(Inbox(service, runtime.dead_letters, ready=runtime.wait_caught_up))
+    sender = CommandSender(settings)
+    runtime.add(sender)
+    runtime.add(FaustComponent(router_app(settings, sender, runtime.dead_letters)))
     worker = enforcement_worker(settings, own, service)
-    # Started in this order: the worker resumes what the store read (all committed) before any reaction stages.
     runtime.add(worker)
     runtime.add(Periodic("enforcement-sweep", worker.sweep, interval=own.enforcement_sweep_seconds))
-    check = partial(check_overdue, service)
-    checks = runtime.add(Periodic("compliance-check", check, interval=own.compliance_check_seconds, first_after=0))
-    runtime.add(pipeline)
-    sink = IncidentSink(pipeline)
-    runtime.subscribe([INCIDENT_EVENTS], sink, name="incidents")
-    snapshot = partial(read_model, service)
-    runtime.expose(
-        LiveReadModel(settings, READ_MODELS.topics, snapshot=snapshot, sinks=[sink], store=store, settle=pipeline.idle)
-    )
+    check = when_ready(store, partial(check_overdue, service))
+    checks = Periodic("compliance-check", check, interval=own.compliance_check_seconds, first_after=0)
+    runtime.add(checks)
+    runtime.expose(LiveReadModel(settings, READ_MODELS.topics, snapshot=partial(read_model, service), sinks=[views]))
     app = create_app(
         runtime,
         service,
         title="smguard connection service",
         description="Operators, connections and their secrets, blocks, block policy, reconnection, enforcement.",
-        routers=[api.router, api_policy.router, api_compliance.router],
+        routers=[api.router, api_compliance.router, api_policy.router],
     )
-    app.state.pipeline, app.state.incident_sink = pipeline, sink
-    app.state.enforcement, app.state.compliance_check = worker, checks
+    app.state.views, app.state.enforcement, app.state.compliance_check = views, worker, checks
     return app

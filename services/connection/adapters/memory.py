@@ -9,6 +9,8 @@ from services.connection.application.ports import (
     EnforcementCall,
     EnforcementError,
     EnforcementPort,
+    OwnerRefused,
+    Owners,
     PlainSecrets,
     SecretSealer,
 )
@@ -44,3 +46,20 @@ class MemorySealer(SecretSealer):
             fingerprint=fingerprint,
             hints={"auth_id": f"{secrets.auth_id[:2]}…", "password": "********", "pairing_id": f"{secrets.pairing_id[:2]}…"},
         )
+
+
+class MemoryOwners(Owners):
+    """Other instances played by the test: ``answers[connection_id]`` is True (reconnected), False (approved) or
+    a refusal reason; ``calls`` keeps (owner, connection id, note, credentials)."""
+
+    def __init__(self, answers: dict[str, bool | str] | None = None) -> None:
+        self.answers = answers or {}
+        self.calls: list[tuple[str, str, str, str]] = []
+
+    async def approve(self, owner: str, connection_id: str, *, note: str, credentials: str) -> bool:
+        """Answer as told; an unknown connection is refused as the owner would (404)."""
+        self.calls.append((owner, connection_id, note, credentials))
+        answer = self.answers.get(connection_id, f"connection {connection_id} not found")
+        if isinstance(answer, str):
+            raise OwnerRefused(answer)
+        return answer

@@ -1,10 +1,10 @@
 """Part 5: record the yearly duties, ask for and answer status, flag what is overdue; the status view.
 
 "Today" is the service clock's calendar day in Japan (JST), where the agreement is lived, so a
-record dated today in Tokyo is never "in the future". Each command loads the operator, decides and
-stages without an ``await`` in between, so no other decision of this process (the overdue check, a
-concurrent request) can slip in: a version conflict can only be the caller's stale ``If-Match``,
-never something to retry here.
+record dated today in Tokyo is never "in the future". Each command runs on the instance owning the
+operator's partition and loads, decides and stages without an ``await`` in between, so no other
+decision (the overdue check, a concurrent request) can slip in: a version conflict can only be the
+caller's stale ``If-Match``, never something to retry here. The status view reads the read models.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from services.connection.domain.commands import (
     RequestStatus,
 )
 from services.connection.domain.operator import Operator
+from services.connection.projections.operators import operator
 from services.connection.projections.standing import attestation, report_records, standing
+from shared.domain import not_found
 from shared.envelope import new_id
 from shared.events.operator import ComplianceOverdue, StatusReported
 from shared.eventstore import Context
@@ -79,7 +81,7 @@ async def attest_leakage_controls(
     saved = await service.operators.change(
         operator_id, decide, context=context, expected_version=expected_version, idempotency_key=key
     )
-    return saved, attestation(service.operators.get(operator_id).attestation_in_force())
+    return saved, attestation(service.operators.get(operator_id).attestation_in_force)
 
 
 async def request_status(
@@ -102,7 +104,7 @@ async def request_status(
 async def report_status(
     service: ConnectionService, operator_id: str, cmd: ReportStatus, *, context: Context,
     expected_version: int | None = None, key: str | None = None,
-) -> dict[str, Any]:
+) -> tuple[Saved, dict[str, Any]]:
     """Answer a status request; the report carries the records as they stand when it is filed.
 
     Taking them is this step's job (the standing is a view of the operator on the service's today,
@@ -118,32 +120,34 @@ async def report_status(
     )
     reported = saved.first(StatusReported)
     assert reported is not None  # the decision records the report or refuses
-    return dict(reported.records)
+    return saved, dict(reported.records)
 
 
 def compliance_standing(service: ConnectionService, operator_id: str) -> dict[str, Any]:
     """The operator's standing today: last records, duties and their due dates, overdue, upcoming, open requests."""
-    operator = service.operators.get(operator_id)
-    view = standing(operator, service.today(), within_days=service.upcoming_days)
-    return {"operator_id": operator_id, "name": operator.name, **view}
+    found = operator(service.views.docs, operator_id)
+    if found is None:
+        raise not_found("operator", operator_id)
+    view = standing(found, service.today(), within_days=service.upcoming_days)
+    return {"operator_id": operator_id, "name": found.name, **view}
 
 
 async def flag_overdue(service: ConnectionService, operator_ids: Iterable[str]) -> list[ComplianceOverdue]:
-    """Append one ``ComplianceOverdue`` per newly overdue item, keyed by operator, item and due date."""
+    """Append the ``ComplianceOverdue`` of each newly overdue item (each recognised by operator, item and due
+    date: ``Operator.markers_of``); the aggregate remembers what it flagged, so a later check adds nothing."""
     today, flagged = service.today(), []
     for operator_id in operator_ids:
-        operator = service.operators.load(operator_id)
-        events = operator.flag_overdue(today)
-        keys = [f"connection:compliance-overdue:{operator_id}:{e.item}:{e.due_date.isoformat()}" for e in events]
-        context = Context(actor=CHECKER, operator_id=operator_id)
-        for event, staged in zip(events, service.operators.stage_each(operator, keys, context=context)):
-            flagged += [] if (await staged.committed()).replayed else [event]
+        found = service.operators.load(operator_id)
+        events = found.flag_overdue(today)
+        staged = service.operators.stage(found, context=Context(actor=CHECKER, operator_id=operator_id))
+        if staged is not None and not (await staged.committed()).replayed:
+            flagged += events
     return flagged
 
 
 async def check_overdue(service: ConnectionService) -> list[ComplianceOverdue]:
-    """The daily check over every onboarded operator (a ``Periodic`` runs it at start and then every period)."""
-    flagged = await flag_overdue(service, list(service.directory.operators))
+    """The daily check over the onboarded operators this instance owns (a ``Periodic`` runs it)."""
+    flagged = await flag_overdue(service, service.store.find("onboarded", "1"))
     for event in flagged:
         log.info(
             "compliance overdue",

@@ -1,28 +1,34 @@
 """One async function per command on operators, the block policy and connections: load, decide, stage, commit.
 
-Answers are derived from the saved events, so a retried idempotency key answers as the first call
-did. A command that may ask the network to enforce (a block, a reconnection) tells the service once
-its events landed, never before: the enforcement worker sends only what is committed.
+Each runs on the instance that owns the aggregate's partition (``Repository`` raises NotOwner
+elsewhere; the HTTP edge forwards the request to the owner). Answers are derived from the saved
+events, so a retried idempotency key answers as the first call did. The enforcement worker hears
+of a block or a reconnection only once it is committed (``EventStore.on_commit``), never before.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any, Callable
+from dataclasses import replace
+from typing import Callable
 
 from services.connection.application.ports import PlainSecrets
-from services.connection.application.queries import recommendation_owner, visible_connection
+from services.connection.application.queries import owned_connection, recommendation_owner
 from services.connection.application.service import ConnectionService
 from services.connection.domain.commands import BlockConnection, OnboardOperator, RegisterConnection
 from services.connection.domain.model import Connection
 from services.connection.domain.policy import DEFAULT_POLICY, POLICY_ID
-from shared.domain import Conflict, DomainError, Invalid, not_found
+from services.connection.projections.incidents import incident
+from services.connection.projections.operators import operator
+from shared.domain import Conflict, Invalid
 from shared.envelope import new_id
-from shared.events.connection import BlockPolicyChanged, ConnectionReconnected
+from shared.events.connection import BlockPolicyChanged
 from shared.events.values import Actor
 from shared.eventstore import Context
 from shared.principal import Principal
 from shared.repository import Saved
+
+ONBOARDING_SEEN_WITHIN = 1.0
+"""Seconds a registration waits for the read models to show an onboarding they do not show yet."""
 
 
 def person(principal: Principal) -> Actor:
@@ -48,13 +54,13 @@ async def onboard_operator(
 async def change_policy(
     service: ConnectionService, changes: dict[str, str], *, by: Principal, context: Context,
     expected_version: int | None = None,
-) -> dict[str, str]:
-    """Set some or all modes of the block policy; answers the whole resulting policy."""
+) -> tuple[Saved, dict[str, str]]:
+    """Set some or all modes of the block policy (on the owner of its partition); the whole resulting policy."""
     decide = lambda policy: policy.change(changes, decided_by=person(by))  # noqa: E731
     saved = await service.policies.change(POLICY_ID, decide, context=context, expected_version=expected_version)
     changed = saved.first(BlockPolicyChanged)
     assert changed is not None  # a change always records the whole policy
-    return {**DEFAULT_POLICY, **changed.policy}
+    return saved, {**DEFAULT_POLICY, **changed.policy}
 
 
 async def register_connection(
@@ -65,17 +71,24 @@ async def register_connection(
     operator_id = by.acts_for(cmd.operator_id)
     if operator_id is None:
         raise Invalid("operator_id is required when the utility registers a connection")
-    if not service.operators.load(operator_id).onboarded:
+    if not await _onboarded(service, operator_id):
         raise Invalid(f"operator {operator_id} is not onboarded: the utility onboards it first")
     sealed = service.sealer.seal(secrets)
 
-    def registered() -> Connection:
+    def registered(connection_id: str) -> Connection:
         return Connection.register(
-            f"conn-{new_id()}", operator_id=operator_id, kind=cmd.kind, maker=cmd.maker, model=cmd.model,
+            connection_id, operator_id=operator_id, kind=cmd.kind, maker=cmd.maker, model=cmd.model,
             firmware=cmd.firmware, smart_meter_ids=list(cmd.smart_meter_ids), secrets=sealed,
         )  # fmt: skip
 
-    return await service.connections.create(registered, context=for_tenant(context), idempotency_key=key)
+    return await service.connections.create(registered, context=for_tenant(context), idempotency_key=key, prefix="conn-")
+
+
+async def _onboarded(service: ConnectionService, operator_id: str) -> bool:
+    """Whether the read models know the operator as onboarded — waiting a moment for them when they do not yet
+    (it may have been onboarded on another instance an instant ago)."""
+    known = lambda docs: operator(docs, operator_id) is not None  # noqa: E731
+    return known(service.views.docs) or await service.views.wait_for(known, timeout=ONBOARDING_SEEN_WITHIN)
 
 
 async def rotate_secrets(
@@ -83,7 +96,7 @@ async def rotate_secrets(
     expected_version: int | None = None,
 ) -> Saved:
     """Replace a connection's secrets (its operator or the SOC); this ends a compromise."""
-    visible_connection(service, by, connection_id)
+    owned_connection(service, by, connection_id)
     sealed = service.sealer.seal(secrets)
     return await service.connections.change(
         connection_id, lambda c: c.rotate_secrets(sealed), context=for_tenant(context), expected_version=expected_version
@@ -95,18 +108,16 @@ async def block_connection(
     expected_version: int | None = None, key: str | None = None,
 ) -> Saved:
     """An analyst blocks a connection for an open incident (several incidents may block one connection)."""
-    visible_connection(service, by, connection_id)
+    owned_connection(service, by, connection_id)
     request_id = new_id()
 
     def decide(c: Connection) -> None:
         ensure_open(service, cmd.incident_id)
         c.block(reason=cmd.reason, incident_id=cmd.incident_id, decided_by=person(by), request_id=request_id, note=cmd.note)
 
-    saved = await service.connections.change(
+    return await service.connections.change(
         connection_id, decide, context=for_tenant(context), expected_version=expected_version, idempotency_key=key
     )
-    service.committed(saved)
-    return saved
 
 
 async def confirm_recommendation(
@@ -122,11 +133,9 @@ async def confirm_recommendation(
         c.confirm_recommendation(recommendation_id, decided_by=person(by), request_id=request_id, note=note)
 
     connection_id = recommendation_owner(service, recommendation_id)
-    saved = await service.connections.change(
+    return await service.connections.change(
         connection_id, decide, context=for_tenant(context), expected_version=expected_version
     )
-    service.committed(saved)
-    return saved
 
 
 async def reject_recommendation(
@@ -143,10 +152,10 @@ async def reject_recommendation(
 
 def ensure_open(service: ConnectionService, incident_id: str) -> None:
     """The one rule for blocking by a person: the incident is known here (422) and not cleared (409)."""
-    incident = service.incidents.get(incident_id)
-    if incident is None:
+    known = incident(service.views.docs, incident_id)
+    if known is None:
         raise Invalid(f"incident {incident_id} is not known to this service (yet)")
-    if incident.status == "cleared":
+    if known["status"] == "cleared":
         raise Conflict(f"incident {incident_id} is already cleared: it cannot block")
 
 
@@ -155,44 +164,9 @@ async def approve_reconnection(
     expected_version: int | None = None, key: str | None = None,
 ) -> Saved:
     """The caller's side approves reconnection; the second side's approval reconnects."""
-    visible_connection(service, by, connection_id)
+    owned_connection(service, by, connection_id)
     request_id = new_id()
     decide = lambda c: c.approve(party=by.party, decided_by=person(by), note=note, request_id=request_id)  # noqa: E731
-    saved = await service.connections.change(
+    return await service.connections.change(
         connection_id, decide, context=for_tenant(context), expected_version=expected_version, idempotency_key=key
     )
-    service.committed(saved)
-    return saved
-
-
-@dataclass(frozen=True)
-class BulkApproval:
-    """What a bulk approval did: approved, reconnected, and skipped with the reason."""
-
-    incident_id: str
-    party: str
-    approved: list[str]
-    reconnected: list[str]
-    skipped: list[dict[str, Any]]
-
-
-async def approve_for_incident(
-    service: ConnectionService, incident_id: str, *, note: str, by: Principal, context: Context
-) -> BulkApproval:
-    """The caller's side approves every connection the incident blocked that it may see (404 when none)."""
-    directory = service.directory
-    views = [directory.connections[c] for c in sorted(directory.by_incident.get(incident_id, ()))]
-    mine = [v.connection.id for v in views if by.may_see_operator(v.connection.operator_id)]
-    if not mine:
-        raise not_found("incident with blocked connections", incident_id)
-    done = BulkApproval(incident_id, by.party, approved=[], reconnected=[], skipped=[])
-    for connection_id in mine:
-        try:
-            saved = await approve_reconnection(service, connection_id, note=note, by=by, context=context)
-        except DomainError as exc:
-            done.skipped.append({"id": connection_id, "reason": exc.message})
-            continue
-        done.approved.append(connection_id)
-        if saved.first(ConnectionReconnected):
-            done.reconnected.append(connection_id)
-    return done

@@ -1,4 +1,4 @@
-"""Ports of the connection service: sealing secrets and asking the network to enforce."""
+"""Ports of the connection service: sealing secrets, asking the network to enforce, reaching other instances."""
 
 from __future__ import annotations
 
@@ -55,3 +55,20 @@ class EnforcementPort(abc.ABC):
 
     async def close(self) -> None:
         """Release connections."""
+
+
+class OwnerRefused(Exception):
+    """The owning instance refused the command, or could not be reached; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Owners(abc.ABC):
+    """The other instances of this service, each deciding for the connections on its partitions."""
+
+    @abc.abstractmethod
+    async def approve(self, owner: str, connection_id: str, *, note: str, credentials: str) -> bool:
+        """Approve reconnection on ``owner`` (its base URL) as the caller (``credentials``: its Authorization
+        header); returns whether it reconnected, raises OwnerRefused otherwise."""

@@ -1,29 +1,53 @@
-"""What callers may read: connections of their tenant, the block policy, open recommendations, the read model."""
+"""What callers may read, from the read models (any instance answers), tenancy applied; reading one's own writes."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from services.connection.application.service import ConnectionService
-from services.connection.domain.policy import POLICY_ID
-from services.connection.projections.directory import ConnectionView
-from services.connection.projections.public import connection_public, listed_recommendations
+from services.connection.domain.model import Connection
+from services.connection.projections.directory import CONNECTIONS, RECOMMENDATIONS
+from services.connection.projections.operators import OPERATORS, POLICY, policy
 from services.connection.projections.readmodel import snapshot
 from shared.domain import not_found
 from shared.principal import Principal
+from shared.repository import Saved
+from shared.topics import CONNECTION_EVENTS, OPERATOR_EVENTS, POLICY_EVENTS
+
+SETTLE_SECONDS = 5.0
+"""How long an answer waits for the read models to show the write it answers for (they normally take milliseconds)."""
+_SHOWN_IN = {CONNECTION_EVENTS: CONNECTIONS, OPERATOR_EVENTS: OPERATORS, POLICY_EVENTS: POLICY}
 
 
-def visible_connection(service: ConnectionService, principal: Principal, connection_id: str) -> ConnectionView:
-    """A connection the caller may see, else 404 (another tenant's looks the same as none)."""
-    view = service.directory.get(connection_id)
-    if view is None or not principal.may_see_operator(view.connection.operator_id):
+async def settled(service: ConnectionService, saved: Saved) -> None:
+    """Wait until the read models show what ``saved`` appended (read your own writes); on time-out, go on."""
+    if not saved.envelopes:
+        return
+    coll = _SHOWN_IN[type(saved.events[0]).topic]
+
+    def shown(docs: Any) -> bool:
+        doc = docs.get(coll, saved.aggregate_id)
+        return doc is not None and doc["version"] >= saved.version
+
+    await service.views.wait_for(shown, timeout=SETTLE_SECONDS)
+
+
+def owned_connection(service: ConnectionService, principal: Principal, connection_id: str) -> Connection:
+    """A connection the caller may see, from its owner's state (NotOwner elsewhere; 404 for another tenant's)."""
+    service.store.require_owner(connection_id)
+    found = service.connections.load(connection_id)
+    if not found.exists or not principal.may_see_operator(found.operator_id):
         raise not_found("connection", connection_id)
-    return view
+    return found
 
 
 def connection(service: ConnectionService, principal: Principal, connection_id: str) -> dict[str, Any]:
-    """One connection as the caller may see it (``ConnectionPublic``)."""
-    return connection_public(visible_connection(service, principal, connection_id))
+    """One connection as the caller may see it (``ConnectionPublic``), else 404."""
+    doc = service.views.docs.get(CONNECTIONS, connection_id)
+    if doc is None or not principal.may_see_operator(doc["public"]["operator_id"]):
+        raise not_found("connection", connection_id)
+    return doc["public"]
 
 
 def connection_page(
@@ -34,32 +58,56 @@ def connection_page(
     if principal.role == "operator" and operator_id not in (None, principal.operator_id):
         return {"items": [], "total": 0, "offset": offset, "limit": limit, "next_offset": None}
     tenant = principal.operator_id if principal.role == "operator" else operator_id
-    views = [v for v in service.directory.of_operator(tenant) if status is None or v.connection.status == status]
-    more = offset + limit < len(views)
+    docs, total = service.views.docs.query(
+        CONNECTIONS, where={"operator": tenant, "status": status}, offset=offset, limit=limit, newest_first=False
+    )
+    more = offset + limit < total
     return {
-        "items": [connection_public(v) for v in views[offset : offset + limit]],
-        "total": len(views), "offset": offset, "limit": limit, "next_offset": offset + limit if more else None,
+        "items": [doc["public"] for doc in docs], "total": total, "offset": offset, "limit": limit,
+        "next_offset": offset + limit if more else None,
     }  # fmt: skip
+
+
+def connections_blocked_by(service: ConnectionService, principal: Principal, incident_id: str) -> list[str]:
+    """The connections an incident blocked (recently) that the caller may see, in registration order."""
+    tenant = principal.operator_id if principal.role == "operator" else None
+    found: list[str] = []
+    while True:
+        page, total = service.views.docs.query(
+            CONNECTIONS, where={"incident": incident_id, "operator": tenant}, offset=len(found), limit=500,
+            newest_first=False,
+        )  # fmt: skip
+        found += [doc["public"]["id"] for doc in page]
+        if not page or len(found) >= total:
+            return found
 
 
 def recommendation_owner(service: ConnectionService, recommendation_id: str) -> str:
     """The connection a block recommendation is about, or 404."""
-    connection_id = service.directory.recommendations.get(recommendation_id)
-    if connection_id is None:
+    doc = service.views.docs.get(RECOMMENDATIONS, recommendation_id)
+    if doc is None:
         raise not_found("block recommendation", recommendation_id)
-    return connection_id
+    return str(doc["connection_id"])
 
 
-def open_recommendations(service: ConnectionService) -> list[dict[str, Any]]:
-    """Open block recommendations whose incident is not cleared, oldest first."""
-    return listed_recommendations(service.directory, service.incidents)
+def open_recommendations(service: ConnectionService, *, offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+    """A page of the recommendations an analyst still has to decide (open, incident not cleared), oldest first."""
+    docs, _ = service.views.docs.query(RECOMMENDATIONS, where={"listed": "1"}, offset=offset, limit=limit, newest_first=False)
+    return docs
 
 
 def block_policy(service: ConnectionService) -> dict[str, str]:
     """The block policy in force: reason → auto, recommend or off."""
-    return dict(service.policies.load(POLICY_ID).modes)
+    return policy(service.views.docs)
+
+
+def requested_at(service: ConnectionService, connection_id: str, request_id: str) -> datetime | None:
+    """When an enforcement request was made, once the read models know it."""
+    doc = service.views.docs.get(CONNECTIONS, connection_id)
+    at = doc["times"]["requested_at"].get(request_id) if doc else None
+    return datetime.fromisoformat(at) if at else None
 
 
 def read_model(service: ConnectionService) -> dict[str, Any]:
     """The live read models as one snapshot (the replay protocol compares it with the topics')."""
-    return snapshot(service.directory, service.incidents)
+    return snapshot(service.views.docs)

@@ -1,37 +1,36 @@
-"""Carrying out blocks and reconnections through the enforcement port, decided from our own events.
+"""Carrying out blocks and reconnections through the enforcement port, for the connections this instance owns.
 
-A request is sent only once the event that asks for it is committed: the service tells the worker
-of every append that landed (``ConnectionService.committed``), and at start every pending request
-read from the topics is resumed; one that was acknowledged is never sent again. Requests of one
-connection go out in order; failures are recorded and retried with back-off; a request not
-acknowledged in time is escalated (the sweep, run by a ``Periodic``).
+A request is sent only once the decision that made it is committed: the worker looks only at
+connections whose committed index says an enforcement request is pending (``find(..., committed=True)``),
+and sends a request only while the committed index still names it. It hears of each commit
+(``EventStore.on_commit``) and so starts a request as soon as its block lands; the sweep picks up
+what a restart or a partition taken over brings, and escalates what waits too long. Requests of
+one connection go out in order, one sender per connection; an acknowledged one is never sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Sequence
 
 from services.connection.application.enforcement import escalate_request, record_enforced, record_failure
-from services.connection.application.ports import (
-    EnforcementCall,
-    EnforcementError,
-    EnforcementNotConfigured,
-    EnforcementPort,
-)
+from services.connection.application.ports import EnforcementCall, EnforcementError, EnforcementNotConfigured, EnforcementPort
+from services.connection.application.queries import requested_at
 from services.connection.application.service import ConnectionService
+from services.connection.domain.model import Connection
+from services.connection.domain.state import EnforcementRequest
 from shared.backoff import Backoff
 from shared.clock import utcnow
-from shared.eventstore import AppendResult
-from shared.events.connection import ConnectionBlocked, ConnectionReconnected
-from shared.repository import Saved
+from shared.eventstore import NotOwner, StoreUnavailable
 
 log = logging.getLogger(__name__)
+SWEEP_BATCH = 500
+"""Connections a sweep looks at, at most (the next sweep goes on after the last one): each tick's work is bounded."""
 
 
 class EnforcementWorker:
-    """Sends committed pending requests, records the outcome, escalates overdue ones."""
+    """Sends committed pending requests of owned connections, records the outcome, escalates overdue ones."""
 
     def __init__(
         self, service: ConnectionService, port: EnforcementPort, *, backoff: Backoff, escalate_after: float,
@@ -40,16 +39,12 @@ class EnforcementWorker:
         self.service, self.port, self.backoff, self.escalate_after = service, port, backoff, escalate_after
         self.configured = configured
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._committed: set[str] = set()  # requests known to be in the topic (read at start or appended)
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._swept = ""  # the last connection id the previous sweep looked at
 
     async def start(self) -> None:
-        """Resume every pending request (what the store read at start is committed)."""
-        pending = dict(self.service.directory.pending_requests)
-        if pending:
-            log.info("resuming pending enforcement requests", extra={"pending": len(pending)})
-        for request_id, connection_id in pending.items():
-            self.submit(connection_id, request_id)
+        """Resume the owned connections with a committed pending request."""
+        for connection_id in self.service.store.find("pending", "1", committed=True):
+            self.submit(connection_id)
 
     async def stop(self) -> None:
         """Stop sending (pending requests stay pending in the stream)."""
@@ -59,54 +54,66 @@ class EnforcementWorker:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.port.close()
 
-    def requested(self, outcome: AppendResult | Saved) -> None:
-        """An append landed: carry out the requests it made."""
-        for envelope in outcome.envelopes:
-            if isinstance(envelope.event, (ConnectionBlocked, ConnectionReconnected)):
-                self.submit(envelope.subject, envelope.event.request_id)
+    def committed(self, connection_ids: Sequence[str]) -> None:
+        """A commit changed these aggregates: carry out what they now ask for."""
+        for connection_id in connection_ids:
+            snapshot = self.service.store.snapshot(connection_id)
+            if snapshot is not None and snapshot.index.get("pending"):
+                self.submit(connection_id)
 
-    def submit(self, connection_id: str, request_id: str) -> None:
-        """Start carrying out a committed request (one sender at a time per request)."""
-        self._committed.add(request_id)
-        if request_id not in self._tasks:
-            task = asyncio.create_task(self._drive(connection_id, request_id), name=f"enforce:{request_id}")
-            self._tasks[request_id] = task
+    def submit(self, connection_id: str) -> None:
+        """Start carrying out a connection's committed pending requests (one sender per connection)."""
+        if connection_id not in self._tasks:
+            self._tasks[connection_id] = asyncio.create_task(self._drive(connection_id), name=f"enforce:{connection_id}")
 
-    async def _drive(self, connection_id: str, request_id: str) -> None:
+    async def _drive(self, connection_id: str) -> None:
+        attempts: dict[str, int] = {}
         try:
-            async with self._locks.setdefault(connection_id, asyncio.Lock()):
-                attempt = 0
-                while (call := self._call(connection_id, request_id)) is not None:
-                    try:
-                        await self.port.send(call)
-                    except EnforcementNotConfigured as exc:
-                        self._not_configured(call, str(exc))
-                        return
-                    except EnforcementError as exc:
-                        attempt, error = attempt + 1, str(exc)
-                        await self._record(lambda: record_failure(self.service, connection_id, request_id, error=error))
-                        await asyncio.sleep(self.backoff.delay(attempt))
-                        continue
-                    await self._record_acknowledged(connection_id, request_id)
+            while (call := self._next(connection_id)) is not None:
+                try:
+                    await self.port.send(call)
+                except EnforcementNotConfigured as exc:
+                    self._not_configured(call, str(exc))
+                    return
+                except EnforcementError as exc:
+                    attempt = attempts[call.request_id] = attempts.get(call.request_id, 0) + 1
+                    error = str(exc)
+                    await self._record(lambda: record_failure(self.service, connection_id, call.request_id, error=error))
+                    await asyncio.sleep(self.backoff.delay(attempt))
+                    continue
+                await self._record_acknowledged(call)
         finally:
-            self._tasks.pop(request_id, None)
+            self._tasks.pop(connection_id, None)
 
-    def _call(self, connection_id: str, request_id: str) -> EnforcementCall | None:
-        view = self.service.directory.get(connection_id)
-        request = view.connection.requests.get(request_id) if view else None
-        if view is None or request is None or not request.pending:
+    def _next(self, connection_id: str) -> EnforcementCall | None:
+        """The connection's first pending request, when its decision is committed here (None: nothing to send)."""
+        found = self._committed_pending(connection_id)
+        if found is None:
             return None
+        connection, request = found
         return EnforcementCall(
-            request_id=request_id, action=request.action, connection_id=connection_id,
-            operator_id=view.connection.operator_id, smart_meter_ids=tuple(view.connection.smart_meter_ids),
+            request_id=request.request_id, action=request.action, connection_id=connection_id,
+            operator_id=connection.operator_id, smart_meter_ids=tuple(connection.smart_meter_ids),
             incident_id=request.incident_id,
         )  # fmt: skip
 
-    async def _record_acknowledged(self, connection_id: str, request_id: str) -> None:
-        """The peer acknowledged: record it, retrying the record — never the request — until it lands."""
-        while self._call(connection_id, request_id) is not None:
+    def _committed_pending(self, connection_id: str) -> tuple[Connection, EnforcementRequest] | None:
+        store = self.service.store
+        try:
+            store.require_owner(connection_id)
+        except NotOwner:  # the partition went to another instance: its worker carries on
+            return None
+        connection = self.service.connections.load(connection_id)
+        request = next((r for r in connection.requests.values() if r.pending), None)
+        if request is None or connection_id not in store.find("request", request.request_id, committed=True):
+            return None  # nothing pending, or its decision is only staged (it may yet fail to commit)
+        return connection, request
+
+    async def _record_acknowledged(self, call: EnforcementCall) -> None:
+        """The peer acknowledged: record it, retrying the record — never the request — while it is pending."""
+        while (again := self._next(call.connection_id)) is not None and again.request_id == call.request_id:
             try:
-                await record_enforced(self.service, connection_id, request_id, at=utcnow())
+                await record_enforced(self.service, call.connection_id, call.request_id, at=utcnow())
                 return
             except Exception:  # e.g. the store recovering from a broker error: record again
                 log.exception("could not record an acknowledged enforcement request; recording again")
@@ -131,19 +138,34 @@ class EnforcementWorker:
         )
 
     async def sweep(self) -> None:
-        """Escalate overdue requests; restart a committed pending request that has no sender."""
-        now, directory = utcnow(), self.service.directory
-        for request_id, connection_id in list(directory.pending_requests.items()):
-            view = directory.get(connection_id)
-            request = view.connection.requests.get(request_id) if view else None
-            if view is None or request is None or not request.pending:
+        """Escalate overdue committed requests; start a sender for each owned connection that lacks one.
+
+        At most ``SWEEP_BATCH`` connections a sweep, going round the owned ones in id order.
+        """
+        pending = self.service.store.find("pending", "1", committed=True)
+        batch = [c for c in pending if c > self._swept][:SWEEP_BATCH] or pending[:SWEEP_BATCH]
+        self._swept = batch[-1] if batch else ""
+        for connection_id in batch:
+            try:
+                await self._escalate_overdue(connection_id)
+            except StoreUnavailable as exc:  # e.g. its partition just went elsewhere: the owner sweeps it
+                log.warning("could not escalate; next sweep", extra={"connection_id": connection_id, "error": str(exc)})
+            if self.configured:
+                self.submit(connection_id)
+
+    async def _escalate_overdue(self, connection_id: str) -> None:
+        store = self.service.store
+        store.require_owner(connection_id)
+        for request in list(self.service.connections.load(connection_id).requests.values()):
+            if not request.pending or request.escalated:
                 continue
-            waited = (now - view.requested_at[request_id]).total_seconds()
-            if not request.escalated and waited >= self.escalate_after:
+            if connection_id not in store.find("request", request.request_id, committed=True):
+                continue
+            since = requested_at(self.service, connection_id, request.request_id)
+            waited = (utcnow() - since).total_seconds() if since else 0.0
+            if waited >= self.escalate_after:
                 log.warning(
                     "enforcement request not acknowledged in time: escalated",
-                    extra={"request_id": request_id, "connection_id": connection_id, "waited_seconds": waited},
+                    extra={"request_id": request.request_id, "connection_id": connection_id, "waited_seconds": waited},
                 )
-                await escalate_request(self.service, connection_id, request_id, waited_seconds=round(waited, 3))
-            if self.configured and request_id in self._committed and request_id not in self._tasks:
-                self.submit(connection_id, request_id)
+                await escalate_request(self.service, connection_id, request.request_id, waited_seconds=round(waited, 3))

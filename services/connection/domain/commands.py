@@ -1,15 +1,20 @@
 """Commands of the connection service: what a caller asks for, before the rules decide.
 
-Who asks is not part of a command: handlers are given the caller, and derive from it the tenant a
-write is for, the side of the agreement that approves, and the person the events name.
+Who asks is not part of an HTTP command: handlers are given the caller, and derive from it the
+tenant a write is for, the side of the agreement that approves, and the person the events name.
+The inbox commands (at the end) are what the router makes of the incident service's events; they
+travel as JSON on ``smguard.connection.commands`` and name the incident event they come from.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from typing import Annotated, Literal, Union
 
-from shared.events.values import BlockReason
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events.values import AnomalyType, BlockReason
 
 
 @dataclass(frozen=True)
@@ -86,3 +91,54 @@ class ReportStatus:
 
     request_id: str
     summary: str
+
+
+# ---------------------------------------------------------------------- the inbox (from the router)
+
+
+class InboxCommand(BaseModel):
+    """A command for the owner of a connection's partition, made of one incident event (``source``, written ``at``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    source: str
+    incident_id: str
+    at: datetime
+    correlation_id: str | None = None
+    traceparent: str | None = None
+
+
+class ApplyPolicy(InboxCommand):
+    """An anomaly on a connection: the block policy in force at ``at`` decides (keyed by the connection)."""
+
+    type: Literal["apply_policy"] = "apply_policy"
+    connection_id: str
+    reason: AnomalyType
+
+
+class MatchVulnerability(InboxCommand):
+    """A declared vulnerability: each owner blocks its matching connections (sent to every partition)."""
+
+    type: Literal["vulnerability"] = "vulnerability"
+    asset_kind: str
+    maker: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    smart_meter_ids: list[str] = Field(default_factory=list, max_length=10_000)
+
+
+class ReleaseHolds(InboxCommand):
+    """An incident was cleared: each owner releases the connections it holds (sent to every partition)."""
+
+    type: Literal["cleared"] = "cleared"
+
+
+class MarkCompromised(InboxCommand):
+    """A credential leak names the connection (keyed by it)."""
+
+    type: Literal["compromised"] = "compromised"
+    connection_id: str
+
+
+Reaction = Annotated[Union[ApplyPolicy, MatchVulnerability, ReleaseHolds, MarkCompromised], Field(discriminator="type")]
+"""Any inbox command, told apart by its ``type``."""

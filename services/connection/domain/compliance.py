@@ -10,12 +10,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol, TypeVar
 
 RISK_ASSESSMENT = "risk_assessment"
 TRAINING_KINDS = ("education", "incident_drill")
 DUTIES = (RISK_ASSESSMENT, *(f"training:{kind}" for kind in TRAINING_KINDS))
 INFORMATION = ("special_meter_id", "auth_id", "password", "pairing_id")
 """The important information part 5 names: special-meter IDs and the IoT route's credentials."""
+
+
+class Dated(Protocol):
+    """A record of a duty done on a day."""
+
+    @property
+    def date(self) -> date: ...
+
+
+R = TypeVar("R", bound=Dated)
+
+
+@dataclass
+class StatusRequest:
+    """The utility's request to see how the operator is doing, and whether it was answered."""
+
+    request_id: str
+    subject: str
+    reply_by: date
+    answered: bool = False
+
+    @property
+    def open(self) -> bool:
+        """Not answered yet."""
+        return not self.answered
 
 
 def one_year_after(day: date) -> date:
@@ -68,3 +94,13 @@ def split(items: list[DueItem], today: date, *, within_days: int) -> tuple[list[
     overdue = [i for i in ordered if i.overdue_on(today)]
     upcoming = [i for i in ordered if i.upcoming_on(today, within_days=within_days)]
     return overdue, upcoming
+
+
+def later_record(current: R | None, new: R) -> R:
+    """The record with the later date; on a tie the one recorded later (``new``)."""
+    return new if current is None or new.date >= current.date else current
+
+
+def overdue_key(operator_id: str, item: str, due_date: date) -> str:
+    """The key an overdue item is recognised by: ``connection:compliance-overdue:<operator>:<item>:<due date>``."""
+    return f"connection:compliance-overdue:{operator_id}:{item}:{due_date.isoformat()}"

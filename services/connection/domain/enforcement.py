@@ -1,11 +1,15 @@
-"""What a connection records about enforcement: acknowledgements, failed attempts, escalation."""
+"""What a connection records about enforcement: acknowledgements, failed attempts, escalation.
+
+Only the pending requests and the latest finished ones are kept (``state.keep_recent``): a
+connection blocked and reconnected for years does not carry every request it ever made.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Callable
 
-from services.connection.domain.state import EnforcementRequest
+from services.connection.domain.state import EnforcementRequest, keep_recent
 from shared.events import DomainEvent
 from shared.events.connection import BlockEnforced, BlockEnforcementFailed, EnforcementEscalated, ReconnectEnforced
 
@@ -53,13 +57,17 @@ class EnforcementRecords:
         return True
 
     def _on_BlockEnforced(self, e: BlockEnforced | ReconnectEnforced) -> None:
-        self.requests[e.request_id].enforced_at = e.enforced_at
+        if e.request_id in self.requests:
+            self.requests[e.request_id].enforced_at = e.enforced_at
+            keep_recent(self.requests)
 
     _on_ReconnectEnforced = _on_BlockEnforced
 
     def _on_BlockEnforcementFailed(self, e: BlockEnforcementFailed) -> None:
-        request = self.requests[e.request_id]
-        request.attempts, request.last_error = e.attempt, e.error
+        request = self.requests.get(e.request_id)
+        if request is not None:
+            request.attempts, request.last_error = e.attempt, e.error
 
     def _on_EnforcementEscalated(self, e: EnforcementEscalated) -> None:
-        self.requests[e.request_id].escalated = True
+        if e.request_id in self.requests:
+            self.requests[e.request_id].escalated = True

@@ -1,4 +1,9 @@
-"""Which connections a declared vulnerability concerns: kind, maker, model and a firmware criterion."""
+"""Which connections a declared vulnerability concerns: kind, maker, model and a firmware criterion.
+
+Each owner finds its candidates by the ``model`` index of its connections: a normalised
+``kind|maker|model`` key, also indexed with ``*`` for maker and/or model, so criteria naming only
+a maker, only a model or neither find their candidates too. The firmware is checked on each one.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,18 @@ from dataclasses import dataclass
 
 from shared.events.values import OPERATOR_ASSET_KINDS
 from shared.firmware import Firmware
+
+ANY = "*"
+
+
+def _norm(text: str | None) -> str:
+    return (text or "").strip().casefold() or ANY
+
+
+def model_keys(*, kind: str, maker: str, model: str) -> list[str]:
+    """The ``model`` index values of one connection: its exact key and the keys with wildcards."""
+    maker_, model_ = _norm(maker), _norm(model)
+    return sorted({f"{kind}|{m}|{x}" for m in (maker_, ANY) for x in (model_, ANY)})
 
 
 @dataclass(frozen=True)
@@ -21,6 +38,11 @@ class VulnerabilityCriteria:
     def operator_side(self) -> bool:
         """Whether it concerns operator equipment (else: utility-side, matched by smart meters)."""
         return self.asset_kind in OPERATOR_ASSET_KINDS
+
+    @property
+    def model_key(self) -> str:
+        """The ``model`` index value the candidates hold (``*`` for what the criteria leave open)."""
+        return f"{self.asset_kind}|{_norm(self.maker)}|{_norm(self.model)}"
 
     def matches(self, *, kind: str, maker: str, model: str, firmware: str) -> bool:
         """Whether one connection is an affected unit (maker and model compared case-insensitively)."""

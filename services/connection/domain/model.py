@@ -4,36 +4,53 @@ from __future__ import annotations
 
 from typing import Literal
 
+from services.connection.domain.credentials import Credentials
 from services.connection.domain.enforcement import EnforcementRecords
+from services.connection.domain.matching import model_keys
 from services.connection.domain.recommendations import Recommendations
-from services.connection.domain.state import EnforcementRequest, Hold
-from shared.domain import Aggregate, Conflict, Invalid
+from services.connection.domain.state import EnforcementRequest, Hold, Recommendation, keep_recent, remember
+from shared.domain import Aggregate, Conflict, Index, Invalid
 from shared.events import DomainEvent
 from shared.events.connection import (
     BlockReleased,
     ConnectionBlocked,
     ConnectionReconnected,
     ConnectionRegistered,
-    CredentialsCompromised,
     ReconnectionApproved,
     SealedSecrets,
-    SecretsRotated,
 )
 from shared.events.values import OPERATOR_ASSET_KINDS, Actor, BlockReason, Party, responsible_side
 
 Status = Literal["active", "blocked", "awaiting_approval"]
 
 
-class Connection(Recommendations, EnforcementRecords, Aggregate):
-    """Decides registration, blocks, releases, leaks and approvals (recommendations and enforcement records in
-    the mixins); state changes only by applying events."""
+class Connection(Credentials, Recommendations, EnforcementRecords, Aggregate):
+    """Decides registration, blocks, releases and approvals (secrets and leaks, recommendations and enforcement
+    records in the mixins); state changes only by applying events.
+
+    The state is bounded: open requests and recommendations plus the latest finished ones, and the
+    most recent incidents that blocked it or leaked its credentials — never every event's trace.
+    """
+
+    operator_id: str
+    kind: str
+    maker: str
+    model: str
+    firmware: str
+    smart_meter_ids: list[str]
+    holds: dict[str, Hold]
+    blocked_by_ever: list[str]
+    approvals: dict[Party, ReconnectionApproved]
+    awaiting: bool
+    recommendations: dict[str, Recommendation]
+    requests: dict[str, EnforcementRequest]
 
     def __init__(self, aggregate_id: str) -> None:
         super().__init__(aggregate_id)
         self.operator_id, self.kind, self.maker, self.model, self.firmware = "", "", "", "", ""
         self.smart_meter_ids, self.secrets = [], None
-        self.holds, self.blocked_by_ever, self.approvals, self.awaiting = {}, set(), {}, False
-        self.compromised_by, self.leaks_seen, self.recommendations, self.requests = set(), set(), {}, {}
+        self.holds, self.blocked_by_ever, self.approvals, self.awaiting = {}, [], {}, False
+        self.compromised_by, self.leaks_seen, self.recommendations, self.requests = [], [], {}, {}
 
     # ------------------------------------------------------------------ state
 
@@ -49,10 +66,19 @@ class Connection(Recommendations, EnforcementRecords, Aggregate):
             return "blocked"
         return "awaiting_approval" if self.awaiting else "active"
 
-    @property
-    def compromised(self) -> bool:
-        """A credential leak concerns it and the secrets were not rotated since."""
-        return bool(self.compromised_by)
+    def index(self) -> Index:
+        """Found by operator, smart meter, model key (fleet matching), holding incident, pending enforcement."""
+        if not self.exists:
+            return {}
+        pending = [r.request_id for r in self.requests.values() if r.pending]
+        return {
+            "operator": [self.operator_id],
+            "meter": list(self.smart_meter_ids),
+            "model": model_keys(kind=self.kind, maker=self.maker, model=self.model),
+            "hold": sorted(self.holds),
+            "pending": ["1"] if pending else [],
+            "request": pending,
+        }
 
     # ------------------------------------------------------------------ decisions
 
@@ -77,17 +103,6 @@ class Connection(Recommendations, EnforcementRecords, Aggregate):
             )
         )
         return connection
-
-    def rotate_secrets(self, secrets: SealedSecrets) -> None:
-        """Replace the secrets; this ends a compromise by earlier leaks."""
-        self._record(SecretsRotated(**self._ids(), secrets=secrets))
-
-    def mark_compromised(self, incident_id: str) -> bool:
-        """A credential-leak incident names this connection; once per incident."""
-        if incident_id in self.leaks_seen:
-            return False
-        self._record(CredentialsCompromised(**self._ids(), incident_id=incident_id))
-        return True
 
     def block(
         self, *, reason: BlockReason, incident_id: str, decided_by: Actor, request_id: str, note: str = ""
@@ -161,21 +176,14 @@ class Connection(Recommendations, EnforcementRecords, Aggregate):
         self.operator_id, self.kind, self.maker, self.model = e.operator_id, e.kind, e.maker, e.model
         self.firmware, self.smart_meter_ids, self.secrets = e.firmware, list(e.smart_meter_ids), e.secrets
 
-    def _on_SecretsRotated(self, e: SecretsRotated) -> None:
-        self.secrets = e.secrets
-        self.compromised_by.clear()
-
-    def _on_CredentialsCompromised(self, e: CredentialsCompromised) -> None:
-        self.compromised_by.add(e.incident_id)
-        self.leaks_seen.add(e.incident_id)
-
     def _on_ConnectionBlocked(self, e: ConnectionBlocked) -> None:
         self.holds[e.incident_id] = Hold(e.incident_id, e.reason, e.decided_by, e.request_id)
-        self.blocked_by_ever.add(e.incident_id)
+        remember(self.blocked_by_ever, e.incident_id)
         self.approvals.clear()
         self.awaiting = True
         if e.recommendation_id in self.recommendations:
             self.recommendations[e.recommendation_id].status = "confirmed"
+            keep_recent(self.recommendations)
         self.requests[e.request_id] = EnforcementRequest(e.request_id, "block", e.incident_id)
 
     def _on_BlockReleased(self, e: BlockReleased) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -12,12 +11,16 @@ from services.connection.domain.compliance import (
     RISK_ASSESSMENT,
     TRAINING_KINDS,
     DueItem,
+    StatusRequest,
     duty_due,
+    later_record,
+    overdue_key,
     request_item,
     split,
     training_item,
 )
-from shared.domain import Aggregate, Conflict, Invalid, NotFound
+from services.connection.domain.state import keep_recent
+from shared.domain import Aggregate, Conflict, Index, Invalid, NotFound
 from shared.events import DomainEvent
 from shared.events.operator import (
     ComplianceOverdue,
@@ -31,28 +34,30 @@ from shared.events.operator import (
 from shared.events.values import Actor
 
 
-@dataclass
-class StatusRequest:
-    """The utility's request to see how the operator is doing, and whether it was answered."""
-
-    request_id: str
-    subject: str
-    reply_by: date
-    answered: bool = False
-
-
 class Operator(Aggregate):
-    """A user operator that signed the agreement with the utility."""
+    """A user operator that signed the agreement with the utility.
+
+    Its state is bounded: of the records only what the rules read (the latest-dated assessment, the
+    latest training of each kind, the attestation in force), the open status requests and the latest
+    answered ones, and the overdue flags of the due dates still current.
+    """
+
+    name: str
+    agreement_date: date | None
+    last_assessment: RiskAssessmentRecorded | None
+    """The latest assessment by its date (the later recorded one on a tie)."""
+    last_trainings: dict[str, TrainingRecorded]
+    """The latest training of each kind by its date."""
+    attestation_in_force: LeakageControlsAttested | None
+    """The attestation with the latest date (the later recorded one on a tie)."""
+    requests: dict[str, StatusRequest]
+    flagged: set[tuple[str, date]]
 
     def __init__(self, aggregate_id: str) -> None:
         super().__init__(aggregate_id)
-        self.name = ""
-        self.agreement_date: date | None = None
-        self.assessments: list[RiskAssessmentRecorded] = []
-        self.trainings: list[TrainingRecorded] = []
-        self.attestations: list[LeakageControlsAttested] = []
-        self.requests: dict[str, StatusRequest] = {}
-        self.flagged: set[tuple[str, date]] = set()
+        self.name, self.agreement_date = "", None
+        self.last_assessment, self.last_trainings, self.attestation_in_force = None, {}, None
+        self.requests, self.flagged = {}, set()
 
     @property
     def onboarded(self) -> bool:
@@ -64,13 +69,22 @@ class Operator(Aggregate):
         """An operator exists once onboarded (part 5's records are refused before)."""
         return self.onboarded
 
+    def index(self) -> Index:
+        """Onboarded operators are found for the daily overdue check."""
+        return {"onboarded": ["1"]} if self.onboarded else {}
+
+    @classmethod
+    def markers_of(cls, event: DomainEvent) -> list[str]:
+        """Each overdue item is recognised by its operator, item and due date (what the check keys it by)."""
+        if isinstance(event, ComplianceOverdue):
+            return [overdue_key(event.operator_id, event.item, event.due_date)]
+        return []
+
     def onboard(self, *, name: str, agreement_date: date) -> None:
         """Onboard with the agreement date; 409 when it already is."""
         if self.onboarded:
             raise Conflict(f"operator {self.id} is already onboarded")
         self._record(OperatorOnboarded(operator_id=self.id, name=name, agreement_date=agreement_date))
-
-    # ------------------------------------------------------------------ records (part 5)
 
     def record_assessment(self, *, assessment_id: str, on: date, today: date, **fields: str) -> None:
         """Record a risk assessment (scope, method, findings_summary, remediation_status)."""
@@ -109,8 +123,6 @@ class Operator(Aggregate):
         if on > today:
             raise Invalid(f"a {what} dated {on.isoformat()} is in the future (today is {today.isoformat()})")
 
-    # ------------------------------------------------------------------ status on request
-
     def request_status(
         self, *, request_id: str, subject: str, reply_by: date, decided_by: Actor, today: date
     ) -> None:
@@ -134,13 +146,11 @@ class Operator(Aggregate):
             raise Conflict(f"status request {request_id} is already answered")
         self._record(StatusReported(operator_id=self.id, request_id=request_id, summary=summary, records=records))
 
-    # ------------------------------------------------------------------ due dates
-
     def due_items(self) -> list[DueItem]:
         """Every yearly duty and every open status request, with its due date."""
         assert self.agreement_date is not None
-        lasts: dict[str, RiskAssessmentRecorded | TrainingRecorded | None] = {RISK_ASSESSMENT: self.last_assessment()}
-        lasts.update({training_item(kind): self.last_training(kind) for kind in TRAINING_KINDS})
+        lasts: dict[str, RiskAssessmentRecorded | TrainingRecorded | None] = {RISK_ASSESSMENT: self.last_assessment}
+        lasts.update({training_item(kind): self.last_trainings.get(kind) for kind in TRAINING_KINDS})
         items = []
         for item in DUTIES:
             last = lasts[item]
@@ -167,32 +177,22 @@ class Operator(Aggregate):
                 )
         return [e for e in self.pending if isinstance(e, ComplianceOverdue)]
 
-    # ------------------------------------------------------------------ what the records say
-
-    def last_assessment(self) -> RiskAssessmentRecorded | None:
-        """The latest assessment by its date (the later recorded one on a tie)."""
-        return max(reversed(self.assessments), key=lambda a: a.date, default=None)
-
-    def last_training(self, kind: str) -> TrainingRecorded | None:
-        """The latest training of a kind by its date."""
-        return max(reversed([t for t in self.trainings if t.kind == kind]), key=lambda t: t.date, default=None)
-
-    def attestation_in_force(self) -> LeakageControlsAttested | None:
-        """The attestation with the latest date (the later recorded one on a tie)."""
-        return max(reversed(self.attestations), key=lambda a: a.date, default=None)
-
     def _apply(self, event: DomainEvent) -> None:
         if isinstance(event, OperatorOnboarded):
             self.name, self.agreement_date = event.name, event.agreement_date
         elif isinstance(event, RiskAssessmentRecorded):
-            self.assessments.append(event)
+            self.last_assessment = later_record(self.last_assessment, event)
         elif isinstance(event, TrainingRecorded):
-            self.trainings.append(event)
+            self.last_trainings[event.kind] = later_record(self.last_trainings.get(event.kind), event)
         elif isinstance(event, LeakageControlsAttested):
-            self.attestations.append(event)
+            self.attestation_in_force = later_record(self.attestation_in_force, event)
         elif isinstance(event, StatusRequested):
             self.requests[event.request_id] = StatusRequest(event.request_id, event.subject, event.reply_by)
-        elif isinstance(event, StatusReported):
+        elif isinstance(event, StatusReported) and event.request_id in self.requests:
             self.requests[event.request_id].answered = True
+            keep_recent(self.requests)
         elif isinstance(event, ComplianceOverdue):
             self.flagged.add((event.item, event.due_date))
+        if self.onboarded:  # a flag whose due date moved on (or whose request was answered) is never needed again
+            self.flagged &= {(i.item, i.due_date) for i in self.due_items()}
+

@@ -28,7 +28,9 @@ def policy_actor(reason: str, mode: str) -> Actor:
 
 
 class BlockPolicy(Aggregate):
-    """The one block policy of the utility (stream ``block-policy``)."""
+    """The one block policy of the utility (stream ``block-policy``, written by the owner of its partition)."""
+
+    modes: dict[BlockReason, PolicyMode]
 
     def __init__(self, aggregate_id: str = POLICY_ID) -> None:
         super().__init__(aggregate_id)

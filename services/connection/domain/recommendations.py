@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from services.connection.domain.state import Recommendation
+from services.connection.domain.state import Recommendation, keep_recent
 from shared.domain import Conflict, Invalid
 from shared.events import DomainEvent
 from shared.events.connection import BlockRecommendationRejected, BlockRecommended, ConnectionBlocked
@@ -16,7 +16,7 @@ class Recommendations:
 
     id: str
     recommendations: dict[str, Recommendation]
-    blocked_by_ever: set[str]
+    blocked_by_ever: list[str]
 
     _ids: Callable[[], dict[str, str]]
     _record: Callable[[DomainEvent], None]
@@ -62,4 +62,6 @@ class Recommendations:
         self.recommendations[e.recommendation_id] = Recommendation(e.recommendation_id, e.reason, e.incident_id)
 
     def _on_BlockRecommendationRejected(self, e: BlockRecommendationRejected) -> None:
-        self.recommendations[e.recommendation_id].status = "rejected"
+        if e.recommendation_id in self.recommendations:
+            self.recommendations[e.recommendation_id].status = "rejected"
+            keep_recent(self.recommendations)

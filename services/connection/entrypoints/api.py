@@ -46,6 +46,7 @@ async def register_connection(body: ConnectionCreate, principal: Parties, servic
     saved = await handlers.register_connection(
         service, cmd, plain(body.secrets), by=principal, context=context_of(principal), key=key
     )
+    await queries.settled(service, saved)
     return Created(id=saved.aggregate_id, version=saved.version)
 
 
@@ -73,9 +74,10 @@ async def rotate_secrets(
     connection_id: str, body: SecretsCreate, principal: Parties, service: Service, if_match: ExpectedVersion
 ) -> dict[str, Any]:
     """Rotate the connection's secrets (its operator or the SOC); ends a compromise."""
-    await handlers.rotate_secrets(
+    saved = await handlers.rotate_secrets(
         service, connection_id, plain(body), by=principal, context=context_of(principal), expected_version=if_match
     )
+    await queries.settled(service, saved)
     return queries.connection(service, principal, connection_id)
 
 
@@ -89,6 +91,7 @@ async def block_connection(
     saved = await handlers.block_connection(
         service, connection_id, cmd, by=principal, context=context_of(principal), expected_version=if_match, key=key
     )
+    await queries.settled(service, saved)
     blocked = saved.first(ConnectionBlocked)
     status = queries.connection(service, principal, connection_id)["status"]
     request_id = blocked.request_id if blocked else None
@@ -105,6 +108,7 @@ async def approve_reconnection(
         service, connection_id, note=body.note, by=principal, context=context_of(principal),
         expected_version=if_match, key=key,
     )  # fmt: skip
+    await queries.settled(service, saved)
     status = queries.connection(service, principal, connection_id)["status"]
     reconnected = saved.first(ConnectionReconnected) is not None
     return {

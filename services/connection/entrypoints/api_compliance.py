@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from services.connection.application import compliance
+from services.connection.application import compliance, queries
 from services.connection.domain.commands import (
     AttestLeakageControls,
     RecordAssessment,
@@ -61,6 +61,7 @@ async def record_assessment(
         service, operator_id, cmd, context=context_of(principal, operator_id=operator_id), expected_version=if_match,
         key=key,
     )  # fmt: skip
+    await queries.settled(service, saved)
     recorded = saved.first(RiskAssessmentRecorded)
     return {"id": recorded.assessment_id if recorded else None, "operator_id": operator_id, "version": saved.version}
 
@@ -76,6 +77,7 @@ async def record_training(
         service, operator_id, cmd, context=context_of(principal, operator_id=operator_id), expected_version=if_match,
         key=key,
     )  # fmt: skip
+    await queries.settled(service, saved)
     recorded = saved.first(TrainingRecorded)
     return {"id": recorded.training_id if recorded else None, "operator_id": operator_id, "version": saved.version}
 
@@ -94,6 +96,7 @@ async def attest_leakage_controls(
         service, operator_id, cmd, context=context_of(principal, operator_id=operator_id), expected_version=if_match,
         key=key,
     )  # fmt: skip
+    await queries.settled(service, saved)
     return {"operator_id": operator_id, "version": saved.version, "in_force": in_force}
 
 
@@ -108,6 +111,7 @@ async def request_status(
         service, operator_id, cmd, by=principal, context=context_of(principal, operator_id=operator_id),
         expected_version=if_match, key=key,
     )  # fmt: skip
+    await queries.settled(service, saved)
     requested = saved.first(StatusRequested)
     request_id = requested.request_id if requested else None
     return {
@@ -123,10 +127,11 @@ async def report_status(
 ) -> dict[str, Any]:
     """Answer a status request; the report carries the records as they stand (404 unknown, 409 answered)."""
     cmd = ReportStatus(request_id=body.request_id, summary=body.summary)
-    records = await compliance.report_status(
+    saved, records = await compliance.report_status(
         service, operator_id, cmd, context=context_of(principal, operator_id=operator_id), expected_version=if_match,
         key=key,
     )  # fmt: skip
+    await queries.settled(service, saved)
     return {"request_id": body.request_id, "operator_id": operator_id, "records": records}
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header, Query
 
-from services.connection.application import handlers, queries
+from services.connection.application import approvals, handlers, queries
 from services.connection.application.service import ConnectionService
 from services.connection.domain.commands import OnboardOperator
 from services.connection.entrypoints.api import Service
@@ -33,6 +33,7 @@ async def onboard_operator(body: OperatorCreate, principal: Soc, service: Servic
     cmd = OnboardOperator(operator_id=body.operator_id, name=body.name, agreement_date=body.agreement_date)
     context = context_of(principal, operator_id=body.operator_id)
     saved = await handlers.onboard_operator(service, cmd, context=context, key=key)
+    await queries.settled(service, saved)
     return Created(id=saved.aggregate_id, version=saved.version)
 
 
@@ -48,15 +49,22 @@ async def put_block_policy(
 ) -> dict[str, str]:
     """Set the policy (a full or partial object); returns the whole policy."""
     changes = body.model_dump(exclude_none=True)
-    return await handlers.change_policy(
+    saved, policy = await handlers.change_policy(
         service, changes, by=principal, context=context_of(principal), expected_version=if_match
     )
+    await queries.settled(service, saved)
+    return policy
 
 
 @router.get("/block-recommendations", response_model=list[RecommendationPublic])
-async def open_recommendations(_: Soc, service: Service) -> list[dict[str, Any]]:
-    """Open block recommendations whose incident is still open, oldest first."""
-    return queries.open_recommendations(service)
+async def open_recommendations(
+    _: Soc,
+    service: Service,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    """Open block recommendations whose incident is still open, oldest first, one bounded page at a time."""
+    return queries.open_recommendations(service, offset=offset, limit=limit)
 
 
 @router.post("/block-recommendations/{recommendation_id}/confirm")
@@ -70,7 +78,7 @@ async def confirm_recommendation(
     saved = await handlers.confirm_recommendation(
         service, recommendation_id, note=body.note, by=principal, context=context_of(principal), expected_version=if_match
     )
-    return _decided(service, principal, recommendation_id=recommendation_id, saved=saved)
+    return await _decided(service, principal, recommendation_id=recommendation_id, saved=saved)
 
 
 @router.post("/block-recommendations/{recommendation_id}/reject")
@@ -81,20 +89,22 @@ async def reject_recommendation(
     saved = await handlers.reject_recommendation(
         service, recommendation_id, note=body.note, by=principal, context=context_of(principal), expected_version=if_match
     )
-    return _decided(service, principal, recommendation_id=recommendation_id, saved=saved)
+    return await _decided(service, principal, recommendation_id=recommendation_id, saved=saved)
 
 
 @router.post("/incidents/{incident_id}/approvals")
 async def approve_incident_connections(
-    incident_id: str, body: ApprovalCreate, principal: Parties, service: Service
+    incident_id: str, body: ApprovalCreate, principal: Parties, service: Service,
+    authorization: Annotated[str, Header()],
 ) -> dict[str, Any]:
     """Bulk approval: the caller's side approves every connection this incident blocked that it may see."""
-    done = await handlers.approve_for_incident(
-        service, incident_id, note=body.note, by=principal, context=context_of(principal)
+    done = await approvals.approve_for_incident(
+        service, incident_id, note=body.note, by=principal, context=context_of(principal), credentials=authorization
     )
     return asdict(done)
 
 
-def _decided(service: ConnectionService, principal: Principal, *, recommendation_id: str, saved: Saved) -> dict[str, Any]:
+async def _decided(service: ConnectionService, principal: Principal, *, recommendation_id: str, saved: Saved) -> dict[str, Any]:
+    await queries.settled(service, saved)
     status = queries.connection(service, principal, saved.aggregate_id)["status"]
     return {"id": recommendation_id, "connection_id": saved.aggregate_id, "status": status, "version": saved.version}

@@ -1,124 +1,100 @@
-"""The service's read model of its own streams: connections, operators, the policy, indexes.
+"""The directory of connections and their block recommendations, folded from the connection topic.
 
-A pure fold of the store's envelopes (``fold``; ``reset`` before folding everything anew). The live
-service keeps it up to date with a ``shared.eventstore.follow.Follower`` over its store, staged
-events included, so a caller reads its own writes; a replay folds the same envelopes read from the
-topics. It holds nothing the streams do not say.
+Each connection's document keeps its aggregate state (folded with the aggregate's own ``fold``, so
+the view and the decisions never disagree), the times only the envelopes know, and the public view
+the GET routes answer with. Tags: ``operator``, ``status`` and ``incident`` (the recent incidents
+that blocked it, for bulk approval); sorted by registration.
 """
 
 from __future__ import annotations
 
-import bisect
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Iterator
+from datetime import timezone
+from typing import Any
+
+from pydantic_core import to_jsonable_python
 
 from services.connection.domain.model import Connection
-from services.connection.domain.policy import DEFAULT_POLICY, POLICY_ID
-from shared import topics
+from services.connection.projections.incidents import is_cleared
+from services.connection.projections.public import connection_public
+from shared.documents import Documents
 from shared.envelope import Envelope
-from shared.events.connection import (
-    BlockPolicyChanged,
-    BlockRecommended,
-    ConnectionBlocked,
-    ConnectionReconnected,
-    ConnectionRegistered,
-)
-from shared.events.operator import OperatorOnboarded
+from shared.events.connection import BlockRecommendationRejected, BlockRecommended, ConnectionBlocked, ConnectionReconnected
+
+CONNECTIONS, RECOMMENDATIONS = "connections", "recommendations"
 
 
-@dataclass
-class ConnectionView:
-    """A connection's state plus what only the envelopes know (times)."""
+def fold_connection(docs: Documents, envelope: Envelope) -> None:
+    """One event of a connection's stream: its document, and the recommendation it raises or decides."""
+    doc = docs.get(CONNECTIONS, envelope.subject) or {"version": 0, "state": None, "times": {}}
+    if envelope.sequence <= doc["version"]:
+        return  # the same event again (written twice): applied already
+    connection = Connection.restore(envelope.subject, doc["version"], doc["state"] or {})
+    connection.fold([envelope.event])
+    times = _times(doc["times"], connection, envelope)
+    docs.put(
+        CONNECTIONS, connection.id,
+        {"version": connection.version, "state": connection.snapshot(), "times": times,
+         "public": connection_public(connection, times)},
+        sort=times["sort"],
+        tags={"operator": connection.operator_id, "status": connection.status, "incident": connection.blocked_by_ever},
+    )  # fmt: skip
+    _recommendation(docs, connection, envelope)
 
-    connection: Connection
-    registered_at: datetime | None = None
-    updated_at: datetime | None = None
-    blocked_at: dict[str, datetime] = field(default_factory=dict)
-    requested_at: dict[str, datetime] = field(default_factory=dict)
 
-    @property
-    def version(self) -> int:
-        """Events applied."""
-        return self.connection.version
+def sort_key(envelope: Envelope) -> str:
+    """The envelope's time as text that sorts as the time does (fixed width, UTC)."""
+    return envelope.time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
-def apply(view: ConnectionView, envelope: Envelope) -> ConnectionView:
-    """Apply one event of the connection's stream."""
-    event = envelope.event
-    view.connection.fold([event])
-    view.updated_at = envelope.time
-    if view.registered_at is None:
-        view.registered_at = envelope.time
+def _times(times: dict[str, Any], connection: Connection, envelope: Envelope) -> dict[str, Any]:
+    """Registration, last change, when each hold began and each request was made (of what the state still holds)."""
+    at, event = to_jsonable_python(envelope.time), envelope.event
+    blocked_at = {i: t for i, t in times.get("blocked_at", {}).items() if i in connection.holds}
+    requested_at = {r: t for r, t in times.get("requested_at", {}).items() if r in connection.requests}
     if isinstance(event, ConnectionBlocked):
-        view.blocked_at[event.incident_id] = envelope.time
+        blocked_at[event.incident_id] = at
     if isinstance(event, (ConnectionBlocked, ConnectionReconnected)):
-        view.requested_at[event.request_id] = envelope.time
-    return view
+        requested_at[event.request_id] = at
+    return {
+        "registered_at": times.get("registered_at", at), "updated_at": at,
+        "sort": times.get("sort", sort_key(envelope)),
+        "blocked_at": blocked_at, "requested_at": requested_at,
+    }  # fmt: skip
 
 
-class Directory:
-    """Connections by id, operator, smart meter, blocking incident and recommendation; operators; policy."""
+def _recommendation(docs: Documents, connection: Connection, envelope: Envelope) -> None:
+    event = envelope.event
+    if isinstance(event, BlockRecommended):
+        doc = {
+            "id": event.recommendation_id, "connection_id": connection.id, "operator_id": connection.operator_id,
+            "reason": event.reason, "incident_id": event.incident_id, "status": "open",
+        }  # fmt: skip
+        put_recommendation(docs, doc, cleared=is_cleared(docs, event.incident_id), sort=sort_key(envelope))
+    elif isinstance(event, BlockRecommendationRejected):
+        _decided(docs, event.recommendation_id, "rejected")
+    elif isinstance(event, ConnectionBlocked) and event.recommendation_id:
+        _decided(docs, event.recommendation_id, "confirmed")
 
-    def __init__(self) -> None:
-        self.reset()
 
-    def reset(self) -> None:
-        """Forget everything (before folding the store's events anew)."""
-        self.connections: dict[str, ConnectionView] = {}
-        self.order: list[str] = []
-        self.by_operator: dict[str, list[str]] = {}
-        self.by_meter: dict[str, set[str]] = {}
-        self.by_incident: dict[str, set[str]] = {}
-        self.recommendations: dict[str, str] = {}
-        self.pending_requests: dict[str, str] = {}
-        self.operators: dict[str, str] = {}
-        self._policy_times: list[datetime] = []
-        self._policies: list[dict[str, str]] = []
+def _decided(docs: Documents, recommendation_id: str, status: str) -> None:
+    doc = docs.get(RECOMMENDATIONS, recommendation_id)
+    if doc is not None:
+        put_recommendation(docs, {**doc, "status": status}, cleared=False)
 
-    def fold(self, envelope: Envelope) -> None:
-        """Take in one envelope of the store (any of its topics)."""
-        event = envelope.event
-        if event.topic == topics.CONNECTION_EVENTS:
-            view = self.connections.setdefault(envelope.subject, ConnectionView(Connection(envelope.subject)))
-            self._index(envelope.subject, apply(view, envelope), envelope)
-        elif isinstance(event, OperatorOnboarded):
-            self.operators[event.operator_id] = event.name
-        elif isinstance(event, BlockPolicyChanged) and envelope.subject == POLICY_ID:
-            self._policy_times.append(envelope.time)
-            self._policies.append(dict(event.policy))
 
-    def _index(self, connection_id: str, view: ConnectionView, envelope: Envelope) -> None:
-        event = envelope.event
-        if isinstance(event, ConnectionRegistered):
-            self.order.append(connection_id)
-            self.by_operator.setdefault(event.operator_id, []).append(connection_id)
-            for meter in view.connection.smart_meter_ids:
-                self.by_meter.setdefault(meter, set()).add(connection_id)
-        if isinstance(event, ConnectionBlocked):
-            self.by_incident.setdefault(event.incident_id, set()).add(connection_id)
-        if isinstance(event, BlockRecommended):
-            self.recommendations[event.recommendation_id] = connection_id
-        request_id = getattr(event, "request_id", None)
-        if request_id:
-            request = view.connection.requests.get(request_id)
-            if request is not None and request.pending:
-                self.pending_requests[request_id] = connection_id
-            else:
-                self.pending_requests.pop(request_id, None)
+def put_recommendation(docs: Documents, doc: dict[str, Any], *, cleared: bool, sort: str | None = None) -> None:
+    """Write a recommendation; it is listed while open and its incident not cleared (the one rule)."""
+    listed = doc["status"] == "open" and not cleared
+    tags = {"incident": doc["incident_id"], "listed": "1" if listed else None}
+    sort = sort if sort is not None else doc.get("sort", "")
+    docs.put(RECOMMENDATIONS, doc["id"], {**doc, "listed": listed, "sort": sort}, sort=sort, tags=tags)
 
-    def get(self, connection_id: str) -> ConnectionView | None:
-        """The view of a registered connection."""
-        view = self.connections.get(connection_id)
-        return view if view is not None and view.connection.exists else None
 
-    def of_operator(self, operator_id: str | None) -> Iterator[ConnectionView]:
-        """Connections in registration order, of one operator or of all."""
-        ids = self.by_operator.get(operator_id, []) if operator_id else self.order
-        for connection_id in ids:
-            yield self.connections[connection_id]
-
-    def policy_at(self, when: datetime | None) -> dict[str, str]:
-        """The block policy in force at a time (the latest when ``when`` is None)."""
-        index = len(self._policies) if when is None else bisect.bisect_right(self._policy_times, when)
-        return {**DEFAULT_POLICY, **self._policies[index - 1]} if index else dict(DEFAULT_POLICY)
+def unlist_for(docs: Documents, incident_id: str) -> None:
+    """An incident was cleared: its open recommendations leave the analysts' work list."""
+    while True:
+        listed, _ = docs.query(RECOMMENDATIONS, where={"incident": incident_id, "listed": "1"}, limit=500)
+        if not listed:
+            return
+        for doc in listed:
+            put_recommendation(docs, doc, cleared=True)

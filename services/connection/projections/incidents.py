@@ -1,62 +1,47 @@
-"""What the connection service knows of incidents, folded from the incident topic.
+"""What the connection service knows of incidents, folded from the incident topic: open or cleared, and whose.
 
-The live reactions keep this ledger as they react, and a replay folds the same events into a
-fresh one (``track``) without reacting.
+Blocking by a person needs the incident known and not cleared; a cleared incident takes its
+recommendations off the work list (``directory.unlist_for``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from shared.documents import Documents
 from shared.envelope import Envelope
-from shared.events.incident import (
-    AnomalyAttached,
-    AnomalyDetected,
-    IncidentCleared,
-    IncidentOpened,
-    VulnerabilityDeclared,
-)
-from shared.kafka.sinks import MemorySink
+from shared.events.incident import AnomalyAttached, AnomalyDetected, IncidentCleared, IncidentOpened, VulnerabilityDeclared
+
+INCIDENTS = "incidents"
 
 
-@dataclass
-class IncidentInfo:
-    """What this service knows of an incident."""
-
-    incident_id: str
-    status: str = "open"
-    operator_ids: set[str] = field(default_factory=set)
-
-
-def track(incidents: dict[str, IncidentInfo], event: object) -> None:
-    """Take one incident event into the ledger (idempotent: a redelivery changes nothing)."""
+def fold_incident(docs: Documents, envelope: Envelope) -> bool:
+    """Take one incident event into the ledger; True when it cleared the incident."""
+    event = envelope.event
     if isinstance(event, IncidentOpened):
-        info = incidents.setdefault(event.incident_id, IncidentInfo(event.incident_id))
-        info.operator_ids.update([*event.operator_ids, *([event.operator_id] if event.operator_id else [])])
+        _note(docs, event.incident_id, operators=[*event.operator_ids, *([event.operator_id] if event.operator_id else [])])
     elif isinstance(event, (AnomalyDetected, AnomalyAttached)):
-        incidents.setdefault(event.incident_id, IncidentInfo(event.incident_id)).operator_ids.add(event.operator_id)
+        _note(docs, event.incident_id, operators=[event.operator_id])
     elif isinstance(event, VulnerabilityDeclared):
-        incidents.setdefault(event.incident_id, IncidentInfo(event.incident_id))
+        _note(docs, event.incident_id, operators=[])
     elif isinstance(event, IncidentCleared):
-        incidents.setdefault(event.incident_id, IncidentInfo(event.incident_id)).status = "cleared"
+        _note(docs, event.incident_id, operators=[], status="cleared")
+        return True
+    return False
 
 
-def ledger_snapshot(incidents: dict[str, IncidentInfo]) -> dict[str, Any]:
-    """The ledger as plain JSON data."""
-    return {
-        incident_id: {"status": info.status, "operator_ids": sorted(info.operator_ids)}
-        for incident_id, info in sorted(incidents.items())
-    }
+def _note(docs: Documents, incident_id: str, *, operators: list[str], status: str | None = None) -> None:
+    doc = docs.get(INCIDENTS, incident_id) or {"status": "open", "operator_ids": []}
+    doc = {"status": status or doc["status"], "operator_ids": sorted({*doc["operator_ids"], *operators})}
+    docs.put(INCIDENTS, incident_id, doc)
 
 
-class IncidentLedger(MemorySink):
-    """The ledger alone, without reactions (what a replay folds the incident topic into)."""
+def incident(docs: Documents, incident_id: str) -> dict[str, Any] | None:
+    """What is known of an incident (``status``, ``operator_ids``), or None."""
+    return docs.get(INCIDENTS, incident_id)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.incidents: dict[str, IncidentInfo] = {}
 
-    async def handle(self, envelope: Envelope) -> None:
-        """Track the event."""
-        track(self.incidents, envelope.event)
+def is_cleared(docs: Documents, incident_id: str) -> bool:
+    """Whether the incident is known to be cleared."""
+    doc = docs.get(INCIDENTS, incident_id)
+    return doc is not None and doc["status"] == "cleared"

@@ -1,7 +1,7 @@
-"""What callers may see of the read model, as plain JSON data: connections and block recommendations.
+"""What callers may see of a connection, as plain JSON data; no secret ever leaves as more than a masked hint.
 
-No secret ever leaves as more than a masked hint. The HTTP routes answer with these (their response
-models validate them) and the replay snapshot is made of them, so both show the same thing.
+The HTTP routes answer with it (their response models validate it) and the replay snapshot is made
+of it, so both show the same thing.
 """
 
 from __future__ import annotations
@@ -10,23 +10,21 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
+from services.connection.domain.model import Connection
 from services.connection.domain.state import EnforcementRequest
-from services.connection.projections.directory import ConnectionView, Directory
-from services.connection.projections.incidents import IncidentInfo
 
 RECENT_REQUESTS = 10
 
 
-def connection_public(view: ConnectionView) -> dict[str, Any]:
-    """The public shape of one connection (``ConnectionPublic``)."""
-    c = view.connection
-    requests = [_request(view, r) for r in list(c.requests.values())[-RECENT_REQUESTS:]]
+def connection_public(c: Connection, times: dict[str, Any]) -> dict[str, Any]:
+    """The public shape of one connection (``ConnectionPublic``), with the times its envelopes carried."""
+    requests = [_request(r, times) for r in list(c.requests.values())[-RECENT_REQUESTS:]]
     return to_jsonable_python({
         "id": c.id, "operator_id": c.operator_id, "kind": c.kind, "maker": c.maker, "model": c.model,
         "firmware": c.firmware, "smart_meter_ids": list(c.smart_meter_ids), "status": c.status,
         "blocking_incidents": [
             {"incident_id": h.incident_id, "reason": h.reason, "decided_by": h.decided_by.model_dump(),
-             "blocked_at": view.blocked_at.get(h.incident_id), "request_id": h.request_id}
+             "blocked_at": times["blocked_at"].get(h.incident_id), "request_id": h.request_id}
             for h in c.holds.values()
         ],
         "approvals": {
@@ -38,15 +36,15 @@ def connection_public(view: ConnectionView) -> dict[str, Any]:
         "enforcement_requests": requests,
         "compromised": c.compromised, "compromised_by": sorted(c.compromised_by),
         "secrets": dict(c.secrets.hints) if c.secrets else {},
-        "version": view.version, "registered_at": view.registered_at, "updated_at": view.updated_at,
+        "version": c.version, "registered_at": times["registered_at"], "updated_at": times["updated_at"],
     })  # fmt: skip
 
 
-def _request(view: ConnectionView, request: EnforcementRequest) -> dict[str, Any]:
+def _request(request: EnforcementRequest, times: dict[str, Any]) -> dict[str, Any]:
     state = "enforced" if not request.pending else "escalated" if request.escalated else "pending"
     return {
         "request_id": request.request_id, "action": request.action, "state": state,
-        "incident_id": request.incident_id, "requested_at": view.requested_at.get(request.request_id),
+        "incident_id": request.incident_id, "requested_at": times["requested_at"].get(request.request_id),
         "enforced_at": request.enforced_at, "attempts": request.attempts, "last_error": request.last_error,
     }  # fmt: skip
 
@@ -57,28 +55,3 @@ def _enforcement(requests: list[dict[str, Any]]) -> str:
         return "none"
     states = {r["state"] for r in requests}
     return next((state for state in ("escalated", "pending") if state in states), "enforced")
-
-
-def recommendations(directory: Directory, incidents: dict[str, IncidentInfo]) -> dict[str, dict[str, Any]]:
-    """Every block recommendation by id, with whether the SOC's work list shows it (``listed``)."""
-    return {rec_id: _recommendation(directory, incidents, rec_id) for rec_id in sorted(directory.recommendations)}
-
-
-def listed_recommendations(directory: Directory, incidents: dict[str, IncidentInfo]) -> list[dict[str, Any]]:
-    """The recommendations an analyst still has to decide, oldest first (``RecommendationPublic``)."""
-    rows = ({"id": rec_id, **_recommendation(directory, incidents, rec_id)} for rec_id in directory.recommendations)
-    return [row for row in rows if row["listed"]]
-
-
-def _recommendation(directory: Directory, incidents: dict[str, IncidentInfo], recommendation_id: str) -> dict[str, Any]:
-    """One recommendation; it is listed while open and its incident is not cleared (the one rule for both)."""
-    connection_id = directory.recommendations[recommendation_id]
-    connection = directory.connections[connection_id].connection
-    rec = connection.recommendations[recommendation_id]
-    info = incidents.get(rec.incident_id)
-    cleared = info is not None and info.status == "cleared"
-    return {
-        "connection_id": connection_id, "operator_id": connection.operator_id, "reason": rec.reason,
-        "incident_id": rec.incident_id,
-        "status": rec.status, "listed": rec.status == "open" and not cleared,
-    }  # fmt: skip

@@ -22,13 +22,13 @@ def standing(operator: Operator, today: date, *, within_days: int) -> dict[str, 
     """Last records, the attestation in force, every duty's due date, overdue and upcoming items, open requests."""
     items = operator.due_items()
     overdue, upcoming = split(items, today, within_days=within_days)
-    last = operator.last_assessment()
+    last = operator.last_assessment
     return {
         "as_of": today.isoformat(),
         "agreement_date": operator.agreement_date.isoformat() if operator.agreement_date else None,
         "last_assessment": _record(last, exclude={"operator_id"}),
-        "last_trainings": {kind: _record(operator.last_training(kind), exclude={"operator_id"}) for kind in TRAINING_KINDS},
-        "leakage_controls": attestation(operator.attestation_in_force()),
+        "last_trainings": {kind: _record(operator.last_trainings.get(kind), exclude={"operator_id"}) for kind in TRAINING_KINDS},
+        "leakage_controls": attestation(operator.attestation_in_force),
         "duties": {i.item: _item(i, today, within_days=within_days) for i in items if _is_duty(i)},
         "overdue": [_item(i, today, within_days=within_days) for i in overdue],
         "upcoming": [_item(i, today, within_days=within_days) for i in upcoming],

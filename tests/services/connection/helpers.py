@@ -1,29 +1,37 @@
-"""Builders for connection-service tests: the app, its enforcement peer, incident events, registrations."""
+"""Builders for connection-service tests: the app, its enforcement peer, incident events, registrations, and the
+in-memory harness (the service, its read models fed from the store, incident events through the router and inbox)."""
 
 from __future__ import annotations
 
 import json
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from services.connection.adapters.memory import MemorySealer
+from services.connection.adapters.memory import MemoryOwners, MemorySealer
 from services.connection.application.handlers import onboard_operator, register_connection
-from services.connection.application.pipeline import Pipeline
 from services.connection.application.ports import PlainSecrets
+from services.connection.application.reactions import decide_batch
+from services.connection.application.router import route
 from services.connection.application.service import ConnectionService
-from services.connection.bootstrap import build_app, build_service
+from services.connection.bootstrap import build_app
 from services.connection.config import ConnectionSettings
-from services.connection.domain.commands import OnboardOperator, RegisterConnection
+from services.connection.domain.commands import InboxCommand, OnboardOperator, RegisterConnection
+from services.connection.domain.model import Connection
+from services.connection.projections.incidents import incident
+from services.connection.projections.views import Views
+from shared.clock import Clock, utcnow
 from shared.config import Settings
-from shared.envelope import Envelope
+from shared.envelope import Envelope, decode
 from shared.events import DomainEvent
-from shared.eventstore import Context, EventStore
+from shared.events.incident import AnomalyDetected, IncidentCleared, IncidentOpened, VulnerabilityDeclared
+from shared.eventstore import Context, InboxRecord
 from shared.eventstore.memory import InMemoryEventStore
 from shared.principal import Principal
-from shared.events.incident import AnomalyDetected, IncidentCleared, IncidentOpened, VulnerabilityDeclared
-from shared.topics import INCIDENT_EVENTS
+from shared.kafka.reader import assign_all, committed_consumer, read_to_end
+from shared.topics import CONNECTION_COMMANDS, CONNECTION_EVENTS, INCIDENT_EVENTS
 from shared.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from tests.factories import LoopbackServer, StandInWriter, bearer, incident_opened, uid
 
@@ -150,31 +158,79 @@ def incident_envelope(event: DomainEvent, *, at: datetime | None = None) -> Enve
     )  # fmt: skip
 
 
-async def react_to(pipeline: Pipeline, events: list[DomainEvent], *, at: datetime | None = None) -> None:
-    """Hand incident events to the reactions, one by one, as the incident subscriber does."""
-    for event in events:
-        await pipeline.handle(incident_envelope(event, at=at))
-
-
 # --------------------------------------------------------------------------- the service in memory
 
 
-async def in_memory(store: EventStore | None = None) -> tuple[ConnectionService, Pipeline]:
-    """The service and its reactions over an in-memory store (or ``store``), with operator ``op-a`` onboarded."""
-    service, pipeline = build_service(store or InMemoryEventStore(), sealer=MemorySealer())
+class Harness:
+    """The service over an in-memory store, its read models fed from what the store published (as the live
+    subscriber does a moment after each commit), and incident events taken through the router and the inbox."""
+
+    def __init__(self, service: ConnectionService, store: InMemoryEventStore) -> None:
+        self.service, self.store = service, store
+        self.inbox_offset = 0
+        self._fed = 0
+
+    @property
+    def views(self) -> Views:
+        """The read models."""
+        return self.service.views
+
+    async def sync(self) -> None:
+        """Feed the read models what the store published since the last time."""
+        while self._fed < len(self.store.published):
+            envelope = self.store.published[self._fed]
+            self._fed += 1
+            await self.views.apply(envelope, resume_at=0)
+
+    async def commands(self, events: list[DomainEvent], *, at: datetime | None = None) -> list[InboxCommand]:
+        """Incident events as the incident service wrote them: into the ledger, and through the router."""
+        envelopes = [incident_envelope(event, at=at) for event in events]
+        for envelope in envelopes:
+            await self.views.apply(envelope, resume_at=0)
+        return [routed.command for envelope in envelopes for routed in route(envelope)]
+
+    async def react(self, events: list[DomainEvent], *, at: datetime | None = None) -> None:
+        """Incident events through the router, their commands decided as one inbox batch."""
+        await self.deliver(await self.commands(events, at=at))
+
+    async def deliver(self, commands: list[InboxCommand], *, partition: int = 0) -> None:
+        """Commands as one inbox batch of a partition (the same ones again: a redelivery)."""
+        if commands:
+            self.inbox_offset += len(commands)
+            last = InboxRecord(CONNECTION_COMMANDS, partition, self.inbox_offset - 1)
+            await decide_batch(self.service, partition, commands, last=last)  # type: ignore[arg-type]
+        await self.sync()
+
+
+async def in_memory(
+    tmp_path: Path, store: InMemoryEventStore | None = None, *, owners: MemoryOwners | None = None, clock: Clock = utcnow
+) -> Harness:
+    """The service over an in-memory store (or ``store``), with operator ``op-a`` onboarded."""
+    store = store or InMemoryEventStore()
+    views = Views(tmp_path / f"views-{uid('v')}.sqlite")
+    service = ConnectionService(store=store, sealer=MemorySealer(), views=views, owners=owners or MemoryOwners(), clock=clock)
+    harness = Harness(service, store)
     await onboard_operator(service, OnboardOperator("op-a", "A", date(2025, 4, 1)), context=Context())
-    return service, pipeline
+    await harness.sync()
+    return harness
 
 
-async def registered(service: ConnectionService, meter: str = "sm-1", model: str = "TK-100") -> str:
+async def registered(h: Harness, meter: str = "sm-1", model: str = "TK-100", firmware: str = "1.0") -> str:
     """A new connection of ``op-a`` on one smart meter."""
-    cmd = RegisterConnection(kind="special_meter", maker="M", model=model, firmware="1.0", smart_meter_ids=(meter,))
-    return (await register_connection(service, cmd, SECRETS, by=STAFF, context=Context())).aggregate_id
+    cmd = RegisterConnection(kind="special_meter", maker="M", model=model, firmware=firmware, smart_meter_ids=(meter,))
+    saved = await register_connection(h.service, cmd, SECRETS, by=STAFF, context=Context())
+    await h.sync()
+    return saved.aggregate_id
 
 
-def types(store: EventStore, stream: str) -> list[str]:
-    """The event types of a stream, in order."""
-    return [e.type for e in store.load(stream)]
+def types(store: InMemoryEventStore, stream: str) -> list[str]:
+    """The event types of a stream, in order (as published)."""
+    return [e.type for e in store.published if e.subject == stream]
+
+
+def loaded(h: Harness, connection_id: str) -> Connection:
+    """A connection as its snapshot describes it."""
+    return h.service.connections.load(connection_id)
 
 
 # --------------------------------------------------------------------------- requests
@@ -211,6 +267,36 @@ async def register(client: httpx.AsyncClient, settings: Settings, operator_id: s
     )
     assert response.status_code == 201, response.text
     return response.json()["id"]
+
+
+async def topic_events(settings: Settings, base: str) -> list[Envelope]:
+    """Every committed record of one of the service's topics, read afresh from the broker."""
+    consumer = committed_consumer(settings.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        partitions = await assign_all(consumer, [settings.topic(base)])
+        await consumer.seek_to_beginning(*partitions)
+        return [decode(r.value, key=r.key) async for batch in read_to_end(consumer, partitions) for r in batch]
+    finally:
+        await consumer.stop()
+
+
+async def stream_types(settings: Settings, connection_id: str) -> list[str]:
+    """The event types of a connection's stream, in order, as committed on its topic."""
+    return [e.type for e in await topic_events(settings, CONNECTION_EVENTS) if e.subject == connection_id]
+
+
+async def inbox_decided(app: Any) -> bool:
+    """Whether the app's inbox has decided every command sent to its partitions so far."""
+    consumer = app.state.runtime.store.ownership.consumer
+    ends = await consumer.end_offsets(list(consumer.assignment()))
+    committed = {tp: await consumer.committed(tp) or 0 for tp in ends}
+    return all(committed[tp] >= end for tp, end in ends.items())
+
+
+def known_incident(app: Any, incident_id: str) -> dict[str, Any] | None:
+    """What the app's read models know of an incident (its ledger), or None."""
+    return incident(app.state.views.docs, incident_id)
 
 
 async def status_of(client: httpx.AsyncClient, settings: Settings, connection_id: str) -> dict[str, Any]:

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from tests.factories import bearer, eventually, incident_opened, serving, uid
-from tests.services.connection.helpers import app_for, cleared, connection_body, incident_writer, onboard, register
+from tests.services.connection.helpers import (
+    app_for,
+    cleared,
+    connection_body,
+    incident_writer,
+    known_incident,
+    onboard,
+    register,
+)
 
 
 class TestOperators:
@@ -119,7 +127,7 @@ class TestBlockAndApprove:
             own, foreign = await register(client, settings, mine), await register(client, settings, other)
             incident = uid("inc")
             await feed.append(incident, [incident_opened(incident, mine)])
-            await eventually(lambda: app.state.service.incidents.get(incident), what="incident known")
+            await eventually(lambda: known_incident(app, incident), what="incident known")
             soc, staff = bearer(settings, "utility_soc"), bearer(settings, "operator", mine)
             block = {"reason": "serious_vulnerability", "incident_id": incident, "note": "脆弱性"}
             assert (await client.post(f"/connections/{own}/block", json=block)).status_code == 401

@@ -79,7 +79,7 @@ class TestDueDates:
 
     def test_the_latest_dated_record_counts_even_when_an_older_one_is_recorded_after_it(self):
         operator = given(onboarded(), assessed(date(2024, 9, 1), "new"), assessed(date(2024, 5, 1), "old-late-entry"))
-        assert operator.last_assessment().assessment_id == "new"  # type: ignore[union-attr]
+        assert operator.last_assessment.assessment_id == "new"  # type: ignore[union-attr]
 
     def test_an_assessment_done_on_a_leap_day_is_due_on_28_february(self):
         assert "risk_assessment" not in overdue_items(given(onboarded(date(2023, 4, 1)), assessed(date(2024, 2, 29))), date(2025, 2, 28))
@@ -198,3 +198,29 @@ class TestStanding:
         assert [i["item"] for i in view["upcoming"]] == [] and view["overdue"] == []
         view = standing(operator, date(2025, 5, 2), within_days=30)
         assert {i["item"]: i["days_left"] for i in view["upcoming"]} == {item: 30 for item in DUTIES}
+
+
+class TestBoundedState:
+    def test_only_the_latest_dated_records_and_the_current_flags_are_kept(self):
+        operator = given(onboarded(date(2024, 4, 1)))
+        flagged = operator.flag_overdue(date(2025, 4, 2))
+        operator = given(
+            onboarded(date(2024, 4, 1)), *flagged, assessed(date(2025, 4, 10), "new"), assessed(date(2025, 1, 1), "older"),
+            trained(date(2025, 3, 1)), trained(date(2024, 5, 1)),
+        )  # fmt: skip
+        assert operator.last_assessment.assessment_id == "new"  # type: ignore[union-attr]
+        assert operator.last_trainings["education"].date == date(2025, 3, 1)  # type: ignore[union-attr]
+        assert operator.flagged == {("training:incident_drill", date(2025, 4, 1))}  # the others' due dates moved on
+
+    def test_an_operator_restored_from_its_snapshot_owes_what_the_folded_one_owes(self):
+        operator = given(onboarded(date(2024, 4, 1)), requested("req-1", date(2024, 6, 1)), trained(date(2024, 9, 1)))
+        again = Operator.restore(OP, operator.version, operator.snapshot())
+        assert again.snapshot() == operator.snapshot() and again.index() == {"onboarded": ["1"]}
+        assert overdue_items(again, date(2025, 4, 2)) == overdue_items(operator, date(2025, 4, 2))
+
+    def test_answered_requests_beyond_the_latest_ones_are_forgotten(self):
+        events: list[DomainEvent] = [onboarded()]
+        for n in range(15):
+            events += [requested(f"req-{n}", date(2024, 6, 1)), StatusReported(operator_id=OP, request_id=f"req-{n}", summary="ok", records={})]
+        operator = given(*events, requested("open", date(2024, 7, 1)))
+        assert len(operator.requests) == 11 and [r.request_id for r in operator.open_requests()] == ["open"]

@@ -6,31 +6,29 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from services.connection.adapters.memory import MemorySealer
 from services.connection.application import compliance
-from services.connection.bootstrap import build_service
-from services.connection.domain.commands import RecordAssessment, RecordTraining, ReportStatus, RequestStatus
-from services.connection.domain.operator import Operator
+from services.connection.application.handlers import onboard_operator
+from services.connection.domain.commands import OnboardOperator, RecordAssessment, RecordTraining, ReportStatus, RequestStatus
 from shared.domain import Invalid
 from shared.eventstore import ConcurrencyError, Context
 from shared.eventstore.memory import InMemoryEventStore
 from shared.events.operator import ComplianceOverdue
 from shared.principal import Principal
 from tests.factories import FakeClock
+from tests.services.connection.helpers import in_memory
 
 OP = "op-handlers"
 STAFF = Context(actor="operator:op-handlers", operator_id=OP)
 SOC = Principal(sub="soc", role="utility_soc")
 
 
-async def onboarded(on: date, now: datetime):  # type: ignore[no-untyped-def]
+async def onboarded(tmp_path, on: date, now: datetime):  # type: ignore[no-untyped-def]
     """The service over an in-memory store with ``OP`` onboarded on ``on``, and its clock at ``now``."""
-    store, clock = InMemoryEventStore(), FakeClock(now)
-    operator = Operator(OP)
-    operator.onboard(name="テスト事業者", agreement_date=on)
-    await store.append(OP, operator.take_pending(), expected_version=0, context=STAFF)
-    service, _ = build_service(store, sealer=MemorySealer(), clock=clock)
-    return service, clock
+    clock = FakeClock(now)
+    h = await in_memory(tmp_path, clock=clock)
+    await onboard_operator(h.service, OnboardOperator(OP, "テスト事業者", on), context=STAFF)
+    await h.sync()
+    return h, clock
 
 
 def overdue(store: InMemoryEventStore) -> list[tuple[str, date]]:
@@ -38,65 +36,66 @@ def overdue(store: InMemoryEventStore) -> list[tuple[str, date]]:
 
 
 class TestToday:
-    async def test_a_record_dated_today_in_japan_is_accepted_while_utc_is_still_on_the_day_before(self):
-        service, _ = await onboarded(date(2025, 1, 1), datetime(2025, 4, 1, 16, 0, tzinfo=timezone.utc))  # 01:00 JST, 2 April
-        await compliance.record_training(service, OP, RecordTraining(on=date(2025, 4, 2), kind="education", participants=5), context=STAFF)
+    async def test_a_record_dated_today_in_japan_is_accepted_while_utc_is_still_on_the_day_before(self, tmp_path):
+        h, _ = await onboarded(tmp_path, date(2025, 1, 1), datetime(2025, 4, 1, 16, 0, tzinfo=timezone.utc))  # 01:00 JST, 2 April
+        await compliance.record_training(h.service, OP, RecordTraining(on=date(2025, 4, 2), kind="education", participants=5), context=STAFF)
         with pytest.raises(Invalid, match="future"):
-            await compliance.record_training(service, OP, RecordTraining(on=date(2025, 4, 3), kind="education", participants=5), context=STAFF)
+            await compliance.record_training(h.service, OP, RecordTraining(on=date(2025, 4, 3), kind="education", participants=5), context=STAFF)
 
 
 class TestOverdueCheck:
-    async def test_the_check_flags_each_overdue_item_once_however_often_it_runs(self):
-        service, clock = await onboarded(date(2024, 4, 1), datetime(2025, 4, 2, 3, 0, tzinfo=timezone.utc))
-        assert {e.item for e in await compliance.check_overdue(service)} == {
+    async def test_the_check_flags_each_overdue_item_once_however_often_it_runs(self, tmp_path):
+        h, clock = await onboarded(tmp_path, date(2024, 4, 1), datetime(2025, 4, 2, 3, 0, tzinfo=timezone.utc))
+        assert {e.item for e in await compliance.check_overdue(h.service)} == {
             "risk_assessment", "training:education", "training:incident_drill",
         }
         clock.now = datetime(2025, 8, 1, tzinfo=timezone.utc)
-        assert await compliance.check_overdue(service) == []
-        assert sorted(overdue(service.store)) == [
+        assert await compliance.check_overdue(h.service) == []
+        assert sorted(overdue(h.service.store)) == [
             ("risk_assessment", date(2025, 4, 1)), ("training:education", date(2025, 4, 1)),
             ("training:incident_drill", date(2025, 4, 1)),
         ]
-        assert service.store.seen(f"connection:compliance-overdue:{OP}:risk_assessment:2025-04-01")
+        assert h.service.store.seen(f"connection:compliance-overdue:{OP}:risk_assessment:2025-04-01")
 
-    async def test_nothing_is_flagged_before_the_due_date_has_passed_in_japan(self):
-        service, _ = await onboarded(date(2024, 4, 1), datetime(2025, 4, 1, 14, 59, tzinfo=timezone.utc))
-        assert await compliance.flag_overdue(service, [OP]) == []  # 23:59 JST on the due date
+    async def test_nothing_is_flagged_before_the_due_date_has_passed_in_japan(self, tmp_path):
+        h, _ = await onboarded(tmp_path, date(2024, 4, 1), datetime(2025, 4, 1, 14, 59, tzinfo=timezone.utc))
+        assert await compliance.flag_overdue(h.service, [OP]) == []  # 23:59 JST on the due date
 
-    async def test_a_status_request_left_unanswered_past_its_reply_date_is_flagged(self):
-        service, clock = await onboarded(date(2025, 4, 1), datetime(2025, 4, 10, tzinfo=timezone.utc))
+    async def test_a_status_request_left_unanswered_past_its_reply_date_is_flagged(self, tmp_path):
+        h, clock = await onboarded(tmp_path, date(2025, 4, 1), datetime(2025, 4, 10, tzinfo=timezone.utc))
         soc = Context(actor="soc", operator_id=OP)
         asked = await compliance.request_status(
-            service, OP, RequestStatus(subject="運用状況", reply_by=date(2025, 4, 20)), by=SOC, context=soc
+            h.service, OP, RequestStatus(subject="運用状況", reply_by=date(2025, 4, 20)), by=SOC, context=soc
         )
         request_id = asked.events[0].request_id  # type: ignore[attr-defined]
         clock.now = datetime(2025, 4, 21, tzinfo=timezone.utc)
-        flagged = await compliance.flag_overdue(service, [OP])
+        flagged = await compliance.flag_overdue(h.service, [OP])
         assert [(e.item, e.due_date) for e in flagged] == [(f"status_request:{request_id}", date(2025, 4, 20))]
-        assert compliance.compliance_standing(service, OP)["open_requests"][0]["overdue"] is True
+        await h.sync()
+        assert compliance.compliance_standing(h.service, OP)["open_requests"][0]["overdue"] is True
 
 
 class TestStatusReport:
-    async def test_the_report_carries_the_records_as_they_stand_and_a_retry_answers_the_same(self):
-        service, clock = await onboarded(date(2024, 4, 1), datetime(2025, 4, 10, tzinfo=timezone.utc))
+    async def test_the_report_carries_the_records_as_they_stand_and_a_retry_answers_the_same(self, tmp_path):
+        h, clock = await onboarded(tmp_path, date(2024, 4, 1), datetime(2025, 4, 10, tzinfo=timezone.utc))
         asked = await compliance.request_status(
-            service, OP, RequestStatus(subject="運用状況", reply_by=date(2025, 4, 20)), by=SOC, context=STAFF
+            h.service, OP, RequestStatus(subject="運用状況", reply_by=date(2025, 4, 20)), by=SOC, context=STAFF
         )
         request_id = asked.events[0].request_id  # type: ignore[attr-defined]
         assessment = RecordAssessment(date(2025, 4, 5), scope="s", method="m", findings_summary="f", remediation_status="r")
-        await compliance.record_assessment(service, OP, assessment, context=STAFF)
+        await compliance.record_assessment(h.service, OP, assessment, context=STAFF)
         answer = ReportStatus(request_id=request_id, summary="概ね良好")
-        records = await compliance.report_status(service, OP, answer, context=STAFF, key="report-1")
+        _, records = await compliance.report_status(h.service, OP, answer, context=STAFF, key="report-1")
         assert records["last_assessment"]["date"] == "2025-04-05"
         assert {i["item"] for i in records["overdue"]} == {"training:education", "training:incident_drill"}
         clock.now = datetime(2025, 6, 1, tzinfo=timezone.utc)
-        assert await compliance.report_status(service, OP, answer, context=STAFF, key="report-1") == records
+        assert (await compliance.report_status(h.service, OP, answer, context=STAFF, key="report-1"))[1] == records
 
-    async def test_a_record_on_an_operator_that_moved_on_is_a_version_conflict(self):
-        service, _ = await onboarded(date(2024, 4, 1), datetime(2025, 4, 10, tzinfo=timezone.utc))
+    async def test_a_record_on_an_operator_that_moved_on_is_a_version_conflict(self, tmp_path):
+        h, _ = await onboarded(tmp_path, date(2024, 4, 1), datetime(2025, 4, 10, tzinfo=timezone.utc))
         training = RecordTraining(on=date(2025, 4, 1), kind="education", participants=3)
         with pytest.raises(ConcurrencyError) as conflict:
-            await compliance.record_training(service, OP, training, context=STAFF, expected_version=0)
+            await compliance.record_training(h.service, OP, training, context=STAFF, expected_version=0)
         assert conflict.value.actual == 1
-        saved = await compliance.record_training(service, OP, training, context=STAFF, expected_version=1)
+        saved = await compliance.record_training(h.service, OP, training, context=STAFF, expected_version=1)
         assert saved.version == 2

@@ -8,6 +8,7 @@ from services.connection.domain.matching import VulnerabilityCriteria
 from services.connection.domain.model import Connection
 from services.connection.domain.operator import Operator
 from services.connection.domain.policy import DEFAULT_POLICY, BlockPolicy
+from services.connection.domain.state import FINISHED_KEPT, INCIDENTS_KEPT
 from shared.domain import Conflict, Invalid
 from shared.events.connection import (
     BlockEnforced,
@@ -266,3 +267,37 @@ class TestOperatorAndPolicy:
     def test_an_invalid_mode_is_refused(self):
         with pytest.raises(Invalid):
             BlockPolicy().change({"unauthorized_access": "sometimes"}, decided_by=SOC)
+
+
+class TestSnapshotsAndBounds:
+    def test_a_connection_restored_from_its_snapshot_decides_as_the_folded_one(self):
+        c = given(blocked("inc-1"), released("inc-1"), approved("utility"))
+        again = Connection.restore(CID, c.version, c.snapshot())
+        assert again.snapshot() == c.snapshot() and again.status == "awaiting_approval"
+        assert again.approve(party="operator", decided_by=STAFF, note="", request_id="q") is True
+
+    def test_it_is_found_by_operator_meter_model_hold_and_pending_request(self):
+        index = given(blocked("inc-1", "r")).index()
+        assert index["operator"] == [OP] and index["meter"] == ["sm-1"] and index["hold"] == ["inc-1"]
+        assert index["pending"] == ["1"] and index["request"] == ["r-inc-1"]
+        assert "special_meter|m|x1" in index["model"] and "special_meter|*|*" in index["model"]
+
+    def test_it_keeps_its_pending_requests_and_only_the_latest_finished_ones(self):
+        from datetime import datetime, timezone
+
+        history = []
+        for n in range(FINISHED_KEPT + 5):
+            incident = f"inc-{n}"
+            history += [blocked(incident), BlockEnforced(**IDS, request_id=f"r-{incident}", enforced_at=datetime.now(timezone.utc))]
+            history += [released(incident), approved("utility"), approved("operator"), ConnectionReconnected(**IDS, request_id=f"q{n}")]
+        c = given(*history, blocked("inc-last"))
+        finished = [r for r in c.requests.values() if not r.pending]
+        pending = [r.request_id for r in c.requests.values() if r.pending]
+        assert len(finished) == FINISHED_KEPT and finished[-1].request_id == f"r-inc-{FINISHED_KEPT + 4}"
+        assert pending == [f"q{n}" for n in range(FINISHED_KEPT + 5)] + ["r-inc-last"]
+
+    def test_it_remembers_the_latest_incidents_that_blocked_it_and_still_refuses_their_policy_block(self):
+        history = [e for n in range(INCIDENTS_KEPT + 3) for e in (blocked(f"inc-{n}"), released(f"inc-{n}"))]
+        c = given(*history)
+        assert len(c.blocked_by_ever) == INCIDENTS_KEPT and "inc-0" not in c.blocked_by_ever
+        assert not c.block_by_policy(reason="unauthorized_access", incident_id=f"inc-{INCIDENTS_KEPT + 2}", decided_by=POLICY, request_id="x")

@@ -15,11 +15,8 @@ from tests.services.connection.helpers import (
     register,
     requests_to,
     status_of,
+    stream_types,
 )
-
-
-def _types(app, connection_id: str) -> list[str]:
-    return [e.type for e in app.state.service.store.load(connection_id)]
 
 
 async def _blocked(client, settings, feed, operator: str) -> str:
@@ -44,8 +41,8 @@ async def test_a_failing_peer_is_retried_until_it_acknowledges(settings, peer):
         request = await eventually(lambda: _request(client, settings, connection_id, "enforced"), what="enforced")
         assert request["attempts"] == 2 and request["last_error"] == "HTTP 503 from the enforcement peer"
         assert [r["ok"] for r in requests_to(peer) if r["request_id"] == request["request_id"]] == [False, False, True]
-        assert _types(app, connection_id).count("BlockEnforcementFailed") == 2
-        assert _types(app, connection_id)[-1] == "BlockEnforced"
+        types = await stream_types(settings, connection_id)
+        assert types.count("BlockEnforcementFailed") == 2 and types[-1] == "BlockEnforced"
 
 
 async def test_a_block_not_acknowledged_in_time_escalates_once_and_is_still_retried(settings, peer):
@@ -58,7 +55,7 @@ async def test_a_block_not_acknowledged_in_time_escalates_once_and_is_still_retr
         await eventually(lambda: _request(client, settings, connection_id, "escalated"), what="escalated")
         answers(peer).always_fail = False
         await eventually(lambda: _request(client, settings, connection_id, "enforced"), what="enforced later")
-        assert _types(app, connection_id).count("EnforcementEscalated") == 1
+        assert (await stream_types(settings, connection_id)).count("EnforcementEscalated") == 1
 
 
 async def test_after_a_restart_pending_requests_resume_and_nothing_is_enforced_twice(settings, peer):
@@ -81,7 +78,7 @@ async def test_after_a_restart_pending_requests_resume_and_nothing_is_enforced_t
         await app.state.enforcement.sweep()
         assert acknowledged(peer, done_request["request_id"]) == 1
         assert acknowledged(peer, pending_request["request_id"]) == 1
-        assert _types(app, done).count("BlockEnforced") == 1
+        assert (await stream_types(settings, done)).count("BlockEnforced") == 1
         assert sum(1 for r in requests_to(peer) if r["request_id"] == done_request["request_id"]) == 1
 
 
@@ -93,5 +90,5 @@ async def test_without_a_peer_requests_stay_pending_and_it_is_said_in_the_logs(s
         await onboard(client, settings, operator)
         connection_id = await _blocked(client, settings, feed, operator)
         await eventually(lambda: _request(client, settings, connection_id, "escalated"), what="escalated")
-        assert "BlockEnforced" not in _types(app, connection_id)
+        assert "BlockEnforced" not in await stream_types(settings, connection_id)
         assert any("not configured" in r.getMessage() or "NOT carried out" in r.getMessage() for r in caplog.records)

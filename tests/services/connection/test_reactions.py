@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from aiokafka import AIOKafkaProducer
+
+from services.connection.application.router import route
+from shared.envelope import Envelope, encode
+from shared.kafka.commands import CommandSender
+from shared.topics import CONNECTION_COMMANDS, INCIDENT_EVENTS
 from tests.factories import bearer, eventually, incident_opened, serving, uid
 from tests.services.connection.helpers import (
     acknowledged,
@@ -11,11 +17,14 @@ from tests.services.connection.helpers import (
     app_for,
     bad_signatures,
     cleared,
+    inbox_decided,
     incident_writer,
+    known_incident,
     onboard,
     register,
     requests_to,
     status_of,
+    stream_types,
     vulnerability,
 )
 
@@ -87,19 +96,19 @@ async def test_a_vulnerability_blocks_exactly_the_matching_units_among_200_conne
         expected = {cid for cid, (_, model, fw) in zip(ids, plan) if model == "TK-100" and fw in ("2.1.0", "2.2.0")}
         incident = uid("vuln")
         declared = vulnerability(incident, asset_kind="special_meter", maker="東海計器", model="TK-100", firmware=">=2.1,<2.3")
-        event_ids = [envelope.id for envelope in (await feed.append(incident, declared)).envelopes]
+        await feed.append(incident, declared)
         soc = bearer(settings, "utility_soc")
 
         async def all_blocked():
             page = (await client.get("/connections", params={"status": "blocked", "limit": 500}, headers=soc)).json()
             return page if page["total"] >= len(expected) else None
 
-        sink = app.state.incident_sink
-        await eventually(lambda: all(sink.already_applied(i) for i in event_ids), what="declaration handled")
         page = await eventually(all_blocked, what="the matching units blocked")
         blocked = {c["id"] for c in page["items"]}
         assert blocked == expected
         assert {op for op, *_ in (plan[ids.index(c)] for c in blocked)} == set(operators)
+        store = app.state.runtime.store
+        assert {store.partition_of(c) for c in blocked} == set(range(settings.topic_partitions))  # every owner decided
         for item in page["items"]:
             (hold,) = item["blocking_incidents"]
             assert hold["incident_id"] == incident and hold["reason"] == "serious_vulnerability"
@@ -116,7 +125,7 @@ async def test_clearing_then_both_approvals_reconnect_and_the_reconnection_is_en
         first, second = uid("inc"), uid("inc")
         await feed.append(first, anomaly(first, connection_id, operator))
         await feed.append(second, [incident_opened(second, operator)])
-        await eventually(lambda: app.state.service.incidents.get(second), what="incident known")
+        await eventually(lambda: known_incident(app, second), what="incident known")
         blocked = await client.post(
             f"/connections/{connection_id}/block",
             json={"reason": "abnormal_communication", "incident_id": second, "note": "手動遮断"},
@@ -191,3 +200,54 @@ async def _field(client, settings, connection_id, name):
 async def _anomaly(feed, connection_id, operator_id, kind):
     incident = uid("inc")
     await feed.append(incident, anomaly(incident, connection_id, operator_id, kind=kind))
+
+
+async def test_an_incident_event_whose_transaction_aborted_blocks_nothing(settings, peer):
+    app = app_for(settings, peer)
+    async with serving(app) as client, incident_writer(settings) as feed:
+        operator = uid("op")
+        await onboard(client, settings, operator)
+        before, ghost, after = [await register(client, settings, operator) for _ in range(3)]
+        await _anomaly(feed, before, operator, kind="unauthorized_access")
+        await eventually(lambda: _status(client, settings, before, "blocked"), what="the router at work")
+        await _aborted(settings, anomaly(uid("inc"), ghost, operator))
+        await _anomaly(feed, after, operator, kind="unauthorized_access")
+        await eventually(lambda: _status(client, settings, after, "blocked"), what="the next committed anomaly blocks")
+        assert (await status_of(client, settings, ghost))["status"] == "active"
+
+
+async def _aborted(settings, events) -> None:  # type: ignore[no-untyped-def]
+    """Write incident events in a transaction that is then aborted: they never happened."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, transactional_id=uid(settings.topic_prefix + "aborting")
+    )
+    await producer.start()
+    try:
+        await producer.begin_transaction()
+        for n, event in enumerate(events, start=1):
+            message = encode(Envelope(event=event, subject=event.incident_id, sequence=n, source="smguard/incident"))
+            await producer.send_and_wait(settings.topic(INCIDENT_EVENTS), message.value, key=message.key)
+        await producer.abort_transaction()
+    finally:
+        await producer.stop()
+
+
+async def test_a_command_the_inbox_receives_twice_decides_once(settings, peer):
+    app = app_for(settings, peer)
+    async with serving(app) as client, incident_writer(settings) as feed:
+        operator = uid("op")
+        await onboard(client, settings, operator)
+        connection_id, incident = await register(client, settings, operator), uid("inc")
+        [opened, detected] = anomaly(incident, connection_id, operator)
+        envelopes = await feed.append(incident, [opened, detected])
+        await eventually(lambda: _status(client, settings, connection_id, "blocked"), what="blocked once")
+        sender = CommandSender(settings)
+        await sender.start()
+        try:
+            (routed,) = route(envelopes[1])
+            await sender.send(CONNECTION_COMMANDS, connection_id, routed.command.model_dump(mode="json"))
+        finally:
+            await sender.stop()
+        await eventually(lambda: inbox_decided(app), what="the redelivered command read")
+        assert (await stream_types(settings, connection_id)).count("ConnectionBlocked") == 1
+

@@ -12,7 +12,16 @@ from services.connection.bootstrap import READ_MODELS
 from shared.cli import replay as cli_replay
 from shared.replay import rebuild
 from tests.factories import bearer, eventually, listening, serving, uid
-from tests.services.connection.helpers import anomaly, app_for, cleared, incident_writer, onboard, register, status_of
+from tests.services.connection.helpers import (
+    anomaly,
+    app_for,
+    cleared,
+    incident_writer,
+    known_incident,
+    onboard,
+    register,
+    status_of,
+)
 
 
 async def read_models(settings, **options: Any) -> dict[str, Any]:
@@ -83,11 +92,12 @@ class TestReadModelsAtTheLivePositions:
         assert set(everything["connections"]) == {first, later}
 
     async def test_a_cleared_incident_takes_its_recommendation_off_the_list_in_both(self, settings, peer):
-        async with serving(app_for(settings, peer)) as client, incident_writer(settings) as feed:
+        app = app_for(settings, peer)
+        async with serving(app) as client, incident_writer(settings) as feed:
             ids = await some_history(client, settings, feed)
             await feed.append(ids["rec_incident"], cleared(ids["rec_incident"]))
-            incidents = client._transport.app.state.service.incidents  # httpx's ASGI transport keeps the app
-            await eventually(lambda: incidents[ids["rec_incident"]].status == "cleared", what="the clearing known")
+            cleared_here = lambda: known_incident(app, ids["rec_incident"])["status"] == "cleared"  # noqa: E731
+            await eventually(cleared_here, what="the clearing known")
             live = await live_read_model(client, settings)
             replayed = await read_models(settings, positions=live["positions"])
         assert replayed == live["read_models"]
@@ -117,8 +127,10 @@ class TestTheReplayCommand:
             async with listening(app, lifespan="off") as url:
                 args = argparse.Namespace(service="connection", until=None, url=url)
                 healthy = await asyncio.to_thread(cli_replay.main, args, settings)
-                view = app.state.service.directory.connections[ids["quiet"]]
-                view.connection.firmware = "9.9.9"  # behind the system's back
+                docs = app.state.views.docs
+                doc = docs.get("connections", ids["quiet"])
+                doc["public"]["firmware"] = "9.9.9"
+                docs.put("connections", ids["quiet"], doc)  # behind the system's back
                 altered = await asyncio.to_thread(cli_replay.main, args, settings)
         out = capsys.readouterr().out
         assert healthy == 0 and "connection: no difference" in out

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from services.incident.bootstrap import build_app as build_incident_app
 from tests.factories import bearer, eventually, serving, uid
-from tests.services.connection.helpers import app_for, onboard, register, requests_to, status_of
+from tests.services.connection.helpers import app_for, inbox_decided, onboard, register, requests_to, status_of
 
 CAUSE = {
     "cause": "認証情報の使い回し",
@@ -84,7 +84,7 @@ async def test_a_vulnerability_declared_on_the_incident_service_blocks_the_match
         assert declared.status_code == 201, declared.text
         for connection_id in hit:
             await eventually(lambda: _with_status(connections, settings, connection_id, "blocked"), what="blocked")
-        await app.state.pipeline.idle()
+        await eventually(lambda: inbox_decided(app), what="every command decided")
         for connection_id in miss:
             assert (await status_of(connections, settings, connection_id))["status"] == "active"
 
