@@ -108,23 +108,6 @@ class Supervisor:
         return False, sum(lag for lag in lags if lag > 0)
 
 
-class Progress:
-    """When a process last moved towards readiness."""
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline, self.best, self.shown = deadline, None, 0.0
-
-    def moved(self, lag: int | None, timeout: float) -> bool:
-        """Note a probe; True when it is time to show progress (the lag shrank, at most every 5 s)."""
-        if lag is None or (self.best is not None and lag >= self.best):
-            return False
-        self.best, self.deadline = lag, time.monotonic() + timeout
-        if time.monotonic() - self.shown < 5.0 or lag == 0:
-            return False
-        self.shown = time.monotonic()
-        return True
-
-
     def stopped(self) -> list[str]:
         """Services whose process has ended."""
         return [name for name, child in self.children.items() if child.poll() is not None]
@@ -148,6 +131,23 @@ class Progress:
         """The end of a service's log."""
         path = self.log(service)
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+
+class Progress:
+    """When a process last moved towards readiness."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline, self.best, self.shown = deadline, None, 0.0
+
+    def moved(self, lag: int | None, timeout: float) -> bool:
+        """Note a probe; True when it is time to show progress (the lag shrank, at most every 5 s)."""
+        if lag is None or (self.best is not None and lag >= self.best):
+            return False
+        self.best, self.deadline = lag, time.monotonic() + timeout
+        if time.monotonic() - self.shown < 5.0 or lag == 0:
+            return False
+        self.shown = time.monotonic()
+        return True
 
 
 @dataclass

@@ -45,10 +45,13 @@ def envelopes_for(
     ]
 
 
-def answer_json(result: AppendResult) -> str:
-    """An append's answer as kept under its idempotency key (the events as CloudEvents JSON)."""
-    events = [encode(envelope).value.decode() for envelope in result.envelopes]
-    return json.dumps({"version": result.version, "events": events}, ensure_ascii=False)
+def answer_json(result: AppendResult, encoded: Sequence[bytes] | None = None) -> str:
+    """An append's answer as kept under its idempotency key (the events as CloudEvents JSON).
+
+    ``encoded``: the events' record values when the caller has them already (encoding is not free).
+    """
+    values = encoded if encoded is not None else [encode(envelope).value for envelope in result.envelopes]
+    return json.dumps({"version": result.version, "events": [v.decode() for v in values]}, ensure_ascii=False)
 
 
 def answer_of(text: str) -> AppendResult:

@@ -137,11 +137,12 @@ class PartitionWriter:
                 self._fail(batch + self._drained(), StoreUnavailable(f"append failed: {exc}"))
 
     async def _commit(self, batch: list[Pending]) -> Changes:
-        event_sends, changes = [], Changes()
+        event_sends, changes, encoded = [], Changes(), {}
         async with self._producer.transaction():
             for pending in batch:
                 for envelope in pending.envelopes:
                     message = encode(envelope)
+                    encoded[envelope.id] = message.value
                     topic = self._topics[type(envelope.event).topic]
                     event_sends.append(
                         await self._producer.send(
@@ -151,7 +152,7 @@ class PartitionWriter:
                     )  # fmt: skip
             placed = [await send for send in event_sends]
             self._place(batch, placed)
-            events = self._collect(batch, changes)
+            events = self._collect(batch, changes, encoded)
             checkpoint = await self._send_changelog(changes, events)
             offsets = self._inbox_offsets(batch)
             if offsets:
@@ -166,7 +167,7 @@ class PartitionWriter:
         for pending in batch:
             pending.envelopes = [e.at(Position(m.topic, m.partition, m.offset)) for e, m in zip(pending.envelopes, positions)]
 
-    def _collect(self, batch: list[Pending], changes: Changes) -> dict[str, int]:
+    def _collect(self, batch: list[Pending], changes: Changes, encoded: dict[str, bytes]) -> dict[str, int]:
         """What the batch changes on the changelog; returns the next event offset per topic base."""
         events: dict[str, int] = {}
         for pending in batch:
@@ -177,7 +178,8 @@ class PartitionWriter:
             if pending.snapshot is not None and pending.aggregate_id is not None:
                 changes.snapshots[pending.aggregate_id] = pending.snapshot
             if pending.keys and pending.envelopes:
-                answer = answer_json(AppendResult(tuple(pending.envelopes), pending.envelopes[-1].sequence))
+                result = AppendResult(tuple(pending.envelopes), pending.envelopes[-1].sequence)
+                answer = answer_json(result, [encoded[e.id] for e in pending.envelopes])
                 changes.keys.update({key: (pending.at, answer) for key in pending.keys})
             changes.keys.update({key: None for key in pending.expired})
         return events
