@@ -81,6 +81,7 @@ class Runtime:
                 source=f"smguard/{self.service}",
                 key_window_seconds=s.key_window_days * 86400,
                 cache_size=s.state_cache_size,
+                session_timeout_ms=int(s.group_session_seconds * 1000),
             )
         )
         self._components.append(self.store)

@@ -45,6 +45,9 @@ def faust_app(settings: Settings, *, service: str, **overrides: Any) -> faust.Ap
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
         "broker_commit_interval": 1.0,
+        # A killed instance's agent partitions move as soon as the store's partitions do (faust's default is 60 s).
+        "broker_session_timeout": settings.group_session_seconds,
+        "broker_heartbeat_interval": max(1.0, settings.group_session_seconds / 6),
         "autodiscover": False,
         "datadir": str(datadir),  # not the working directory
     }

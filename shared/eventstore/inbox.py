@@ -51,6 +51,8 @@ class InboxLoop:
             for partition, records in batches.items():
                 if partition in self.store.owned:
                     await self._one(partition, records)
+                else:  # revoked or fenced since the fetch: the next owner (or this one, later) reads them
+                    self.store.ownership.unread(partition, records[0].offset)
 
     async def _one(self, partition: int, records: list[ConsumerRecord]) -> None:
         try:

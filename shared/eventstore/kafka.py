@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from shared.backoff import Backoff
 from shared.domain import Aggregate
 from shared.events import DomainEvent
 from shared.eventstore.common import answer_of, envelopes_for
@@ -39,6 +40,7 @@ from shared.eventstore.state import Changes, Checkpoint, LocalState
 from shared.eventstore.writer import PartitionWriter, Pending
 
 log = logging.getLogger(__name__)
+TAKE_OVER_RETRY = Backoff(base=0.5, cap=10.0)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Layout:
     source: str
     key_window_seconds: float
     cache_size: int = 10_000
+    session_timeout_ms: int = 10_000
 
 
 class KafkaEventStore(EventStore):
@@ -72,11 +75,13 @@ class KafkaEventStore(EventStore):
         self.ownership = Ownership(
             bootstrap=layout.bootstrap, group_id=layout.group_id, inbox=layout.inbox, url=layout.url,
             instance=layout.instance, revoked=self._revoked, assigned=self._assigned,
+            session_timeout_ms=layout.session_timeout_ms,
         )  # fmt: skip
         self._pending_keys: dict[str, tuple[int, asyncio.Future[AppendResult]]] = {}
         self.restoring: set[int] = set()
         self._assigned_once = asyncio.Event()
         self.restored_events = 0
+        self._retries: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ life
 
@@ -87,6 +92,9 @@ class KafkaEventStore(EventStore):
 
     async def stop(self) -> None:
         """Leave the group (the others take the partitions over), finish what is committing, close."""
+        for task in list(self._retries):
+            task.cancel()
+        await asyncio.gather(*self._retries, return_exceptions=True)
         await self.ownership.stop()
         for writer in list(self.writers.values()):
             await writer.stop()
@@ -117,7 +125,8 @@ class KafkaEventStore(EventStore):
             if k in self.writers:
                 await self.writers[k].drain()
 
-    async def _assigned(self, partitions: set[int]) -> None:
+    async def _assigned(self, partitions: set[int]) -> set[int]:
+        """Take the newly assigned partitions over; the ones served now (a failed one is tried again)."""
         assert self.local is not None
         for k in [k for k in self.writers if k not in partitions or self.writers[k].fenced]:
             await self.writers.pop(k).stop()
@@ -128,11 +137,34 @@ class KafkaEventStore(EventStore):
                 try:
                     await self._take_over(k)
                 except Exception:
-                    log.exception("could not take partition over; it is not served until the next rebalance", extra={"partition": k})
+                    log.exception("could not take partition over; trying again", extra={"partition": k})
+                    self._retries.add(asyncio.create_task(self._take_over_later(k)))
                     continue
             self.owned.add(k)
             self.restoring.discard(k)
         self._assigned_once.set()
+        return set(self.owned)
+
+    async def _take_over_later(self, k: int) -> None:
+        """Retry taking ``k`` over while it stays assigned here (the broker away, a restore that failed)."""
+        attempt = 0
+        try:
+            while k in self.ownership.assigned() and k not in self.owned:
+                attempt += 1
+                await asyncio.sleep(TAKE_OVER_RETRY.delay(attempt))
+                if k in self.owned or k not in self.ownership.assigned() or self.ownership.rebalancing:
+                    return  # the next assignment takes it over
+                try:
+                    await self._take_over(k)
+                except Exception:
+                    log.exception("could not take partition over; trying again", extra={"partition": k, "attempt": attempt})
+                    continue
+                self.owned.add(k)
+                self.restoring.discard(k)
+                self.ownership.serve(k)
+                log.info("partition taken over", extra={"partition": k, "attempt": attempt})
+        finally:
+            self._retries.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     async def _take_over(self, k: int) -> None:
         """Fence the previous writer of ``k``, then bring the local store up to its changelog and events."""
@@ -145,7 +177,13 @@ class KafkaEventStore(EventStore):
         await writer.start()
         self.writers[k] = writer
         self.local.discard(k)
-        self.restored_events += await restore_partition(self, writer, k)
+        try:
+            self.restored_events += await restore_partition(self, writer, k)
+        except BaseException:  # not served half-restored: the next attempt starts over
+            self.writers.pop(k, None)
+            self.local.discard(k)
+            await writer.stop()
+            raise
 
     def _committed(self, k: int, changes: Changes) -> None:
         assert self.local is not None

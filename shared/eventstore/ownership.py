@@ -22,6 +22,7 @@ from shared.kafka.reader import FETCH_MAX_WAIT_MS
 
 log = logging.getLogger(__name__)
 Partitions = Callable[[set[int]], Awaitable[None]]
+Served = Callable[[set[int]], Awaitable[set[int]]]
 
 
 def assignor(*, url: str, instance: str, heard: Callable[[dict[int, str]], None]) -> type[AbstractPartitionAssignor]:
@@ -78,7 +79,7 @@ class Ownership(ConsumerRebalanceListener):
         url: str,
         instance: str,
         revoked: Partitions,
-        assigned: Partitions,
+        assigned: Served,
         session_timeout_ms: int = 6000,
     ) -> None:
         self.group_id, self.inbox, self.url = group_id, inbox, url
@@ -115,6 +116,26 @@ class Ownership(ConsumerRebalanceListener):
         fetched = await self.consumer.getmany(timeout_ms=200, max_records=max_records)
         return {tp.partition: records for tp, records in fetched.items() if records}
 
+    def serve(self, partition: int) -> None:
+        """Read ``partition``'s inbox (after it was taken over)."""
+        assert self.consumer is not None
+        tp = TopicPartition(self.inbox, partition)
+        if tp in self.consumer.assignment():
+            self.consumer.resume(tp)
+
+    def unread(self, partition: int, offset: int) -> None:
+        """Give back records of a partition this instance does not serve now: read again from ``offset``
+        once it serves the partition (records are never dropped on the way)."""
+        assert self.consumer is not None
+        tp = TopicPartition(self.inbox, partition)
+        if tp in self.consumer.assignment():
+            self.consumer.seek(tp, offset)
+            self.consumer.pause(tp)
+
+    def assigned(self) -> set[int]:
+        """The inbox partitions the group gives this instance now (served or still being taken over)."""
+        return {tp.partition for tp in self.consumer.assignment()} if self.consumer is not None else set()
+
     async def rewind(self, partition: int) -> None:
         """Read a partition's inbox again from its committed offset (what a failed transaction consumed comes again)."""
         assert self.consumer is not None
@@ -135,7 +156,10 @@ class Ownership(ConsumerRebalanceListener):
         await self._revoked({tp.partition for tp in revoked})
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        """A rebalance ended: these partitions are ours."""
-        await self._assigned({tp.partition for tp in assigned})
+        """A rebalance ended: these partitions are ours; each is read once it is taken over (fenced, restored)."""
+        assert self.consumer is not None
+        self.consumer.pause(*assigned)  # aiokafka fetches at once; nothing is read before the store serves it
+        served = await self._assigned({tp.partition for tp in assigned})
+        self.consumer.resume(*[tp for tp in assigned if tp.partition in served])
         self.rebalancing = False
         log.info("owns partitions", extra={"group": self.group_id, "partitions": sorted(tp.partition for tp in assigned)})
