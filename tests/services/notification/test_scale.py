@@ -21,6 +21,12 @@ async def delivered_block(client, settings, operator: str) -> dict:
     return found[0] if found else {}
 
 
+async def all_delivered(client, settings, operator: str) -> bool:
+    """Every notification of the operator delivered as the read model shows: nothing left for a restart to apply."""
+    found = await notifications(client, settings, operator_id=operator)
+    return len(found) >= 2 and all(n["status"] == "delivered" for n in found)
+
+
 class TestRestart:
     async def test_a_restart_resumes_the_read_models_restores_the_aggregates_and_sends_nothing_twice(
         self, settings, config, smtp, clock
@@ -31,6 +37,7 @@ class TestRestart:
             await block(settings, operator)
             before = await eventually(lambda: delivered_block(client, settings, operator), what="the block delivered")
             await eventually(lambda: smtp.mailbox.to("desk@utility.example"), what="the desk told of the contact")
+            await eventually(lambda: all_delivered(client, settings, operator), what="both deliveries recorded and seen")
         app = build_app(settings, config=config, clock=clock)
         async with serving(app) as client:
             await app.state.runtime.wait_caught_up()
