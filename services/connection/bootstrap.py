@@ -26,7 +26,8 @@ from services.connection.domain.model import Connection
 from services.connection.domain.operator import Operator
 from services.connection.domain.policy import BlockPolicy
 from services.connection.entrypoints import api, api_compliance, api_policy
-from services.connection.entrypoints.streams import Inbox, router_app
+from services.connection.entrypoints.inbox import Inbox
+from services.connection.entrypoints.streams import router_app
 from services.connection.projections.readmodel import replayed
 from services.connection.projections.views import TOPICS, views_at
 from shared import devsecrets

@@ -34,7 +34,8 @@ from services.notification.domain.contacts import OperatorContacts
 from services.notification.domain.model import Notification, RetryPolicy
 from services.notification.domain.recipients import Desk
 from services.notification.entrypoints.api import router
-from services.notification.entrypoints.streams import Inbox, Router, install_router
+from services.notification.entrypoints.inbox import Inbox
+from services.notification.entrypoints.streams import Router, install_router
 from services.notification.projections.knowledge import Knowledge
 from services.notification.projections.readmodel import snapshot
 from services.notification.projections.views import NotificationViews

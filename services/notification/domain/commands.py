@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.envelope import Envelope
+from shared.envelope import Envelope, decode, encode
 from services.notification.domain.routing import Route, Target, direction_of
 
 
@@ -38,3 +39,24 @@ class QueueNotification:
     def direction(self) -> str:
         """utility_to_operator or operator_to_utility."""
         return direction_of(self.target)
+
+
+def command_record(command: QueueNotification) -> dict[str, Any]:
+    """A queue command as the inbox carries it (JSON; the domain event as its CloudEvents text)."""
+    return {
+        "command": "queue", "key": command.key, "target": command.target, "operator_id": command.operator_id,
+        "title_ja": command.title_ja, "title_en": command.title_en, "event": encode(command.event).value.decode(),
+        "incident": command.incident, "connection": command.connection,
+    }  # fmt: skip
+
+
+def command_of(value: bytes) -> QueueNotification:
+    """The queue command an inbox record carries (ValueError, KeyError or TypeError when it is not one)."""
+    body = json.loads(value)
+    if body.get("command") != "queue":
+        raise ValueError(f"unknown command {body.get('command')!r}")
+    return QueueNotification(
+        key=body["key"], target=body["target"], operator_id=body["operator_id"], title_ja=body["title_ja"],
+        title_en=body["title_en"], event=decode(body["event"].encode()), incident=dict(body["incident"]),
+        connection=dict(body["connection"]),
+    )  # fmt: skip

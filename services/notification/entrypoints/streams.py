@@ -1,60 +1,38 @@
-"""What the notification service consumes: the router (a faust agent over the other services' topics) and its inbox.
+"""The notification service's router: a faust agent over the other services' topics.
 
 How to run: both start with the service (``smguard serve notification``). The router reads every
 domain topic (incident, connection, policy, operator, contact) in its own consumer group, so the
 instances share its partitions. For each event it waits until the event is committed and the
 knowledge has applied it, then sends one ``queue`` command per route of the table to
 ``smguard.notification.commands``, keyed by the route's idempotency key; it acks a record only once
-its commands are on the broker. The instance owning the key's partition decides in ``Inbox``.
+its commands are on the broker. The instance owning the key's partition decides them
+(``entrypoints/inbox.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from types import SimpleNamespace
 from typing import Any
 
 import faust
-from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 
 from shared.backoff import Backoff
-from shared.envelope import DecodeError, Envelope, Position, decode, encode
-from shared.eventstore import InboxRecord, StoreUnavailable
+from shared.envelope import DecodeError, Envelope, Position, decode
+from shared.eventstore import StoreUnavailable
 from shared.kafka.commands import CommandSender
 from shared.kafka.deadletters import DeadLetters
 from shared.topics import NOTIFICATION_COMMANDS
 from services.notification.adapters.commits import CommitWatch
 from services.notification.application import handlers
 from services.notification.application.service import NotificationService
-from services.notification.domain.commands import QueueNotification
+from services.notification.domain.commands import command_record
 
 log = logging.getLogger(__name__)
 RETRY = Backoff(base=0.5, cap=10.0)
 TRANSIENT = (KafkaError, OSError, TimeoutError, StoreUnavailable)  # the broker away, or a projection far behind
-
-
-def command_record(command: QueueNotification) -> dict[str, Any]:
-    """A queue command as the inbox carries it (JSON; the domain event as its CloudEvents text)."""
-    return {
-        "command": "queue", "key": command.key, "target": command.target, "operator_id": command.operator_id,
-        "title_ja": command.title_ja, "title_en": command.title_en, "event": encode(command.event).value.decode(),
-        "incident": command.incident, "connection": command.connection,
-    }  # fmt: skip
-
-
-def command_of(value: bytes) -> QueueNotification:
-    """The queue command an inbox record carries (ValueError, KeyError or TypeError when it is not one)."""
-    body = json.loads(value)
-    if body.get("command") != "queue":
-        raise ValueError(f"unknown command {body.get('command')!r}")
-    return QueueNotification(
-        key=body["key"], target=body["target"], operator_id=body["operator_id"], title_ja=body["title_ja"],
-        title_en=body["title_en"], event=decode(body["event"].encode()), incident=dict(body["incident"]),
-        connection=dict(body["connection"]),
-    )  # fmt: skip
 
 
 class Router:
@@ -110,21 +88,3 @@ def install_router(app: faust.App, *, topics: list[str], router: Router) -> Any:
             ))  # fmt: skip
 
     return route
-
-
-class Inbox:
-    """Decides the inbox records of an owned partition (``runtime.inbox``): queue commands, each key once."""
-
-    def __init__(self, service: NotificationService, dead_letters: DeadLetters) -> None:
-        self._service, self._dlq = service, dead_letters
-
-    async def __call__(self, partition: int, records: list[ConsumerRecord]) -> None:
-        """Decode the batch (a record that is no command is dead-lettered), decide it, commit its offset with it."""
-        commands = []
-        for record in records:
-            try:
-                commands.append(command_of(record.value))
-            except (ValueError, KeyError, TypeError) as exc:
-                await self._dlq.send(record, f"not a queue command: {exc}")
-        last = records[-1]
-        await handlers.queue(self._service, commands, inbox=InboxRecord(last.topic, last.partition, last.offset))

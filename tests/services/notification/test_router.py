@@ -12,7 +12,7 @@ from shared.kafka.admin import ensure_topics
 from shared.kafka.commands import CommandSender
 from services.notification.application import handlers
 from services.notification.bootstrap import build_app
-from services.notification.entrypoints.streams import command_record
+from services.notification.domain.commands import command_record
 from tests.factories import envelope, eventually, serving, uid
 from tests.services.notification.helpers import block, blocked, notifications, put_contact
 
