@@ -14,6 +14,7 @@ import asyncio
 import json
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -44,21 +45,53 @@ class Documents:
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
+        self._held: dict[tuple[str, str], _Held] | None = None  # a batch's documents, written at its end
 
     def get(self, coll: str, key: str) -> dict[str, Any] | None:
         """A document, or None."""
+        if self._held is not None and (coll, key) in self._held:
+            return self._held[(coll, key)].doc
         row = self.db.execute("SELECT doc FROM docs WHERE coll = ? AND key = ?", (coll, key)).fetchone()
-        return json.loads(row[0]) if row else None
+        doc = json.loads(row[0]) if row else None
+        if self._held is not None and doc is not None:
+            self._held[(coll, key)] = _Held(doc)
+        return doc
 
     def put(self, coll: str, key: str, doc: dict[str, Any], *, sort: str = "", tags: Tags | None = None) -> None:
         """Write a document; ``tags`` (name → value or values) are what ``query`` filters by; ``sort`` orders it."""
+        if self._held is not None:  # in a batch: written once, at its end, however often it changed
+            held = self._held.get((coll, key))
+            retag = tags if tags is not None else (held.tags if held is not None else None)
+            self._held[(coll, key)] = _Held(doc, dirty=True, sort=sort, tags=retag)
+            return
+        self._write(coll, key, doc, sort, tags)
+
+    def _write(self, coll: str, key: str, doc: dict[str, Any], sort: str, tags: Tags | None) -> None:
         self.db.execute("INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?)", (coll, key, _json(doc), sort))
         if tags is not None:
             self.db.execute("DELETE FROM tags WHERE coll = ? AND key = ?", (coll, key))
             self.db.executemany("INSERT OR IGNORE INTO tags VALUES (?, ?, ?, ?)", _tag_rows(coll, key, tags))
 
+    def hold(self) -> None:
+        """Start a batch: documents read or written stay decoded in memory until ``write_held``."""
+        self._held = {}
+
+    def write_held(self) -> None:
+        """Write the batch's changed documents (inside the open transaction); the batch goes on."""
+        if self._held:
+            for (coll, key), held in self._held.items():
+                if held.dirty:
+                    self._write(coll, key, held.doc, held.sort, held.tags)
+            self._held = {}
+
+    def release(self) -> None:
+        """End the batch (what was held and not written is dropped: the transaction rolls back)."""
+        self._held = None
+
     def delete(self, coll: str, key: str) -> None:
         """Remove a document, its tags and its items."""
+        if self._held is not None:
+            self._held.pop((coll, key), None)
         for table in ("docs", "tags", "items"):
             self.db.execute(f"DELETE FROM {table} WHERE coll = ? AND key = ?", (coll, key))
 
@@ -85,6 +118,7 @@ class Documents:
         self, coll: str, *, where: Tags | None = None, offset: int = 0, limit: int = 100, newest_first: bool = True
     ) -> tuple[list[dict[str, Any]], int]:
         """A page of the documents whose tags match every ``where`` value (a list: any of them), and how many match."""
+        self.write_held()
         clauses, args = ["d.coll = ?"], [coll]
         for name, wanted in (where or {}).items():
             if wanted is None:
@@ -104,6 +138,7 @@ class Documents:
 
     def every(self, coll: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every document of a collection by key (for snapshots and tools)."""
+        self.write_held()
         for key, doc in self.db.execute("SELECT key, doc FROM docs WHERE coll = ? ORDER BY key", (coll,)):
             yield key, json.loads(doc)
 
@@ -150,6 +185,31 @@ class DocumentSink(Sink):
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+        await self._notify()
+
+    async def apply_many(self, batch: list[tuple[Envelope, int]]) -> None:
+        """Fold a batch in one transaction, each document decoded and encoded once — or none of it."""
+        positions: dict[tuple[str, int], int] = {}
+        self.db.execute("BEGIN")
+        self.docs.hold()
+        try:
+            for envelope, resume_at in batch:
+                self.fold(self.docs, envelope)
+                if envelope.position:
+                    positions[(envelope.position.topic, envelope.position.partition)] = resume_at
+            self.docs.write_held()
+            now = time.time()
+            self.db.executemany("INSERT OR REPLACE INTO applied VALUES (?, ?)", [(e.id, now) for e, _ in batch])
+            self.db.executemany("INSERT OR REPLACE INTO positions VALUES (?, ?, ?)", [(*tp, at) for tp, at in positions.items()])
+        except BaseException:
+            self.docs.release()
+            self.db.execute("ROLLBACK")
+            raise
+        self.docs.release()
+        self.db.execute("COMMIT")
+        await self._notify()
+
+    async def _notify(self) -> None:
         if self._changed is not None:
             async with self._changed:
                 self._changed.notify_all()
@@ -173,6 +233,16 @@ class DocumentSink(Sink):
     def close(self) -> None:
         """Close the database."""
         self.db.close()
+
+
+@dataclass
+class _Held:
+    """A document of the batch under way: decoded once, encoded once when the batch is written."""
+
+    doc: dict[str, Any]
+    dirty: bool = False
+    sort: str = ""
+    tags: Tags | None = None
 
 
 def _tag_rows(coll: str, key: str, tags: Tags) -> Iterator[tuple[str, str, str, str]]:

@@ -24,6 +24,12 @@ class Sink(abc.ABC):
     async def apply(self, envelope: Envelope, *, resume_at: int) -> None:
         """Apply one event and record its id and ``resume_at`` for its partition, all or nothing."""
 
+    async def apply_many(self, batch: list[tuple[Envelope, int]]) -> None:
+        """Apply events in order, each with its ``resume_at``. A sink that can do it in one go overrides this,
+        all or nothing: if it raises, none of the batch is applied (the caller applies them one at a time)."""
+        for envelope, resume_at in batch:
+            await self.apply(envelope, resume_at=resume_at)
+
 
 class MemorySink(Sink):
     """A sink whose state lives in memory: rebuilt from the beginning of the topics on each start."""

@@ -17,6 +17,7 @@ from shared.logs import correlation_id
 from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
+BATCH = 250  # records applied in one transaction of the sink: bounds how long the event loop is held
 
 
 @dataclass
@@ -100,9 +101,10 @@ class Subscriber:
         while True:
             fetched = await self._consumer.getmany(timeout_ms=500, max_records=1000)
             for tp, records in fetched.items():
-                for record in records:
-                    await self.process(record)
-                    self._done[tp] = record.offset + 1
+                for start in range(0, len(records), BATCH):
+                    chunk = records[start : start + BATCH]
+                    await self.process_many(chunk)
+                    self._done[tp] = chunk[-1].offset + 1
             await self._mark_idle_partitions(fetched)
 
     async def _mark_idle_partitions(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> None:
@@ -111,6 +113,36 @@ class Subscriber:
         for tp in self._done:
             if not fetched.get(tp):
                 self._done[tp] = max(self._done[tp], await self._consumer.position(tp))
+
+    async def process_many(self, records: list[ConsumerRecord]) -> None:
+        """Process records of one partition in order: what can be applied is applied as one batch (one
+        transaction of the sink); if the batch fails, each record is processed alone (the failing one parks)."""
+        batch: list[tuple[Envelope, Position]] = []
+        seen: set[str] = set()
+        for record in records:
+            position = Position(record.topic, record.partition, record.offset)
+            try:
+                envelope = decode(record.value, key=record.key, position=position)
+            except DecodeError as exc:
+                await self._dlq.send(record, str(exc))
+                continue
+            if envelope.id in seen or self._sink.already_applied(envelope.id):
+                continue
+            queue = self.parked.get(envelope.subject)
+            if queue is not None:
+                queue.append(Parked(envelope, "waiting behind an earlier parked event", attempts=0))
+                continue
+            seen.add(envelope.id)
+            batch.append((envelope, position))
+        if not batch:
+            return
+        try:
+            await self._sink.apply_many([(envelope, self._resume_at(position)) for envelope, position in batch])
+            self.applied += len(batch)
+        except Exception:  # one of them cannot be applied: one at a time finds it (and parks it)
+            for envelope, position in batch:
+                if not self._sink.already_applied(envelope.id):
+                    await self._apply_one(envelope, position)
 
     async def process(self, record: ConsumerRecord) -> None:
         """Decode and apply one record, or dead-letter it, or park it behind its aggregate's."""
@@ -122,6 +154,9 @@ class Subscriber:
             return
         if self._sink.already_applied(envelope.id):
             return
+        await self._apply_one(envelope, position)
+
+    async def _apply_one(self, envelope: Envelope, position: Position) -> None:
         queue = self.parked.get(envelope.subject)
         if queue is not None:
             queue.append(Parked(envelope, "waiting behind an earlier parked event", attempts=0))
