@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 
 from aiokafka.partitioner import murmur2
 
 
+@lru_cache(maxsize=65_536)  # bounded; the same ids (connections, incidents, keys) come again and again
 def partition_of(key: str, partitions: int) -> int:
     """The partition of ``key`` among ``partitions`` (murmur2 of its UTF-8 bytes, as the Java client does)."""
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
