@@ -1,4 +1,10 @@
-"""The audit log's SQLite file: entries with their hashes, tenants for scoping, and the reads of it."""
+"""The audit log's SQLite file: entries with their hashes, tenants for scoping, Merkle nodes, and the reads of it.
+
+``merkle_nodes`` holds every complete subtree node of level 1 and up of each log's tree (see
+``services.audit.domain.merkle``), written in the transaction of the entries that complete it; the
+level 0 nodes are the entries' ``leaf_hash``. Each read here is a primary key look-up or range, so
+opening the log costs O(logs × log n), not a pass over the history.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import sqlite3
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from services.audit.domain.entries import EntryFacts, canonical_json
 from services.audit.domain.integrity import StoredEntry
@@ -24,6 +30,9 @@ CREATE INDEX IF NOT EXISTS entries_time ON entries (time, log, idx);
 CREATE INDEX IF NOT EXISTS entries_event ON entries (event_id);
 CREATE TABLE IF NOT EXISTS entry_tenants (log TEXT, idx INTEGER, operator_id TEXT, PRIMARY KEY (log, idx, operator_id));
 CREATE INDEX IF NOT EXISTS tenants_operator ON entry_tenants (operator_id);
+CREATE TABLE IF NOT EXISTS merkle_nodes (
+  log TEXT NOT NULL, level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+  PRIMARY KEY (log, level, idx)) WITHOUT ROWID;
 """
 SNAPSHOT_ROWS = """
 SELECT e.log, e.idx, e.kafka_offset, e.value, e.event_id, e.type, e.subject, e.operator_id, e.actor, e.time,
@@ -51,6 +60,10 @@ class NewEntry:
     facts: EntryFacts
 
 
+StoredNode = tuple[str, int, int, bytes]
+"""A Merkle node as stored: ``(log, level, index, hash)``."""
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating) the audit log database."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,10 +81,9 @@ def opened(path: Path) -> Iterator[sqlite3.Connection]:
         yield db
 
 
-def append(db: sqlite3.Connection, entries: list[NewEntry]) -> None:
-    """Insert a batch in one transaction."""
-    db.execute("BEGIN")
-    try:
+def append(db: sqlite3.Connection, entries: list[NewEntry], nodes: Iterable[StoredNode] = ()) -> None:
+    """Insert a batch, with the Merkle nodes it completes, in one transaction."""
+    with transaction(db):
         for e in entries:
             f = e.facts
             data = canonical_json(f.data) if f.data is not None else None
@@ -81,10 +93,63 @@ def append(db: sqlite3.Connection, entries: list[NewEntry]) -> None:
                  f.event_id, f.type, f.subject, f.operator_id, f.actor, f.time, f.incident_id, data),
             )
             db.executemany("INSERT INTO entry_tenants VALUES (?, ?, ?)", [(e.log, e.index, t) for t in f.tenants])
+        add_nodes(db, nodes)
+
+
+def add_nodes(db: sqlite3.Connection, nodes: Iterable[StoredNode], *, replace: bool = False) -> None:
+    """Insert Merkle nodes ``(log, level, index, hash)`` (level 0 is skipped: it is the entries' leaf hash)."""
+    verb = "INSERT OR REPLACE" if replace else "INSERT"
+    db.executemany(f"{verb} INTO merkle_nodes VALUES (?, ?, ?, ?)", (n for n in nodes if n[1] > 0))
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: committed on success, rolled back on any failure."""
+    db.execute("BEGIN")
+    try:
+        yield
     except BaseException:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def node(db: sqlite3.Connection, log: str, level: int, index: int) -> bytes:
+    """One complete subtree node of a log's tree; ``KeyError`` when it is not stored."""
+    if level == 0:
+        row = db.execute("SELECT leaf_hash FROM entries WHERE log = ? AND idx = ?", (log, index)).fetchone()
+    else:
+        row = db.execute("SELECT hash FROM merkle_nodes WHERE log = ? AND level = ? AND idx = ?", (log, level, index)).fetchone()
+    if row is None:
+        raise KeyError((log, level, index))
+    return bytes(row[0])
+
+
+def leaf_hashes(db: sqlite3.Connection, log: str, *, page: int = 10_000) -> Iterator[bytes]:
+    """A log's leaf hashes in index order, read a page at a time (to build its nodes without holding them)."""
+    after = -1
+    while True:
+        rows = db.execute(
+            "SELECT idx, leaf_hash FROM entries WHERE log = ? AND idx > ? ORDER BY idx LIMIT ?", (log, after, page)
+        ).fetchall()
+        if not rows:
+            return
+        for _, digest in rows:
+            yield bytes(digest)
+        after = rows[-1][0]
+
+
+def log_ends(db: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+    """Per log: its size (leaves) and the offset after its last stored record, by index look-ups only."""
+    ends: dict[str, tuple[int, int]] = {}
+    log = ""
+    while True:  # a skip-scan of the primary key: one look-up per log, not one row per entry
+        row = db.execute("SELECT log FROM entries WHERE log > ? ORDER BY log LIMIT 1", (log,)).fetchone()
+        if row is None:
+            return ends
+        log = row[0]
+        last = db.execute("SELECT idx, kafka_offset FROM entries WHERE log = ? ORDER BY idx DESC LIMIT 1", (log,)).fetchone()
+        ends[log] = (last[0] + 1, last[1] + 1)
 
 
 def stored_entries(db: sqlite3.Connection) -> Iterator[StoredEntry]:
@@ -95,9 +160,8 @@ def stored_entries(db: sqlite3.Connection) -> Iterator[StoredEntry]:
 
 
 def next_offsets(db: sqlite3.Connection) -> dict[str, int]:
-    """Per log, the offset after the last stored record (where to resume)."""
-    rows = db.execute("SELECT log, MAX(kafka_offset) FROM entries GROUP BY log").fetchall()
-    return {log: offset + 1 for log, offset in rows}
+    """Per log, the offset after the last stored record (where to resume; offsets grow with the index)."""
+    return {log: offset for log, (_, offset) in log_ends(db).items()}
 
 
 def snapshot_rows(db: sqlite3.Connection) -> Iterator[sqlite3.Row]:

@@ -1,4 +1,8 @@
-"""The audit log as the service keeps it: every record in its partition's tree (memory) and in the store (SQLite)."""
+"""The audit log as the service keeps it: every record in the store (SQLite) and in its partition's tree.
+
+The trees' nodes live in the same store (``merkle_nodes``); memory holds each tree's frontier and
+a bounded cache only, and opening reads O(log n) nodes per log instead of every entry.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,16 @@ from pathlib import Path
 
 from services.audit.adapters import store
 from services.audit.domain.entries import facts_of
-from services.audit.domain.merkle import MerkleLogs
+from services.audit.domain.merkle import Frontier, MerkleLogs
 from shared.replay.records import Record
 from shared.topics import position_key
 
 
+NODE_BATCH = 10_000  # nodes written at a time when building an older database's nodes
+
+
 class AuditLog:
-    """Appends records to their partition's tree and the store, kept in step; rebuilt from the store on open."""
+    """Appends records to their partition's tree and the store, kept in step; resumed from the store on open."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -23,11 +30,36 @@ class AuditLog:
         self.reload()
 
     def reload(self) -> None:
-        """Rebuild the trees and resume positions (next offset by ``position_key``) from what the store holds."""
-        self.logs = MerkleLogs()
-        for entry in store.stored_entries(self.db):
-            self.logs.append(entry.log, entry.value)
-        self.positions = store.next_offsets(self.db)
+        """Resume the trees (from their stored nodes) and positions (next offset by ``position_key``) from the store."""
+        ends = store.log_ends(self.db)
+        sizes = {log: size for log, (size, _) in ends.items()}
+        built: set[str] = set()
+        while True:
+            try:
+                self.logs = MerkleLogs(self._node, sizes)  # reads each log's frontier: log2(size) nodes
+                break
+            except KeyError as missing:  # a database from before the nodes were stored: build them, once
+                log = missing.args[0][0]
+                if log in built:
+                    raise
+                self._build_nodes(log)
+                built.add(log)
+        self.positions = {log: offset for log, (_, offset) in ends.items()}
+
+    def _node(self, log: str, level: int, index: int) -> bytes:
+        return store.node(self.db, log, level, index)
+
+    def _build_nodes(self, log: str) -> None:
+        """Store a log's nodes from its stored leaf hashes, streaming (the frontier is all that is held)."""
+        frontier = Frontier()
+        with store.transaction(self.db):
+            pending: list[store.StoredNode] = []
+            for leaf in store.leaf_hashes(self.db, log):
+                pending += [(log, level, index, digest) for level, index, digest in frontier.append(leaf) if level]
+                if len(pending) >= NODE_BATCH:
+                    store.add_nodes(self.db, pending, replace=True)
+                    pending = []
+            store.add_nodes(self.db, pending, replace=True)
 
     def append(self, records: list[Record]) -> int:
         """Append records not yet logged (offset order within each partition); returns how many."""
@@ -40,7 +72,7 @@ class AuditLog:
                 index, leaf, root = self.logs.append(log, r.value)
                 batch.append(store.NewEntry(log, index, r.topic, r.partition, r.offset, r.value, leaf, root, facts_of(r.value)))
                 self.positions[log] = r.offset + 1
-            store.append(self.db, batch)
+            store.append(self.db, batch, self.logs.take_new_nodes())
         except BaseException:
             self.reload()  # the trees must never run ahead of the store
             raise
