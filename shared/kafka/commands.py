@@ -47,6 +47,23 @@ class CommandSender:
         for future in sent:
             await future
 
+    async def send_in_order(self, inbox: str, commands: list[tuple[str | None, dict[str, Any]]]) -> None:
+        """Send commands in this order (key None: to every partition), then wait for all of them.
+
+        The producer is idempotent, so the commands of each partition land in the order given.
+        """
+        assert self._producer is not None, "start() first"
+        topic = self._settings.topic(inbox)
+        partitions = sorted(await self._producer.partitions_for(topic)) if any(k is None for k, _ in commands) else []
+        sent = []
+        for key, command in commands:
+            if key is None:
+                sent += [await self._producer.send(topic, _body(command), partition=p) for p in partitions]
+            else:
+                sent.append(await self._producer.send(topic, _body(command), key=key.encode()))
+        for future in sent:
+            await future
+
     async def broadcast(self, inbox: str, command: dict[str, Any]) -> None:
         """Send the command to every partition of the inbox (each owner decides for its own aggregates)."""
         assert self._producer is not None, "start() first"

@@ -3,8 +3,9 @@
 How to run: both start with the service (``smguard serve connection``). The router is a faust agent
 in the service's own consumer group over ``smguard.incident.events``: each incident event becomes
 commands on ``smguard.connection.commands`` (``application/router.py``), sent and acknowledged by
-the broker before the agent takes the next event, so the commands of one incident partition reach
-each inbox partition in that partition's order. The owners decide them (``entrypoints/inbox.py``).
+the broker before the agent acks the batch of events they came from (up to 500 at a time), so the
+commands of one incident partition reach each inbox partition in that partition's order. The
+owners decide them (``entrypoints/inbox.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from shared.topics import CONNECTION_COMMANDS, INCIDENT_EVENTS
 
 log = logging.getLogger(__name__)
 RETRY = Backoff(base=0.5, cap=10.0)
+BATCH, BATCH_WITHIN = 500, 0.02  # incident records routed together (one wait for the broker), at most 20 ms apart
 
 
 def router_app(settings: Settings, sender: CommandSender, dead_letters: DeadLetters) -> faust.App:
@@ -38,40 +40,56 @@ def router_app(settings: Settings, sender: CommandSender, dead_letters: DeadLett
 
     @app.agent(source, name="connection-router")
     async def router(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await forward(sender, event.message, dead_letters)
+        async for events in stream.take_events(BATCH, within=BATCH_WITHIN):
+            await forward_many(sender, [event.message for event in events], dead_letters)
 
     return app
 
 
+async def forward_many(sender: CommandSender, messages: list[Any], dead_letters: DeadLetters) -> None:
+    """Send the commands of a batch of incident records in their order and wait for all of them (faust acks
+    the batch only after); retried while the broker is away. An unreadable record is skipped (the read
+    models' subscriber dead-letters it); if a record cannot be routed, each record is routed alone so
+    that only that one is dead-lettered."""
+    envelopes = []
+    for message in messages:
+        try:
+            envelopes.append(decode(message.value, key=message.key, position=Position(message.topic, message.partition, message.offset)))
+        except DecodeError:
+            continue
+    try:
+        commands = [command for envelope in envelopes for command in _commands(envelope)]
+    except Exception:  # a bug must not stop the commands of every later incident event
+        for message in messages:
+            await forward(sender, message, dead_letters)
+        return
+    await _sending(sender, commands, about=f"{len(messages)} incident events")
+
+
 async def forward(sender: CommandSender, message: Any, dead_letters: DeadLetters) -> None:
-    """Send the commands one incident record calls for, retrying while the broker is away (the agent acks the
-    record only after); an unreadable record is skipped (the read models' subscriber dead-letters it), one
-    that cannot be routed is dead-lettered."""
+    """Send the commands one incident record calls for (as ``forward_many`` does for a batch)."""
     try:
         envelope = decode(message.value, key=message.key, position=Position(message.topic, message.partition, message.offset))
     except DecodeError:
         return
+    try:
+        commands = _commands(envelope)
+    except Exception as exc:
+        log.exception("incident event could not be routed; dead-lettered", extra={"event_id": envelope.id})
+        return await dead_letters.send(message, f"{type(exc).__name__}: {exc}")
+    await _sending(sender, commands, about=envelope.id)
+
+
+async def _sending(sender: CommandSender, commands: list[tuple[str | None, dict[str, Any]]], *, about: str) -> None:
     attempt = 0
     while True:
         try:
-            return await _send(sender, envelope)
+            return await sender.send_in_order(CONNECTION_COMMANDS, commands)
         except (KafkaError, OSError) as exc:
             attempt += 1
-            log.warning("incident event not routed yet; retrying", extra={"event_id": envelope.id, "error": repr(exc)})
+            log.warning("incident events not routed yet; retrying", extra={"events": about, "error": repr(exc)})
             await asyncio.sleep(RETRY.delay(attempt))
-        except Exception as exc:  # a bug must not stop the commands of every later incident event
-            log.exception("incident event could not be routed; dead-lettered", extra={"event_id": envelope.id})
-            return await dead_letters.send(message, f"{type(exc).__name__}: {exc}")
 
 
-async def _send(sender: CommandSender, envelope: Envelope) -> None:
-    keyed = []
-    for routed in route(envelope):
-        body = routed.command.model_dump(mode="json")
-        if routed.key is None:
-            await sender.broadcast(CONNECTION_COMMANDS, body)
-        else:
-            keyed.append((routed.key, body))
-    if keyed:
-        await sender.send_many(CONNECTION_COMMANDS, keyed)
+def _commands(envelope: Envelope) -> list[tuple[str | None, dict[str, Any]]]:
+    return [(routed.key, routed.command.model_dump(mode="json")) for routed in route(envelope)]
