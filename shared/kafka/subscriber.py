@@ -134,7 +134,9 @@ class Subscriber:
                 continue
             seen.add(envelope.id)
             batch.append((envelope, position))
-        if not batch:
+        if len(batch) <= 1:
+            for envelope, position in batch:
+                await self._apply_one(envelope, position)
             return
         try:
             await self._sink.apply_many([(envelope, self._resume_at(position)) for envelope, position in batch])
@@ -146,15 +148,7 @@ class Subscriber:
 
     async def process(self, record: ConsumerRecord) -> None:
         """Decode and apply one record, or dead-letter it, or park it behind its aggregate's."""
-        position = Position(record.topic, record.partition, record.offset)
-        try:
-            envelope = decode(record.value, key=record.key, position=position)
-        except DecodeError as exc:
-            await self._dlq.send(record, str(exc))
-            return
-        if self._sink.already_applied(envelope.id):
-            return
-        await self._apply_one(envelope, position)
+        await self.process_many([record])
 
     async def _apply_one(self, envelope: Envelope, position: Position) -> None:
         queue = self.parked.get(envelope.subject)

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import pytest
 
-from tests.factories import incident_opened, report_overdue, uid
+from tests.factories import incident_opened
 from shared.envelope import DecodeError, Envelope, decode, encode
 from shared.events.base import CATALOG, DomainEvent
 

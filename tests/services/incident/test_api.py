@@ -243,7 +243,7 @@ class TestAnomalies:
             *(service.post("/anomalies", json=anomaly_body(connection_id, f"sig-{n}"), headers=sensor) for n in range(1, 205))
         )
         assert {a.status_code for a in answers} == {202}
-        incident_id, url = first.json()["incident_id"], f"/incidents/{first.json()['incident_id']}"
+        url = f"/incidents/{first.json()['incident_id']}"
         detail = (await service.get(url, headers=as_role(service, "utility_desk"))).json()
         assert (detail["anomaly_count"], len(detail["anomalies"]), detail["anomalies_truncated"]) == (205, 20, True)
         assert (detail["timeline_count"], len(detail["timeline"]), detail["timeline_truncated"]) == (206, 200, True)
