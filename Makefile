@@ -48,7 +48,7 @@ test: venv ## run the tests (they start their own broker); PYTEST_ARGS="-k name 
 run: venv ## start the local broker and all services
 	$(VENV)/bin/smguard run
 
-bench: venv ## measure the hot path and the event store on a real broker; figures to bench/results/
+bench: venv ## measure the event store, the hot path and scale (BENCH_HISTORY, BENCH_ONLY) on a real broker; figures to bench/results/
 	$(VENV)/bin/python -m bench
 
 schemas: venv ## regenerate the event schemas

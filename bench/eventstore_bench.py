@@ -1,60 +1,70 @@
-"""The event store's append path: one-event appends from many concurrent callers (group commit)."""
+"""The event store's append path: one-event appends from many concurrent callers (group commit per partition)."""
 
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
+from services.incident.domain.commands import OpenIncident
+from services.incident.domain.model import Incident
 from shared.config import Settings
-from shared.events.incident import AnomalyAttached
-from shared.eventstore.kafka import KafkaEventStore
+from shared.eventstore import Context
+from shared.eventstore.kafka import KafkaEventStore, Layout
 from shared.kafka.admin import ensure_topics
-from shared.topics import INCIDENT_EVENTS
+from shared.principal import Principal
+from shared.repository import Repository
+from shared.topics import INCIDENT_EVENTS, INCIDENT_STATE, SENSOR_ANOMALIES
 
 from bench.harness import percentiles
 
 
-def _event(incident: str) -> AnomalyAttached:
-    return AnomalyAttached(
-        incident_id=incident,
-        signal_id=uuid.uuid4().hex,
-        connection_id="conn-bench",
-        operator_id="op-bench",
-        anomaly_type="abnormal_communication",
-        severity="high",
-        observed_at=datetime.now(timezone.utc),
-    )
+SOC = Principal(sub="bench", role="utility_soc")
+REPORT = OpenIncident(category="unauthorized_access", severity="high", title="bench",
+                      detected_at=datetime.now(timezone.utc), operator_id="op-bench")  # fmt: skip
 
 
 async def run(bootstrap: str, *, count: int = 5000, concurrency: int = 200) -> dict[str, Any]:
-    """Append ``count`` events to distinct aggregates with ``concurrency`` callers at a time."""
+    """Open ``count`` incidents (one event each, through the repository as a command does), ``concurrency`` at a time."""
     settings = Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=f"bench{uuid.uuid4().hex[:6]}.")
-    await ensure_topics(settings, [INCIDENT_EVENTS])
-    store = KafkaEventStore(
-        bootstrap=bootstrap,
-        topics={INCIDENT_EVENTS: settings.topic(INCIDENT_EVENTS)},
-        source="smguard/bench",
-        transactional_id=settings.topic_prefix + "writer",
-    )
-    await store.start()
-    latencies: list[float] = []
-    gate = asyncio.Semaphore(concurrency)
+    await ensure_topics(settings, [INCIDENT_EVENTS, INCIDENT_STATE, SENSOR_ANOMALIES])
+    with tempfile.TemporaryDirectory(prefix="smguard-bench-store-") as tmp:
+        store = KafkaEventStore(
+            Layout(
+                bootstrap=bootstrap, topics={INCIDENT_EVENTS: settings.topic(INCIDENT_EVENTS)},
+                kinds={INCIDENT_EVENTS: Incident}, inbox=settings.topic(SENSOR_ANOMALIES),
+                changelog=settings.topic(INCIDENT_STATE), group_id=f"{settings.topic_prefix}bench",
+                transactional_prefix=f"{settings.topic_prefix}bench.writer", partitions=settings.topic_partitions,
+                url="http://127.0.0.1:1", instance="0000", state_path=Path(tmp) / "state.sqlite",
+                source="smguard/bench", key_window_seconds=86400,
+            )
+        )  # fmt: skip
+        await store.start()
+        deadline = time.monotonic() + 60
+        while not store.ready:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the store did not own its partitions within 60 s")
+            await asyncio.sleep(0.05)
+        latencies: list[float] = []
+        gate = asyncio.Semaphore(concurrency)
+        incidents = Repository(store, Incident, name="incident")
 
-    async def one(i: int) -> None:
-        async with gate:
-            started = time.perf_counter()
-            await store.append(f"inc-{i}", [_event(f"inc-{i}")])
-            latencies.append((time.perf_counter() - started) * 1000)
+        async def one() -> None:
+            async with gate:
+                started = time.perf_counter()
+                await incidents.create(lambda new: Incident.open(new, REPORT, by=SOC), context=Context(actor="bench"))
+                latencies.append((time.perf_counter() - started) * 1000)
 
-    began = time.perf_counter()
-    await asyncio.gather(*[one(i) for i in range(count)])
-    elapsed = time.perf_counter() - began
-    await store.stop()
+        began = time.perf_counter()
+        await asyncio.gather(*[one() for _ in range(count)])
+        elapsed = time.perf_counter() - began
+        await store.stop()
     return {
-        "scenario": f"event store append ({concurrency} concurrent callers)",
+        "scenario": f"event store append ({concurrency} concurrent callers, {settings.topic_partitions} partitions)",
         "count": count,
         "throughput_per_s": round(count / elapsed),
         **percentiles(latencies),

@@ -156,7 +156,10 @@ class Runtime:
         ok = detail["broker"]
         if self.store is not None:
             store = self.store
-            detail["event_store"] = {"ready": store.ready, "owned": sorted(store.owned), "restoring": sorted(store.restoring)}
+            detail["event_store"] = {
+                "ready": store.ready, "owned": sorted(store.owned), "restoring": sorted(store.restoring),
+                "folded_at_restore": store.restored_events,  # events the changelog lacked (0 when snapshots were whole)
+            }  # fmt: skip
             ok = ok and store.ready
         detail["projections"] = {}
         for subscriber in self.subscribers:
