@@ -67,7 +67,7 @@ async def _after_history(bootstrap: str, size: int) -> dict[str, Any]:
                 await _wait_known(client, system, connections.pop(), headers)
             began = time.perf_counter()
             await _anomalies(settings, connections, size)
-            await _settled(system, settings, timeout=max(300.0, size / 500))
+            await _settled(system, settings, timeout=600)
             processing = time.perf_counter() - began
             events = await _events(settings)
             record_bytes = await _mean_record_bytes(settings)
@@ -95,7 +95,7 @@ async def _intake(bootstrap: str, count: int, instances: int) -> dict[str, Any]:
             await asyncio.to_thread(system.start, *["incident" if k == 0 else f"incident/{k}" for k in range(instances)])
             began = time.perf_counter()
             await _anomalies(settings, connections, count)
-            await _decided(settings, timeout=300)
+            await _decided(settings)
             elapsed = time.perf_counter() - began
         finally:
             await asyncio.to_thread(system.stop)
@@ -151,14 +151,27 @@ async def _known_connections(settings: Settings, count: int) -> list[str]:
     return ids
 
 
-async def _decided(settings: Settings, *, timeout: float) -> None:
-    """Until the incident service's group has committed every record of the sensors' topic (all decided)."""
-    await _until(lambda: _group_done(settings, f"{settings.topic_prefix}smguard.incident", SENSOR_ANOMALIES), timeout)
+async def _decided(settings: Settings, *, stall: float = 300.0) -> None:
+    """Until the incident service's group has committed every record of the sensors' topic (all decided);
+    prints progress every 30 s, gives up only when nothing moves for ``stall`` seconds."""
+    group, last, moved, shown = f"{settings.topic_prefix}smguard.incident", -1, time.monotonic(), time.monotonic()
+    while True:
+        done, total = await _group_progress(settings, group, SENSOR_ANOMALIES)
+        if total and done >= total:
+            return
+        if done > last:
+            last, moved = done, time.monotonic()
+        elif time.monotonic() - moved > stall:
+            raise TimeoutError(f"the incident service decided nothing for {stall:.0f} s ({done:,} of {total:,})")
+        if time.monotonic() - shown > 30:
+            print(f"    decided {done:,} of {total:,} anomalies", flush=True)
+            shown = time.monotonic()
+        await asyncio.sleep(1.0)
 
 
 async def _settled(system: System, settings: Settings, *, timeout: float) -> None:
     """Until every anomaly is decided and every service has caught up with its topics."""
-    await _decided(settings, timeout=timeout)
+    await _decided(settings)
     await _until(lambda: asyncio.to_thread(_all_caught_up, system), timeout)
 
 
@@ -173,23 +186,24 @@ def _all_caught_up(system: System) -> bool:
     return True
 
 
-async def _group_done(settings: Settings, group: str, base: str) -> bool:
+async def _group_progress(settings: Settings, group: str, base: str) -> tuple[int, int]:
+    """Records of a topic the group has committed past, and records in it."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
     finally:
         await admin.close()
-    mine = [tp for tp in committed if tp.topic == settings.topic(base)]
+    mine = {tp: meta.offset for tp, meta in committed.items() if tp.topic == settings.topic(base)}
     if not mine:
-        return False  # nothing committed yet (a consumer stopped at once would trip over aiokafka's start-up)
+        return 0, 0  # nothing committed yet (a consumer stopped at once would trip over aiokafka's start-up)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
     await consumer.start()
     try:
         ends = await consumer.end_offsets(await assign_all(consumer, [settings.topic(base)]))
     finally:
         await consumer.stop()
-    return all(tp in committed and committed[tp].offset >= end for tp, end in ends.items() if end > 0)
+    return sum(min(mine.get(tp, 0), end) for tp, end in ends.items()), sum(ends.values())
 
 
 async def _events(settings: Settings) -> int:
