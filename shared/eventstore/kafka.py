@@ -140,8 +140,7 @@ class KafkaEventStore(EventStore):
                     log.exception("could not take partition over; trying again", extra={"partition": k})
                     self._retries.add(asyncio.create_task(self._take_over_later(k)))
                     continue
-            self.owned.add(k)
-            self.restoring.discard(k)
+            self._serving(k)
         self._assigned_once.set()
         return set(self.owned)
 
@@ -159,12 +158,15 @@ class KafkaEventStore(EventStore):
                 except Exception:
                     log.exception("could not take partition over; trying again", extra={"partition": k, "attempt": attempt})
                     continue
-                self.owned.add(k)
-                self.restoring.discard(k)
+                self._serving(k)
                 self.ownership.serve(k)
                 log.info("partition taken over", extra={"partition": k, "attempt": attempt})
         finally:
             self._retries.discard(asyncio.current_task())  # type: ignore[arg-type]
+
+    def _serving(self, k: int) -> None:
+        self.owned.add(k)
+        self.restoring.discard(k)
 
     async def _take_over(self, k: int) -> None:
         """Fence the previous writer of ``k``, then bring the local store up to its changelog and events."""

@@ -80,7 +80,7 @@ class Ownership(ConsumerRebalanceListener):
         instance: str,
         revoked: Partitions,
         assigned: Served,
-        session_timeout_ms: int = 6000,
+        session_timeout_ms: int,
     ) -> None:
         self.group_id, self.inbox, self.url = group_id, inbox, url
         self.owners: dict[int, str] = {}
