@@ -171,21 +171,8 @@ class DocumentSink(Sink):
         return self.db.execute("SELECT 1 FROM applied WHERE event_id = ?", (event_id,)).fetchone() is not None
 
     async def apply(self, envelope: Envelope, *, resume_at: int) -> None:
-        """Fold, record the id and the position, commit — or roll all of it back."""
-        self.db.execute("BEGIN")
-        try:
-            self.fold(self.docs, envelope)
-            self.db.execute("INSERT OR REPLACE INTO applied VALUES (?, ?)", (envelope.id, time.time()))
-            if envelope.position:
-                self.db.execute(
-                    "INSERT OR REPLACE INTO positions VALUES (?, ?, ?)",
-                    (envelope.position.topic, envelope.position.partition, resume_at),
-                )
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-        await self._notify()
+        """Fold, record the id and the position, commit — or roll all of it back (a batch of one)."""
+        await self.apply_many([(envelope, resume_at)])
 
     async def apply_many(self, batch: list[tuple[Envelope, int]]) -> None:
         """Fold a batch in one transaction, each document decoded and encoded once — or none of it."""
