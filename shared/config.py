@@ -5,7 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.services import SERVICES
@@ -23,6 +25,16 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(default=3, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
     topic_min_insync_replicas: int = Field(default=1, ge=1)
+    # How the clients reach the broker (shared.kafka.clients): TLS and SASL by default.
+    kafka_security_protocol: Literal["SASL_SSL", "SASL_PLAINTEXT", "SSL", "PLAINTEXT"] = "SASL_SSL"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str | None = None
+    """The principal this process connects as; unset on a development machine: the local broker's admin."""
+    kafka_password: SecretStr | None = None
+    kafka_password_file: Path | None = None
+    """A file holding the password (e.g. a mounted secret); read when SMGUARD_KAFKA_PASSWORD is unset."""
+    kafka_ca_file: Path | None = None
+    """The CA that signed the broker's certificate (PEM); unset: the local broker's CA, else the system's."""
 
     data_dir: Path = REPO_ROOT / ".data"
     jwt_secret: str | None = None

@@ -7,9 +7,10 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Mapping, Protocol
 
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
+from shared.kafka import clients
+from shared.kafka.access import topics_of
 from shared.config import Settings
 from shared.domain import Aggregate
 from shared.eventstore.inbox import Handle, InboxLoop
@@ -67,7 +68,7 @@ class Runtime:
         s, instance = self.settings, self.settings.instance
         self.store = KafkaEventStore(
             Layout(
-                bootstrap=s.kafka_bootstrap_servers,
+                kafka=clients.access(s),
                 topics={base: s.topic(base) for base in kinds},
                 kinds=dict(kinds),
                 inbox=s.topic(inbox),
@@ -98,7 +99,7 @@ class Runtime:
     def subscribe(self, topic_bases: list[str], sink: Sink, *, name: str) -> Subscriber:
         """Feed topics into a sink once the store has loaded."""
         subscriber = Subscriber(
-            bootstrap=self.settings.kafka_bootstrap_servers,
+            kafka=clients.access(self.settings),
             topics=[self.settings.topic(base) for base in topic_bases],
             sink=sink,
             dead_letters=self.dead_letters,
@@ -125,7 +126,7 @@ class Runtime:
 
     async def start(self) -> None:
         """Create topics, then start every component in order."""
-        await ensure_topics(self.settings)
+        await ensure_topics(self.settings, topics_of(self.service))
         for component in self._components:
             await component.start()
             self._started.append(component)
@@ -170,7 +171,7 @@ class Runtime:
         return ok, detail
 
     async def _broker_ok(self) -> bool:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers, request_timeout_ms=3000)
+        admin = clients.admin(self.settings, request_timeout_ms=3000)
         try:
             await asyncio.wait_for(admin.start(), 5)
             await asyncio.wait_for(admin.describe_cluster(), 5)  # not list_topics: that grows with the cluster

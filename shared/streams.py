@@ -8,6 +8,7 @@ import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from shared.config import Settings
+from shared.kafka import clients
 
 _create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
 
@@ -36,7 +37,7 @@ def faust_app(settings: Settings, *, service: str, **overrides: Any) -> faust.Ap
     datadir = settings.data_dir / "faust" / f"{service}-{settings.instance}"
     datadir.mkdir(parents=True, exist_ok=True)  # faust makes only the last folder of its datadir
     options: dict[str, Any] = {
-        "broker": f"kafka://{settings.kafka_bootstrap_servers}",
+        **clients.faust_options(settings),
         "web_enabled": False,
         "store": "memory://",
         "topic_partitions": settings.topic_partitions,

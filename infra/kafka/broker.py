@@ -13,7 +13,7 @@ CLI::
     python infra/kafka/broker.py down     # SIGTERM, wait for a clean exit, SIGKILL after 30 s
     python infra/kafka/broker.py run      # foreground, Ctrl-C stops it cleanly
 
-    options: [--data-dir DIR] [--port 9092] [--controller-port 9093]
+    options: [--data-dir DIR] [--port 9092] [--controller-port 9093] [--security-dir DIR]
     JVM heap: -Xms256m -Xmx512m, or KAFKA_HEAP_OPTS (e.g. "-Xms1g -Xmx1g") when set.
 
 Python API (used by the test fixtures)::
@@ -41,6 +41,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -59,6 +60,7 @@ DEFAULT_DATA_DIR = REPO_ROOT / ".data" / "kafka"
 DEFAULT_PORT = 9092
 DEFAULT_CONTROLLER_PORT = 9093
 HOST = "127.0.0.1"
+ADMIN_USER = "admin"  # the broker's super-user when secured (see shared/kafka/tls.py)
 
 MIN_JAVA = 17
 READY_TIMEOUT = 60.0
@@ -220,14 +222,22 @@ def ensure_jars(libs_dir: Path = DEFAULT_LIBS_DIR, *, quiet: bool = False) -> Pa
     return libs_dir
 
 
-def render_config(*, data_dir: Path, port: int, controller_port: int) -> str:
-    """server.properties of a single-node KRaft broker+controller on 127.0.0.1."""
+def render_settings(
+    *, data_dir: Path, port: int, controller_port: int, security_dir: Path | None = None, host: str = HOST
+) -> dict[str, str]:
+    """The properties of a single-node KRaft broker+controller on ``host``.
+
+    Without ``security_dir``: PLAINTEXT, open to anyone who reaches the port. With it (the files of
+    ``shared/kafka/tls.py``: ca.pem, broker.p12, broker.p12.password, admin.password): clients speak
+    SASL_SSL (TLS; SCRAM-SHA-512 for the services' principals, PLAIN for the broker's own "admin"),
+    the controller listener SASL_PLAINTEXT on loopback, and ACLs deny whatever is not granted.
+    """
     kraft_dir = Path(data_dir) / "kraft"
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.bootstrap.servers": f"{HOST}:{controller_port}",
-        "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
+        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{HOST}:{controller_port}",
         "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
@@ -246,9 +256,58 @@ def render_config(*, data_dir: Path, port: int, controller_port: int) -> str:
         "auto.create.topics.enable": "false",
         "log.retention.ms": "-1",
     }
+    if security_dir is not None:
+        settings.update(security_settings(Path(security_dir), host=host, port=port, controller_port=controller_port))
+    return settings
+
+
+def security_settings(
+    folder: Path, *, host: str = HOST, port: int = DEFAULT_PORT, controller_port: int = DEFAULT_CONTROLLER_PORT
+) -> dict[str, str]:
+    """The properties that make the broker secured: TLS, SASL, deny-by-default ACLs."""
+    admin = _read_secret(folder / "admin.password")
+    keystore_password = _read_secret(folder / "broker.p12.password")
+    plain = ('org.apache.kafka.common.security.plain.PlainLoginModule required '
+             f'username="{ADMIN_USER}" password="{admin}" user_{ADMIN_USER}="{admin}";')  # fmt: skip
+    return {
+        "listeners": f"SASL_SSL://{host}:{port},CONTROLLER://{HOST}:{controller_port}",
+        "advertised.listeners": f"SASL_SSL://{HOST}:{port}",
+        "listener.security.protocol.map": "CONTROLLER:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+        "inter.broker.listener.name": "SASL_SSL",
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": plain,
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": plain,
+        "ssl.keystore.type": "PKCS12",
+        "ssl.keystore.location": str(folder / "broker.p12"),
+        "ssl.keystore.password": keystore_password,
+        "ssl.key.password": keystore_password,
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(folder / "ca.pem"),
+        "ssl.client.auth": "none",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": f"User:{ADMIN_USER}",
+        "allow.everyone.if.no.acl.found": "false",
+    }
+
+
+def render_config(*, data_dir: Path, port: int, controller_port: int, security_dir: Path | None = None) -> str:
+    """server.properties of a single-node KRaft broker+controller on 127.0.0.1."""
+    settings = render_settings(data_dir=data_dir, port=port, controller_port=controller_port, security_dir=security_dir)
     lines = ["# Rendered by infra/kafka/broker.py on every start; edit that file, not this one."]
     lines += [f"{key}={_escape_property(value)}" for key, value in settings.items()]
     return "\n".join(lines) + "\n"
+
+
+def _read_secret(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise BrokerError(f"the broker's security material is incomplete: {path} ({exc.strerror})") from None
 
 
 def _escape_property(value: str) -> str:
@@ -264,13 +323,20 @@ def _short(path: Path) -> str:
         return str(path)
 
 
-def api_versions_ok(host: str, port: int, timeout: float = 2.0) -> bool:
-    """Send a Kafka ApiVersions v0 request; True when the broker answers without error."""
+def api_versions_ok(host: str, port: int, timeout: float = 2.0, *, ca_file: Path | None = None) -> bool:
+    """Send a Kafka ApiVersions v0 request; True when the broker answers without error.
+
+    With ``ca_file`` the request goes over TLS, the broker's certificate checked against that CA
+    (Kafka answers ApiVersions before SASL authentication).
+    """
     client_id = b"smguard-broker-py"
     correlation_id = 0x534D47
     body = struct.pack(">hhih", 18, 0, correlation_id, len(client_id)) + client_id
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            sock = raw
+            if ca_file is not None:
+                sock = ssl.create_default_context(cafile=str(ca_file)).wrap_socket(raw, server_hostname=host)
             sock.settimeout(timeout)
             sock.sendall(struct.pack(">i", len(body)) + body)
             header = _recv_exact(sock, 4)
@@ -342,8 +408,11 @@ class LocalBroker:
         port: int = DEFAULT_PORT,
         controller_port: int = DEFAULT_CONTROLLER_PORT,
         libs_dir: Path = DEFAULT_LIBS_DIR,
+        security_dir: Path | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
+        # TLS + SASL + ACLs with the material in this folder (see render_settings); None: PLAINTEXT.
+        self.security_dir = Path(security_dir).absolute() if security_dir else None
         self.port = int(port)
         self.controller_port = int(controller_port)
         self.libs_dir = Path(libs_dir).absolute()
@@ -407,8 +476,15 @@ class LocalBroker:
             text = self.config_file.read_text()
         except OSError:
             return None
-        match = re.search(r"^advertised\.listeners=PLAINTEXT://[^:]+:(\d+)", text, re.M)
+        match = re.search(r"^advertised\.listeners=(?:PLAINTEXT|SASL_SSL)://[^:]+:(\d+)", text, re.M)
         return int(match.group(1)) if match else None
+
+    def running_secured(self) -> bool:
+        """True when the broker of this data dir was started secured (SASL_SSL; its config file says)."""
+        try:
+            return "advertised.listeners=SASL_SSL://" in self.config_file.read_text()
+        except OSError:
+            return False
 
     # lifecycle ----------------------------------------------------------------------
     def java_command(self, java: str, *, console_level: str = "WARN") -> list[str]:
@@ -471,11 +547,15 @@ class LocalBroker:
         self._check_ports()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(
-            render_config(
-                data_dir=self.data_dir, port=self.port, controller_port=self.controller_port
-            )
-        )
+        config = render_config(
+            data_dir=self.data_dir, port=self.port, controller_port=self.controller_port,
+            security_dir=self.security_dir,
+        )  # fmt: skip
+        # It holds the broker's passwords when secured: owner-only from the first byte.
+        fd = os.open(self.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(config)
         self.format_storage(java)
         self._log_start = self.server_log.stat().st_size if self.server_log.exists() else 0
         cmd = self.java_command(java, console_level="INFO" if foreground else "WARN")
@@ -511,7 +591,8 @@ class LocalBroker:
 
     def ready(self) -> bool:
         """Port answers a Kafka ApiVersions request and the log says the server started."""
-        return self._log_says_started() and api_versions_ok(HOST, self.port)
+        ca_file = self.security_dir / "ca.pem" if self.security_dir else None
+        return self._log_says_started() and api_versions_ok(HOST, self.port, ca_file=ca_file)
 
     def wait_ready(self, timeout: float = READY_TIMEOUT, *, progress=None) -> float:
         """Block until ready(); returns the seconds waited. progress() is called ~2x/s."""
@@ -720,6 +801,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where the jars are cached (default: %(default)s)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=READY_TIMEOUT,
                         help="seconds to wait for readiness (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--security-dir", type=Path, default=None,
+                        help="secure the broker (TLS, SASL, ACLs) with the CA, certificate and passwords in this "
+                             "folder, as `smguard kafka setup` makes them (default: PLAINTEXT)")  # fmt: skip
     return parser
 
 
@@ -730,6 +814,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         controller_port=args.controller_port,
         libs_dir=args.libs_dir,
+        security_dir=args.security_dir,
     )
     handler, _ = COMMANDS[args.command]
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from shared.kafka import clients
 from shared import topics
 from shared.backoff import Backoff
 from shared.clock import Clock, utcnow
@@ -118,7 +119,7 @@ def _router(runtime: Runtime, service: NotificationService) -> Router:
     feeding_views = runtime.subscribe(list(VIEW_TOPICS), views, name="views")
     feeding_knowledge = runtime.subscribe(list(KNOWLEDGE_TOPICS), knowledge, name="knowledge")
     feeds = {base: (views, feeding_views) for base in VIEW_TOPICS} | {base: (knowledge, feeding_knowledge) for base in KNOWLEDGE_TOPICS}
-    watch = CommitWatch(settings.kafka_bootstrap_servers, {settings.topic(base): feed for base, feed in feeds.items()})
+    watch = CommitWatch(clients.access(settings), {settings.topic(base): feed for base, feed in feeds.items()})
     sender = CommandSender(settings)
     routing = Router(service, watch=watch, sender=sender, dead_letters=runtime.dead_letters)
     agents = faust_app(settings, service="notification")

@@ -19,6 +19,10 @@ from shared.cli.client import base_url
 from shared.config import Settings, get_settings
 from shared.devhes import DevHes
 from shared.devmail import start_catcher
+from shared.kafka.access import AccessError
+from shared.kafka.access import setup as setup_access
+from shared.kafka.clients import KafkaAccessError
+from shared.kafka.tls import ensure_material, material_folder
 from shared.localbroker import broker_module
 from shared.processes import ServiceExited, Supervisor, parse_name, process_name
 from shared.services import SERVICES
@@ -47,20 +51,42 @@ def _port_busy(host: str, port: int) -> bool:
 
 
 def start_broker(settings: Settings) -> object | None:
-    """Start the local broker unless a bootstrap server was configured; None when not ours."""
+    """Start the local broker unless a bootstrap server was configured; None when not ours.
+
+    Secured unless SMGUARD_KAFKA_SECURITY_PROTOCOL=PLAINTEXT: TLS with a CA and certificate made once
+    into ``<data dir>/kafka-security``, SASL, and ACLs that deny what they do not grant.
+    """
     if "SMGUARD_KAFKA_BOOTSTRAP_SERVERS" in os.environ:
         print(f"Using the Kafka broker at {settings.kafka_bootstrap_servers}")
         return None
     module = broker_module()
     host, port = settings.kafka_bootstrap_servers.rsplit(":", 1)
-    broker = module.LocalBroker(data_dir=settings.data_dir / "kafka", port=int(port), controller_port=int(port) + 1)
+    secured = settings.kafka_security_protocol != "PLAINTEXT"
+    if secured and settings.kafka_security_protocol != "SASL_SSL":
+        raise module.PrerequisiteError("the local broker speaks SASL_SSL or PLAINTEXT: set SMGUARD_KAFKA_SECURITY_PROTOCOL to one of them")
+    security_dir = ensure_material(material_folder(settings.data_dir)).folder if secured else None
+    broker = module.LocalBroker(data_dir=settings.data_dir / "kafka", port=int(port), controller_port=int(port) + 1,
+                                security_dir=security_dir)  # fmt: skip
     if broker.is_running():
+        if broker.running_secured() != secured:
+            raise module.PrerequisiteError(
+                f"the Kafka broker running from {broker.data_dir} is {'not ' if secured else ''}secured, unlike these "
+                "settings: stop it (make kafka-down) and run again"
+            )
         print(f"Kafka already running on {broker.bootstrap}")
         return None
     broker.start()
     broker.wait_ready(60, progress=lambda: print(".", end="", flush=True))
     print(f"\nKafka ready on {broker.bootstrap} (data in {broker.data_dir})")
     return broker
+
+
+def secure_broker(settings: Settings) -> None:
+    """Topics, the services' principals and their ACLs, on a secured broker (idempotent)."""
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        made = setup_access(settings)
+        print(f"Kafka over {settings.kafka_security_protocol}: principals {', '.join(c.user for c in made.values())}, "
+              f"each allowed only its own topics (CA {material_folder(settings.data_dir) / 'ca.pem'})")  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
@@ -87,6 +113,13 @@ def main(args: argparse.Namespace) -> int:
     except module.PrerequisiteError as exc:
         print(f"smguard run: {exc}", file=sys.stderr)
         return 2
+    try:
+        secure_broker(settings)
+    except (AccessError, KafkaAccessError) as exc:
+        print(f"smguard run: {exc}", file=sys.stderr)
+        if broker is not None:
+            broker.stop()
+        return 1
     env, helpers = _dev_peers(settings)
     supervisor = Supervisor(env=env, log_dir=_log_dir(settings), url_of=lambda name: base_url(settings, *parse_name(name)))
     try:

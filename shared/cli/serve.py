@@ -6,7 +6,8 @@ import argparse
 
 import uvicorn
 
-from shared.config import get_settings
+from shared.config import Settings, get_settings
+from shared.kafka.access import service_credentials
 from shared.logs import configure as configure_logs
 from shared.services import SERVICES, bootstrap
 
@@ -28,7 +29,20 @@ def main(args: argparse.Namespace) -> int:
             print("smguard serve: --port is for the first instance; further instances take SMGUARD_INSTANCE_PORT_BASE")
             return 2
         settings = settings.model_copy(update={f"{args.service}_port": args.port})  # the address it advertises too
+    settings = own_principal(settings, args.service)
     configure_logs(args.service, settings.log_level)
     app = bootstrap(args.service).build_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port_of(args.service), log_config=None, access_log=False)
     return 0
+
+
+def own_principal(settings: Settings, service: str) -> Settings:
+    """Connect as the service's own Kafka principal when none is configured and this machine has its
+    credentials (``smguard kafka-user setup``, which ``smguard run`` does): least privilege by default."""
+    if settings.kafka_username or not settings.kafka_security_protocol.startswith("SASL_"):
+        return settings
+    credentials = service_credentials(settings, service)
+    if credentials is None:
+        return settings
+    return settings.model_copy(update={"kafka_username": credentials.user, "kafka_password_file": credentials.password_file,
+                                       "kafka_password": None})  # fmt: skip

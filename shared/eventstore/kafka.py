@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from shared.kafka.clients import Access
 from shared.backoff import Backoff
 from shared.domain import Aggregate
 from shared.events import DomainEvent
@@ -47,7 +48,7 @@ TAKE_OVER_RETRY = Backoff(base=0.5, cap=10.0)
 class Layout:
     """Where a service's store lives: its topics, its group, and what this instance is called."""
 
-    bootstrap: str
+    kafka: Access  # how to reach the broker (shared.kafka.clients)
     topics: dict[str, str]  # catalog topic base → full name
     kinds: dict[str, type[Aggregate]]  # topic base → the aggregate its events belong to
     inbox: str  # full name of the inbox topic (its partitions define ownership)
@@ -73,7 +74,7 @@ class KafkaEventStore(EventStore):
         self.writers: dict[int, PartitionWriter] = {}
         self.local: LocalState | None = None
         self.ownership = Ownership(
-            bootstrap=layout.bootstrap, group_id=layout.group_id, inbox=layout.inbox, url=layout.url,
+            kafka=layout.kafka, group_id=layout.group_id, inbox=layout.inbox, url=layout.url,
             instance=layout.instance, revoked=self._revoked, assigned=self._assigned,
             session_timeout_ms=layout.session_timeout_ms,
         )  # fmt: skip
@@ -172,7 +173,7 @@ class KafkaEventStore(EventStore):
         """Fence the previous writer of ``k``, then bring the local store up to its changelog and events."""
         assert self.local is not None
         writer = PartitionWriter(
-            bootstrap=self.layout.bootstrap, transactional_id=f"{self.layout.transactional_prefix}.p{k}",
+            kafka=self.layout.kafka, transactional_id=f"{self.layout.transactional_prefix}.p{k}",
             partition=k, topics=self.layout.topics, changelog=self.layout.changelog, group_id=self.layout.group_id,
             committed=self._committed, failed=self._failed,
         )  # fmt: skip

@@ -18,6 +18,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 
+from shared.kafka.clients import Access, aiokafka_options
 from shared.kafka.reader import FETCH_MAX_WAIT_MS
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class Ownership(ConsumerRebalanceListener):
     def __init__(
         self,
         *,
-        bootstrap: str,
+        kafka: Access,
         group_id: str,
         inbox: str,
         url: str,
@@ -86,13 +87,13 @@ class Ownership(ConsumerRebalanceListener):
         self.owners: dict[int, str] = {}
         self.rebalancing = True
         self._revoked, self._assigned = revoked, assigned
-        self._bootstrap, self._instance, self._session = bootstrap, instance, session_timeout_ms
+        self._kafka, self._instance, self._session = kafka, instance, session_timeout_ms
         self.consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
         """Join the group (the first assignment arrives through ``assigned``)."""
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+            **aiokafka_options(self._kafka),
             group_id=self.group_id,
             isolation_level="read_committed",
             enable_auto_commit=False,

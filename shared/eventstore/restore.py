@@ -33,7 +33,7 @@ async def restore_partition(store: "KafkaEventStore", writer: PartitionWriter, k
     layout, checkpoint = store.layout, store.local.checkpoint(k)
     since = time.time() - layout.key_window_seconds
     changes, position, events = Changes(), checkpoint.changelog, dict(checkpoint.events)
-    async for records in read_partition(layout.bootstrap, layout.changelog, k, start=checkpoint.changelog):
+    async for records in read_partition(layout.kafka, layout.changelog, k, start=checkpoint.changelog):
         for record in records:
             position = record.offset + 1
             _changelog_record(changes, events, record.key.decode(), record.value, since)
@@ -42,7 +42,7 @@ async def restore_partition(store: "KafkaEventStore", writer: PartitionWriter, k
     _flush(store, k, changes, Checkpoint(position, events))
     folded, count = Changes(), 0
     for base, topic in layout.topics.items():
-        async for records in read_partition(layout.bootstrap, topic, k, start=events.get(base, 0)):
+        async for records in read_partition(layout.kafka, topic, k, start=events.get(base, 0)):
             for record in records:
                 events[base] = record.offset + 1
                 count += _fold(store, k, folded, layout.kinds[base], record, since)

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import InvalidProducerEpoch, KafkaError, ProducerFenced
 from aiokafka.producer import sender as _sender
 
+from shared.kafka.clients import Access, aiokafka_options
 from shared.envelope import Envelope, Position, encode, kafka_headers
 from shared.eventstore.common import answer_json
 from shared.eventstore.ports import AppendResult, InboxRecord, Snapshot, StoreUnavailable, WriterFenced
@@ -54,7 +55,7 @@ class PartitionWriter:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        kafka: Access,
         transactional_id: str,
         partition: int,
         topics: dict[str, str],
@@ -68,7 +69,7 @@ class PartitionWriter:
         self._bases = {full: base for base, full in topics.items()}
         self._committed, self._failed = committed, failed
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, transactional_id=transactional_id, enable_idempotence=True, acks="all", linger_ms=0
+            **aiokafka_options(kafka), transactional_id=transactional_id, enable_idempotence=True, acks="all", linger_ms=0
         )
         self._queue: asyncio.Queue[Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None

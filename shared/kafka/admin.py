@@ -10,6 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from shared.config import Settings
+from shared.kafka import clients
 from shared.topics import ALL_TOPICS, COMMAND_TOPICS, STATE_TOPICS
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 async def ensure_topics(settings: Settings, bases: Iterable[str] = ALL_TOPICS, *, timeout: float = 60.0) -> list[str]:
     """Create the topics that are missing (retention forever); return their full names."""
     names = [settings.topic(base) for base in bases]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=15000)
+    admin = clients.admin(settings, request_timeout_ms=15000)
     await _start_with_retry(admin, timeout)
     try:
         existing = set(await admin.list_topics())

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from shared.kafka import clients
 from shared.config import Settings
 
 
@@ -24,8 +25,8 @@ class CommandSender:
 
     async def start(self) -> None:
         """Connect (aiokafka clients are made inside the running loop)."""
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=1
+        self._producer = clients.producer(
+            self._settings, acks="all", enable_idempotence=True, linger_ms=1
         )
         await self._producer.start()
 

@@ -6,6 +6,7 @@ import logging
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
+from shared.kafka import clients
 from shared.config import Settings
 from shared.topics import DEAD_LETTERS
 
@@ -18,13 +19,13 @@ class DeadLetters:
     def __init__(self, settings: Settings, *, consumer: str) -> None:
         self._topic = settings.topic(DEAD_LETTERS)
         self._consumer = consumer
-        self._bootstrap = settings.kafka_bootstrap_servers
+        self._settings = settings
         self._producer: AIOKafkaProducer | None = None
         self.count = 0
 
     async def start(self) -> None:
         """Connect (aiokafka clients are made inside the running loop)."""
-        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True)
+        self._producer = clients.producer(self._settings, acks="all", enable_idempotence=True)
         await self._producer.start()
 
     async def stop(self) -> None:

@@ -7,6 +7,8 @@ from typing import AsyncIterator, Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from shared.kafka.clients import Access, aiokafka_options
+
 
 # An idle fetch waits this long on the broker, and requests sent on the same connection meanwhile
 # (end offsets, positions) queue behind it: aiokafka's default of 500 ms made every start-up step
@@ -14,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 FETCH_MAX_WAIT_MS = 100
 
 
-def committed_consumer(bootstrap: str, **kwargs: object) -> AIOKafkaConsumer:
+def committed_consumer(kafka: Access, **kwargs: object) -> AIOKafkaConsumer:
     """A group-less consumer that sees only committed transactions."""
     options: dict[str, object] = {
         "isolation_level": "read_committed",
@@ -22,7 +24,7 @@ def committed_consumer(bootstrap: str, **kwargs: object) -> AIOKafkaConsumer:
         "auto_offset_reset": "earliest",
         "fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
     }
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap, **(options | kwargs))
+    return AIOKafkaConsumer(**(aiokafka_options(kafka) | options | kwargs))
 
 
 async def assign_all(consumer: AIOKafkaConsumer, topics: Iterable[str], *, timeout: float = 30.0) -> list[TopicPartition]:
@@ -76,10 +78,10 @@ async def read_to_end(
 
 
 async def read_partition(
-    bootstrap: str, topic: str, partition: int, *, start: int = 0, batch: int = 5000
+    kafka: Access, topic: str, partition: int, *, start: int = 0, batch: int = 5000
 ) -> AsyncIterator[list[ConsumerRecord]]:
     """Batches of one partition's committed records from offset ``start`` to its end as of the call."""
-    consumer = committed_consumer(bootstrap)
+    consumer = committed_consumer(kafka)
     await consumer.start()
     try:
         tp = TopicPartition(topic, partition)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from shared.kafka.clients import Access
 from shared.envelope import DecodeError, Envelope, Position, decode
 from shared.kafka.deadletters import DeadLetters
 from shared.kafka.reader import assign_all, committed_consumer, seek_to
@@ -35,14 +36,14 @@ class Subscriber:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        kafka: Access,
         topics: list[str],
         sink: Sink,
         dead_letters: DeadLetters,
         name: str,
         retry_seconds: float = 5.0,
     ) -> None:
-        self._bootstrap, self._topics, self._sink, self._dlq = bootstrap, topics, sink, dead_letters
+        self._kafka, self._topics, self._sink, self._dlq = kafka, topics, sink, dead_letters
         self.name = name
         self.parked: OrderedDict[str, deque[Parked]] = OrderedDict()
         self._ends: dict[TopicPartition, int] = {}
@@ -54,7 +55,7 @@ class Subscriber:
 
     async def start(self) -> None:
         """Assign all partitions, seek to where the sink left off, start reading in the background."""
-        self._consumer = committed_consumer(self._bootstrap)
+        self._consumer = committed_consumer(self._kafka)
         await self._consumer.start()
         partitions = await assign_all(self._consumer, self._topics)
         await seek_to(self._consumer, partitions, self._sink.resume_positions())

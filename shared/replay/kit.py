@@ -17,6 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol, Sequence
 
+from shared.kafka import clients
 from shared.config import Settings
 from shared.eventstore import StoreUnavailable
 from shared.kafka.sinks import Sink
@@ -119,7 +120,7 @@ class SinkProjector:
 
 def _scratch_subscriber(settings: Settings, sink: Sink) -> Subscriber:
     return Subscriber(
-        bootstrap=settings.kafka_bootstrap_servers,
+        kafka=clients.access(settings),
         topics=[],
         sink=sink,
         dead_letters=NoDeadLetters(),  # type: ignore[arg-type]  # only send() is used

@@ -8,6 +8,7 @@ from typing import AsyncIterator, Callable, Iterable
 
 from aiokafka import TopicPartition
 
+from shared.kafka import clients
 from shared.config import Settings
 from shared.envelope import DecodeError, decode
 from shared.kafka.reader import assign_all, committed_consumer
@@ -39,7 +40,7 @@ async def read_records(
     ``position_key``; partitions not named are not read) or to the end; a partition stops at its
     first event after ``until``."""
     names = {settings.topic(base): base for base in bases}
-    consumer = committed_consumer(settings.kafka_bootstrap_servers)
+    consumer = committed_consumer(clients.access(settings))
     await consumer.start()
     try:
         partitions = await assign_all(consumer, list(names))

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from shared.kafka import clients
 from services.audit.projections.log import AuditLog
 from shared.config import Settings
 from shared.kafka.reader import assign_all, committed_consumer, reached, seek_to
@@ -35,7 +36,7 @@ class AuditConsumer:
 
     async def start(self) -> None:
         """Assign every partition and seek to where the log left off."""
-        self._consumer = committed_consumer(self._settings.kafka_bootstrap_servers)
+        self._consumer = committed_consumer(clients.access(self._settings))
         await self._consumer.start()
         partitions = await assign_all(self._consumer, list(self._bases))
         logged = {tp: self._log.positions.get(position_key(self._bases[tp.topic], tp.partition)) for tp in partitions}

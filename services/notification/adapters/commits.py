@@ -14,6 +14,7 @@ from typing import Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from shared.kafka.clients import Access
 from shared.documents import DocumentSink
 from shared.envelope import Envelope
 from shared.kafka.reader import assign_all, committed_consumer
@@ -25,14 +26,14 @@ POLL_SECONDS = 0.2  # how often the last stable offset is asked again while the 
 class CommitWatch:
     """Answers ``committed(envelope)`` for records of topics that a ``read_committed`` projection reads (a component)."""
 
-    def __init__(self, bootstrap: str, feeds: Mapping[str, tuple[DocumentSink, Subscriber]]) -> None:
+    def __init__(self, kafka: Access, feeds: Mapping[str, tuple[DocumentSink, Subscriber]]) -> None:
         """``feeds``: full topic name → the projection applying its events and the subscriber feeding it."""
-        self._bootstrap, self._feeds = bootstrap, dict(feeds)
+        self._kafka, self._feeds = kafka, dict(feeds)
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
         """Connect; the partitions are assigned only to ask their offsets, and paused (nothing is fetched)."""
-        self._consumer = committed_consumer(self._bootstrap)
+        self._consumer = committed_consumer(self._kafka)
         await self._consumer.start()
         self._consumer.pause(*await assign_all(self._consumer, list(self._feeds)))
 

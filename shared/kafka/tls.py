@@ -1,0 +1,142 @@
+"""The local broker's security material: a CA, the broker's TLS certificate, the broker admin's password.
+
+Generated once with ``cryptography`` into ``<data dir>/kafka-security/`` (every file owner-only,
+written atomically), read by ``infra/kafka/broker.py`` (which needs only the standard library) and by
+the clients, which trust ``ca.pem``. The certificate names ``127.0.0.1`` and ``localhost``: the broker
+listens on loopback.
+
+Layout::
+
+    ca.pem               the CA certificate clients trust (SMGUARD_KAFKA_CA_FILE)
+    ca-key.pem           the CA's private key (signs the broker certificate; never leaves this folder)
+    broker.p12           the broker's key and certificate chain (PKCS#12)
+    broker.p12.password  its password
+    admin.password       the broker's super-user ("admin": the broker itself and provisioning)
+    users/<name>.password  SCRAM passwords of the principals made with ``shared.kafka.access``
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+ADMIN_USER = "admin"
+CERT_DAYS = 825
+FOLDER = "kafka-security"
+
+
+@dataclass(frozen=True)
+class BrokerMaterial:
+    """Where the local broker's security material is."""
+
+    folder: Path
+
+    @property
+    def ca_file(self) -> Path:
+        return self.folder / "ca.pem"
+
+    @property
+    def keystore(self) -> Path:
+        return self.folder / "broker.p12"
+
+    @property
+    def admin_password(self) -> str:
+        return (self.folder / "admin.password").read_text().strip()
+
+    def password_file(self, user: str) -> Path:
+        """Where a principal's password is kept (the admin's, or a provisioned user's)."""
+        if user == ADMIN_USER:
+            return self.folder / "admin.password"
+        return self.folder / "users" / f"{user}.password"
+
+
+def material_folder(data_dir: Path) -> Path:
+    """The security folder of a data dir."""
+    return Path(data_dir) / FOLDER
+
+
+def ensure_material(folder: Path) -> BrokerMaterial:
+    """The material in ``folder``, generated when missing (the CA and certificate are kept once made)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    material = BrokerMaterial(folder)
+    if not (folder / "admin.password").exists():
+        write_private(folder / "admin.password", new_password().encode())
+    if not (material.ca_file.exists() and material.keystore.exists() and (folder / "broker.p12.password").exists()):
+        _make_certificates(folder)
+    return material
+
+
+def new_password() -> str:
+    """A fresh random password (256 bits, URL-safe text)."""
+    return secrets.token_urlsafe(32)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner may read, atomically: created 0600 under a temporary name, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp creates it 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _make_certificates(folder: Path) -> None:
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smguard local Kafka CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=CERT_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                     encipher_only=False, decipher_only=False), critical=True)  # fmt: skip
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=CERT_DAYS))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)  # fmt: skip
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    password = new_password()
+    keystore = pkcs12.serialize_key_and_certificates(
+        b"broker", key, cert, [ca_cert], serialization.BestAvailableEncryption(password.encode())
+    )
+    write_private(folder / "ca-key.pem", ca_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                              serialization.NoEncryption()))  # fmt: skip
+    write_private(folder / "broker.p12.password", password.encode())
+    write_private(folder / "broker.p12", keystore)
+    write_private(folder / "ca.pem", ca_cert.public_bytes(serialization.Encoding.PEM))
