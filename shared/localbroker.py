@@ -31,6 +31,7 @@ from pathlib import Path
 from types import ModuleType
 
 from shared.config import REPO_ROOT
+from shared.kafka.tls import ADMIN_USER, BrokerMaterial, ensure_material
 
 log = logging.getLogger("smguard.localbroker")
 
@@ -60,13 +61,15 @@ def broker_module() -> ModuleType:
 async def _describe_cluster(bootstrap: str, timeout: float) -> dict:
     from aiokafka.admin import AIOKafkaAdminClient
 
+    from shared.config import Settings
+    from shared.kafka.clients import access, aiokafka_options
+
+    options = aiokafka_options(access(Settings(kafka_bootstrap_servers=bootstrap)))  # as SMGUARD_KAFKA_* say
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     last_error: BaseException | None = None
     while True:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap, client_id="smguard-tests", request_timeout_ms=5000
-        )
+        admin = AIOKafkaAdminClient(**options, client_id="smguard-tests", request_timeout_ms=5000)
         try:
             await asyncio.wait_for(admin.start(), 10)
             cluster = await asyncio.wait_for(admin.describe_cluster(), 10)
@@ -178,17 +181,20 @@ def _local_broker() -> Iterator[str]:
     while controller_port == port:
         controller_port = broker_mod.free_port()
     with tempfile.TemporaryDirectory(prefix="smguard-kafka-", ignore_cleanup_errors=True) as tmp:
+        material = ensure_material(Path(tmp) / "kafka-security")
         broker = broker_mod.LocalBroker(
-            data_dir=Path(tmp), port=port, controller_port=controller_port
+            data_dir=Path(tmp) / "kafka", port=port, controller_port=controller_port, security_dir=material.folder
         )
         log.info(
-            "Kafka for tests: local broker from jars on %s (data dir %s)", broker.bootstrap, tmp
+            "Kafka for tests: local broker from jars on %s (data dir %s), TLS + SASL + ACLs", broker.bootstrap, tmp
         )
         try:
             broker.start()
             try:
                 took = broker.wait_ready(READY_TIMEOUT)
-                wait_for_metadata(broker.bootstrap, timeout=30)
+                with _secured_env(material, mechanism="PLAIN"):  # its SCRAM credential is made next
+                    wait_for_metadata(broker.bootstrap, timeout=30)
+                    _admin_scram(broker.bootstrap)
             except broker_mod.BrokerError as exc:
                 # The data dir (and its logs) is deleted on exit: show the end of the log now.
                 raise RuntimeError(
@@ -196,12 +202,44 @@ def _local_broker() -> Iterator[str]:
                     f"\n--- stdout.log (tail) ---\n{_tail(broker.stdout_log)}"
                 ) from exc
             log.info("Kafka for tests: local broker ready after %.1fs", took)
-            yield broker.bootstrap
+            with _secured_env(material):
+                yield broker.bootstrap
         except broker_mod.BrokerError as exc:
             # java/mvn missing, port taken, ...: a one-line explanation, no traceback noise.
             raise RuntimeError(str(exc)) from None
         finally:
             broker.stop()
+
+
+@contextlib.contextmanager
+def _secured_env(material: BrokerMaterial, *, mechanism: str = "SCRAM-SHA-512") -> Iterator[None]:
+    """This process and its children connect as the broker's super-user, over TLS + SASL (as tests do)."""
+    values = {
+        "SMGUARD_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "SMGUARD_KAFKA_SASL_MECHANISM": mechanism,
+        "SMGUARD_KAFKA_CA_FILE": str(material.ca_file),
+        "SMGUARD_KAFKA_USERNAME": ADMIN_USER,
+        "SMGUARD_KAFKA_PASSWORD": material.admin_password,
+    }
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _admin_scram(bootstrap: str) -> None:
+    """The super-user's SCRAM credential (the broker starts with PLAIN for it only)."""
+    from shared.config import Settings
+    from shared.kafka.access import admin_access, upsert_scram
+
+    a = admin_access(Settings(kafka_bootstrap_servers=bootstrap))
+    upsert_scram(a, ADMIN_USER, a.password or "")
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from shared.localbroker import broker_module
 from shared.services import SERVICES
 
 STOP_GRACE_SECONDS = 20.0
+_SUPER_USER_ENV = ("SMGUARD_KAFKA_USERNAME", "SMGUARD_KAFKA_PASSWORD", "SMGUARD_KAFKA_PASSWORD_FILE")
 
 
 class ServiceExited(RuntimeError):
@@ -168,8 +169,11 @@ class System:
         free_port = broker_module().free_port
         self.ports = self.ports or {service: free_port() for service in SERVICES}
         self.instance_port_base = self.instance_port_base or _free_block(4 * 8)
+        # Each service connects as its own principal (``smguard serve`` finds its credentials in the data
+        # dir, made by ``start``), never as the super-user this process may be.
+        inherited = {k: v for k, v in os.environ.items() if k not in _SUPER_USER_ENV}
         return {
-            **os.environ,
+            **inherited,
             "SMGUARD_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "SMGUARD_TOPIC_PREFIX": self.prefix,
             "SMGUARD_DATA_DIR": str(self.data_dir),
@@ -183,10 +187,22 @@ class System:
     def start(self, *services: str, timeout: float = 90.0) -> None:
         """Start services (all by default) and wait until each answers /readyz."""
         if self.supervisor is None:
-            self.supervisor = Supervisor(env=self.env(), log_dir=self.data_dir / "logs", url_of=self.url)
+            env = self.env()
+            self.secure(int(env["SMGUARD_TOPIC_PARTITIONS"]))
+            self.supervisor = Supervisor(env=env, log_dir=self.data_dir / "logs", url_of=self.url)
         chosen = services or SERVICES
         self.supervisor.start(chosen)
         self.supervisor.wait_ready(chosen, timeout=timeout)
+
+    def secure(self, partitions: int) -> None:
+        """On a secured broker: the topics, and each service's principal and ACLs (as ``smguard run`` does)."""
+        from shared.config import Settings
+        from shared.kafka.access import setup
+
+        settings = Settings(kafka_bootstrap_servers=self.bootstrap, topic_prefix=self.prefix, data_dir=self.data_dir,
+                            topic_partitions=partitions)  # fmt: skip
+        if settings.kafka_security_protocol.startswith("SASL_"):
+            setup(settings)
 
     def url(self, name: str) -> str:
         """The base URL of a service (``incident``) or of one of its instances (``incident/1``)."""

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 import httpx
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
+from shared.kafka import clients
 from shared.auth import mint_token
 from shared.config import Settings
 from shared.envelope import Envelope, encode, kafka_headers
@@ -68,7 +67,7 @@ def delete_topics(bootstrap: str, prefix: str) -> None:
     """Delete every topic whose name starts with ``prefix`` (a test's own), waiting for the broker to answer."""
 
     async def delete() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+        admin = clients.admin(Settings(kafka_bootstrap_servers=bootstrap), request_timeout_ms=30000)
         await admin.start()
         try:
             names = [name for name in await admin.list_topics() if name.startswith(prefix)]
@@ -150,8 +149,7 @@ class StandInWriter:
     def __init__(self, settings: Settings, topics: Iterable[str] = (), *, source: str = "smguard/stand-in") -> None:
         self.settings, self.source = settings, source
         self.sequences: dict[str, int] = {}
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True,
+        self._producer = clients.producer(settings, acks="all", enable_idempotence=True,
             transactional_id=f"{settings.topic_prefix}stand-in.{uuid.uuid4().hex[:8]}",
         )  # fmt: skip
 

@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dossier": ("services.audit.entrypoints.cli_dossier", "an incident's whole story as a document"),
     "replay": ("shared.cli.replay", "rebuild read models from the topics and compare with the live ones"),
     "demo": ("shared.cli.demo", "play the agreement's story against the running system, step by step"),
+    "kafka-user": ("shared.cli.kafka_user", "the broker's principals: each service's, and read-only ones for the SOC's consumers"),
     "mail": ("shared.cli.mail", "list the e-mails the development SMTP catcher of 'smguard run' received"),
 }
 

@@ -125,12 +125,13 @@ def _wait(futures: dict, what: str, timeout: float = 30.0) -> None:
 
 
 def admin_access(settings: Settings) -> Access:
-    """The broker's super-user, over PLAIN: the one mechanism it has before its SCRAM credential exists."""
-    a = access(settings, username=settings.kafka_username or ADMIN_USER)
+    """The configured principal (on a development machine: the broker's super-user), over PLAIN when it is the
+    super-user: the one mechanism it has before its SCRAM credential exists."""
+    a = access(settings)
     return dataclasses.replace(a, mechanism="PLAIN") if a.username == ADMIN_USER else a
 
 
-def _upsert_scram(a: Access, user: str, password: str) -> None:
+def upsert_scram(a: Access, user: str, password: str) -> None:
     from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
 
     info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
@@ -175,7 +176,7 @@ def add_user(settings: Settings, role: str, name: str | None = None, *, rotate: 
     if rotate or not path.exists():
         write_private(path, new_password().encode())
     a = admin_access(settings)
-    _upsert_scram(a, user, path.read_text().strip())
+    upsert_scram(a, user, path.read_text().strip())
     _replace_acls(a, user, rules(settings.topic_prefix, role, user))
     return Credentials(user, role, path)
 
@@ -197,14 +198,16 @@ def setup(settings: Settings) -> dict[str, Credentials]:
     """What a secured deployment needs before its services start: the super-user's SCRAM credential, every
     topic, and each service's principal with its ACLs. Idempotent; run as the broker's super-user."""
     import asyncio
+    import concurrent.futures
 
     from shared.kafka.admin import ensure_topics
 
     a = admin_access(settings)
     if a.username == ADMIN_USER:
-        _upsert_scram(a, ADMIN_USER, a.password or "")  # so SCRAM-SHA-512, the clients' mechanism, works for it too
+        upsert_scram(a, ADMIN_USER, a.password or "")  # so SCRAM-SHA-512, the clients' mechanism, works for it too
     admin_settings = settings.model_copy(update={"kafka_username": a.username, "kafka_sasl_mechanism": a.mechanism})
-    asyncio.run(ensure_topics(admin_settings, ALL_TOPICS))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # its own event loop: callable from any caller
+        pool.submit(asyncio.run, ensure_topics(admin_settings, ALL_TOPICS)).result()
     return {service: add_user(settings, service) for service in SERVICES}
 
 

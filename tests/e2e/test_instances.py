@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from shared.kafka import clients
 from shared.config import Settings
 from shared.kafka.reader import assign_all, read_to_end
 from shared.processes import System
@@ -100,7 +100,7 @@ def _register(system: System, settings: Settings, count: int) -> list[str]:
 
 
 async def _anomalies(settings: Settings, signals: list[tuple[str, str]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = clients.producer(settings, acks="all")
     await producer.start()
     try:
         now = datetime.now(timezone.utc).isoformat()
@@ -120,7 +120,7 @@ def _all_blocked(system: System, settings: Settings, connections: list[str]) -> 
 
 
 async def _events(settings: Settings, base: str) -> list[dict[str, Any]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, isolation_level="read_committed")
+    consumer = clients.consumer(settings, isolation_level="read_committed")
     await consumer.start()
     try:
         partitions = await assign_all(consumer, [settings.topic(base)])

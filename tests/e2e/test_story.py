@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 
+from shared.kafka import clients
 from shared.config import Settings
 from shared.demo.client import Smguard
 from shared.demo.story import Facts, Story
@@ -52,7 +52,7 @@ def settings_of(system: System) -> Settings:
 
 async def records(system: System, bases: tuple[str, ...]) -> list[Any]:
     """Every record of the given topics, as a plain consumer sees them (uncommitted ones too)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=system.bootstrap)
+    consumer = clients.consumer(Settings(kafka_bootstrap_servers=system.bootstrap))
     await consumer.start()
     try:
         partitions = await assign_all(consumer, [system.prefix + b for b in bases])

@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
+from shared.config import Settings
+from shared.kafka import clients
 from shared.localbroker import BROKER_PY, broker_module
 
 broker = broker_module()
@@ -125,15 +126,16 @@ def test_maven_missing_is_a_friendly_error(tmp_path, monkeypatch):
 @pytest.mark.integration
 async def test_transactional_produce_and_read_committed(kafka_bootstrap, topic_prefix):
     topic = f"{topic_prefix}roundtrip"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)  # TLS and SASL as the session's broker wants
+    admin = clients.admin(settings)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
     finally:
         await admin.close()
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka_bootstrap, transactional_id=f"{topic_prefix}producer"
+    producer = clients.producer(
+        settings, transactional_id=f"{topic_prefix}producer"
     )
     await producer.start()
     try:
@@ -145,9 +147,9 @@ async def test_transactional_produce_and_read_committed(kafka_bootstrap, topic_p
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(
+    consumer = clients.consumer(
+        settings,
         topic,
-        bootstrap_servers=kafka_bootstrap,
         isolation_level="read_committed",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shared.kafka import clients
 from shared.config import Settings
 from shared.domain import Aggregate
 from shared.events import DomainEvent
@@ -54,7 +55,7 @@ class Case(Aggregate):
 
 def layout(settings: Settings, instance: int, data: Path) -> Layout:
     return Layout(
-        bootstrap=settings.kafka_bootstrap_servers,
+        kafka=clients.access(settings),
         topics={INCIDENT_EVENTS: settings.topic(INCIDENT_EVENTS)},
         kinds={INCIDENT_EVENTS: Case},
         inbox=settings.topic(SENSOR_ANOMALIES),

@@ -6,8 +6,8 @@ import asyncio
 import json
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
+from shared.kafka import clients
 from shared.config import Settings
 from shared.eventstore import ConcurrencyError, Context, StoreUnavailable
 from shared.eventstore.kafka import KafkaEventStore
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 async def raw_records(settings: Settings) -> list[dict]:
     """Every record of the incident topic as plain JSON, the way a SOC consumer reads it."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, isolation_level="read_committed")
+    consumer = clients.consumer(settings, isolation_level="read_committed")
     await consumer.start()
     try:
         partitions = await assign_all(consumer, [settings.topic(INCIDENT_EVENTS)])

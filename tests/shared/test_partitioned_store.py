@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.kafka import clients
 from shared.config import Settings
 from shared.eventstore import InboxRecord, NotOwner, WriterFenced
 from shared.eventstore.kafka import KafkaEventStore
@@ -87,7 +88,7 @@ class TestOwners:
         [case] = await open_cases(store, 1)
         k = store.partition_of(case)
         newer = PartitionWriter(
-            bootstrap=settings.kafka_bootstrap_servers, transactional_id=f"{settings.topic_prefix}store-test.writer.p{k}",
+            kafka=clients.access(settings), transactional_id=f"{settings.topic_prefix}store-test.writer.p{k}",
             partition=k, topics={INCIDENT_EVENTS: settings.topic(INCIDENT_EVENTS)}, changelog=settings.topic(INCIDENT_STATE),
             group_id=None, committed=lambda *_: None, failed=lambda *_: None,
         )  # fmt: skip
@@ -130,7 +131,7 @@ async def _owned_records(store: KafkaEventStore) -> list:
 
 
 async def _produce(settings: Settings, values: list[bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    producer = clients.producer(settings)
     await producer.start()
     try:
         for value in values:
@@ -140,7 +141,7 @@ async def _produce(settings: Settings, values: list[bytes]) -> None:
 
 
 async def _recreate(settings: Settings, base: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = clients.admin(settings)
     await admin.start()
     try:
         await admin.delete_topics([settings.topic(base)])

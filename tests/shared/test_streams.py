@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from faust.contrib.asgi import faust_app_running
 
+from shared.kafka import clients
 from shared.config import Settings
 from shared.kafka.admin import ensure_topics
 from shared.streams import faust_app
@@ -26,8 +26,7 @@ async def test_an_agent_never_sees_a_record_of_an_aborted_transaction(settings: 
         async for value in stream:
             seen.append(value)
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, transactional_id=f"{settings.topic_prefix}streams-test"
+    producer = clients.producer(settings, transactional_id=f"{settings.topic_prefix}streams-test"
     )
     await producer.start()
     try:

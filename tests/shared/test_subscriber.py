@@ -6,8 +6,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 
+from shared.kafka import clients
 from tests.factories import incident_opened, report_overdue, uid
 from shared.config import Settings
 from shared.envelope import Envelope
@@ -77,7 +78,7 @@ async def append_many(writer: StandInWriter, count: int) -> list[str]:
 
 async def subscriber_for(settings: Settings, sink, dlq: DeadLetters) -> Subscriber:
     subscriber = Subscriber(
-        bootstrap=settings.kafka_bootstrap_servers,
+        kafka=clients.access(settings),
         topics=[settings.topic(INCIDENT_EVENTS)],
         sink=sink,
         dead_letters=dlq,
@@ -104,7 +105,7 @@ async def dlq(settings: Settings, writer: StandInWriter):
 
 
 async def dead_lettered(settings: Settings) -> list:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = clients.consumer(settings)
     await consumer.start()
     try:
         partitions = await assign_all(consumer, [settings.topic(DEAD_LETTERS)])
@@ -140,7 +141,7 @@ class TestDeadLetters:
     async def test_a_poison_record_goes_to_the_dead_letter_topic_and_the_next_event_is_still_applied(
         self, settings: Settings, writer, dlq: DeadLetters
     ) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        producer = clients.producer(settings)
         await producer.start()
         await producer.send_and_wait(settings.topic(INCIDENT_EVENTS), b"{not json at all", key=b"poison")
         await producer.stop()

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from shared.kafka import clients
 from services.connection.adapters.memory import MemoryOwners, MemorySealer
 from services.connection.application.handlers import onboard_operator, register_connection
 from services.connection.application.ports import PlainSecrets
@@ -271,7 +272,7 @@ async def register(client: httpx.AsyncClient, settings: Settings, operator_id: s
 
 async def topic_events(settings: Settings, base: str) -> list[Envelope]:
     """Every committed record of one of the service's topics, read afresh from the broker."""
-    consumer = committed_consumer(settings.kafka_bootstrap_servers)
+    consumer = committed_consumer(clients.access(settings))
     await consumer.start()
     try:
         partitions = await assign_all(consumer, [settings.topic(base)])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka import AIOKafkaProducer
 
+from shared.kafka import clients
 from services.connection.application.router import route
 from shared.envelope import Envelope, encode
 from shared.kafka.commands import CommandSender
@@ -218,8 +218,7 @@ async def test_an_incident_event_whose_transaction_aborted_blocks_nothing(settin
 
 async def _aborted(settings, events) -> None:  # type: ignore[no-untyped-def]
     """Write incident events in a transaction that is then aborted: they never happened."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, transactional_id=uid(settings.topic_prefix + "aborting")
+    producer = clients.producer(settings, transactional_id=uid(settings.topic_prefix + "aborting")
     )
     await producer.start()
     try:

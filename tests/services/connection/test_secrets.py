@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.kafka import clients
 from shared.kafka.reader import assign_all, read_to_end
 from tests.factories import bearer, eventually, serving, uid
 from tests.services.connection.helpers import (
@@ -32,13 +31,13 @@ def _forms(secret: str) -> list[bytes]:
 
 
 async def _every_record(settings) -> list[bytes]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = clients.admin(settings)
     await admin.start()
     try:
         names = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
     finally:
         await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, isolation_level="read_uncommitted")
+    consumer = clients.consumer(settings, isolation_level="read_uncommitted")
     await consumer.start()
     try:
         partitions = await assign_all(consumer, names)

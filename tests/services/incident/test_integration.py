@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 
+from shared.kafka import clients
 from shared.topics import DEAD_LETTERS, INCIDENT_EVENTS, SENSOR_ANOMALIES
 from services.incident.application import handlers
 from services.incident.config import IncidentSettings
@@ -19,8 +20,8 @@ from tests.services.incident.helpers import (
 
 async def read_topic(settings, base: str, *, until: int) -> list:
     """Every committed record of a topic, with a plain Kafka consumer, once there are ``until`` of them."""
-    consumer = AIOKafkaConsumer(
-        settings.topic(base), bootstrap_servers=settings.kafka_bootstrap_servers,
+    consumer = clients.consumer(
+        settings, settings.topic(base),
         auto_offset_reset="earliest", isolation_level="read_committed", enable_auto_commit=False,
     )  # fmt: skip
     await consumer.start()
@@ -122,7 +123,7 @@ async def test_what_a_failed_commit_decided_is_forgotten(settings, operator_id):
 async def test_a_thousand_anomalies_on_the_sensors_topic_make_one_incident_and_none_are_lost(settings, operator_id):
     connection_id = uid("conn")
     await registered(settings, connection_id, operator_id)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5)
+    producer = clients.producer(settings, acks="all", linger_ms=5)
     async with running(settings) as client:
         svc, intake = client.svc, client.app.state.intake
         home = svc.store.partition_of(connection_id)
@@ -157,7 +158,7 @@ async def test_a_thousand_anomalies_on_the_sensors_topic_make_one_incident_and_n
 async def test_a_signal_delivered_twice_on_the_sensors_topic_is_decided_once(settings, operator_id):
     connection_id = uid("conn")
     await registered(settings, connection_id, operator_id)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = clients.producer(settings, acks="all")
     async with running(settings) as client:
         svc, intake = client.svc, client.app.state.intake
         topic, key = settings.topic(SENSOR_ANOMALIES), connection_id.encode()

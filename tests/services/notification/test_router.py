@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from aiokafka import AIOKafkaProducer
 
+from shared.kafka import clients
 from shared import topics
 from shared.envelope import Envelope, encode, kafka_headers
 from shared.kafka.admin import ensure_topics
@@ -21,8 +21,7 @@ async def aborted_block(settings, operator: str) -> str:
     """A block written in a transaction that is then aborted (as a writer fenced in a rebalance leaves it)."""
     event = blocked(operator)
     message = encode(Envelope(event=event, subject=event.connection_id, sequence=1, source="smguard/stand-in", operator_id=operator))
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, transactional_id=f"{settings.topic_prefix}aborting.{uuid.uuid4().hex[:6]}"
+    producer = clients.producer(settings, transactional_id=f"{settings.topic_prefix}aborting.{uuid.uuid4().hex[:6]}"
     )
     await ensure_topics(settings)
     await producer.start()
