@@ -33,8 +33,17 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 
 venv: $(VENV)/.installed ## create .venv and install smguard with dev extras (again when pyproject.toml changes)
 
-kafka-up: ## start the local Kafka broker (from jars, no Docker) in the background
+# The broker is secured (TLS, SASL, ACLs) with the CA and keys made into .data/kafka-security once;
+# `smguard run` then makes the services' principals. KAFKA_SECURITY=none starts it PLAINTEXT.
+KAFKA_SECURITY ?= secured
+
+kafka-up: venv ## start the local Kafka broker (from jars, no Docker; TLS + SASL + ACLs) in the background
+ifeq ($(KAFKA_SECURITY),none)
 	@$(BROKER) up $(KAFKA_ARGS)
+else
+	@$(VENV)/bin/python -m shared.kafka.tls .data/kafka-security >/dev/null
+	@$(BROKER) up --security-dir .data/kafka-security $(KAFKA_ARGS)
+endif
 
 kafka-down: ## stop the local Kafka broker
 	@$(BROKER) down $(KAFKA_ARGS)

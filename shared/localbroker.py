@@ -140,30 +140,39 @@ def _docker_broker() -> Iterator[str]:
     port = broker.free_port()
     container = DockerContainer(KAFKA_IMAGE)
     host = container.get_docker_client().host()
-    container.with_bind_ports(port, port).with_envs(
-        CLUSTER_ID=broker.new_cluster_id(),
-        KAFKA_NODE_ID="1",
-        KAFKA_PROCESS_ROLES="broker,controller",
-        KAFKA_LISTENERS=f"PLAINTEXT://:{port},CONTROLLER://:9093",
-        KAFKA_ADVERTISED_LISTENERS=f"PLAINTEXT://{host}:{port}",
-        KAFKA_CONTROLLER_LISTENER_NAMES="CONTROLLER",
-        KAFKA_INTER_BROKER_LISTENER_NAME="PLAINTEXT",
-        KAFKA_LISTENER_SECURITY_PROTOCOL_MAP="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        KAFKA_CONTROLLER_QUORUM_VOTERS="1@localhost:9093",
-        KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR="1",
-        KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR="1",
-        KAFKA_TRANSACTION_STATE_LOG_MIN_ISR="1",
-        KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR="1",
-        KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR="1",
-        KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS="0",
-        KAFKA_AUTO_CREATE_TOPICS_ENABLE="false",
-        KAFKA_LOG_RETENTION_MS="-1",
-    )
-    bootstrap = f"{host}:{port}"
-    log.info("Kafka for tests: Docker container %s on %s", KAFKA_IMAGE, bootstrap)
-    with container:
-        wait_for_metadata(bootstrap, timeout=DOCKER_READY_TIMEOUT)
-        yield bootstrap
+    with tempfile.TemporaryDirectory(prefix="smguard-kafka-", ignore_cleanup_errors=True) as tmp:
+        # Secured like the local broker; the key, certificates and passwords go in as values (PEM),
+        # so no file of this machine has to be readable by the container's user.
+        material = ensure_material(Path(tmp) / "kafka-security")
+        container.with_bind_ports(port, port).with_envs(
+            CLUSTER_ID=broker.new_cluster_id(),
+            **_container_env(broker, material, host=host, port=port),
+        )
+        bootstrap = f"{host}:{port}"
+        log.info("Kafka for tests: Docker container %s on %s, TLS + SASL + ACLs", KAFKA_IMAGE, bootstrap)
+        with container:
+            with _secured_env(material, mechanism="PLAIN"):
+                wait_for_metadata(bootstrap, timeout=DOCKER_READY_TIMEOUT)
+                _admin_scram(bootstrap)
+            with _secured_env(material):
+                yield bootstrap
+
+
+def _container_env(broker: ModuleType, material: BrokerMaterial, *, host: str, port: int) -> dict[str, str]:
+    """The apache/kafka image's environment for the same properties as the local broker's (KAFKA_A_B → a.b)."""
+    properties = broker.render_settings(data_dir=Path("/var/lib/kafka"), port=port, controller_port=9093,
+                                        security_dir=material.folder, host="0.0.0.0")  # fmt: skip
+    properties["log.dirs"] = "/var/lib/kafka/data"
+    properties["advertised.listeners"] = f"SASL_SSL://{host}:{port}"
+    properties["controller.quorum.voters"] = "1@localhost:9093"
+    properties.pop("controller.quorum.bootstrap.servers", None)
+    properties["listeners"] = properties["listeners"].replace(f"{broker.HOST}:9093", "localhost:9093")
+    for name in ("ssl.keystore.location", "ssl.keystore.password", "ssl.truststore.location"):
+        properties.pop(name)
+    key_pem, chain_pem = material.keystore_pem()
+    properties |= {"ssl.keystore.type": "PEM", "ssl.keystore.key": key_pem, "ssl.keystore.certificate.chain": chain_pem,
+                   "ssl.truststore.type": "PEM", "ssl.truststore.certificates": material.ca_file.read_text()}  # fmt: skip
+    return {"KAFKA_" + k.replace("_", "__").replace("-", "___").replace(".", "_").upper(): v for k, v in properties.items()}
 
 
 def _tail(path: Path, lines: int = 20) -> str:

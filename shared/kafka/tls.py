@@ -54,6 +54,15 @@ class BrokerMaterial:
     def admin_password(self) -> str:
         return (self.folder / "admin.password").read_text().strip()
 
+    def keystore_pem(self) -> tuple[str, str]:
+        """The broker's key (PKCS#8, encrypted with the keystore's password) and certificate chain, as PEM text."""
+        password = (self.folder / "broker.p12.password").read_bytes().strip()
+        key, cert, chain = pkcs12.load_key_and_certificates(self.keystore.read_bytes(), password)
+        assert key is not None and cert is not None
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.BestAvailableEncryption(password))  # fmt: skip
+        return key_pem.decode(), "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in [cert, *chain])
+
     def password_file(self, user: str) -> Path:
         """Where a principal's password is kept (the admin's, or a provisioned user's)."""
         if user == ADMIN_USER:
@@ -140,3 +149,9 @@ def _make_certificates(folder: Path) -> None:
     write_private(folder / "broker.p12.password", password.encode())
     write_private(folder / "broker.p12", keystore)
     write_private(folder / "ca.pem", ca_cert.public_bytes(serialization.Encoding.PEM))
+
+
+if __name__ == "__main__":  # `python -m shared.kafka.tls FOLDER`: make the material (make kafka-up does)
+    import sys
+
+    print(ensure_material(Path(sys.argv[1] if len(sys.argv) > 1 else material_folder(Path(".data")))).folder)
