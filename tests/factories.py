@@ -255,12 +255,22 @@ class LoopbackServer:
 
 
 @asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the app's lifespan (its runtime against the real broker) and give an HTTP client to it."""
+async def serving(app: FastAPI, *, ready: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan (its runtime against the real broker) and give an HTTP client to it.
+
+    With ``ready`` (default) the client is given once ``/readyz`` says the service owns its partitions
+    and has caught up, as a load balancer would wait: before that, writes answer 503 by design.
+    """
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            if ready:
+                await eventually(lambda: _is_ready(client), timeout=60, interval=0.1, what="the service ready")
             yield client
+
+
+async def _is_ready(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/readyz")).status_code == 200
 
 
 @asynccontextmanager
