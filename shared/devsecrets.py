@@ -79,7 +79,7 @@ def _tighten(path: Path) -> None:
     if mode & 0o077:
         try:
             path.chmod(mode & 0o700)
-        except PermissionError:  # not ours to change (a mounted secret): read it as it is
+        except OSError:  # not ours to change (a mounted or read-only secret): read it as it is
             pass
 
 
