@@ -76,6 +76,37 @@ class Settings(BaseSettings):
             return int(getattr(self, f"{service}_port"))
         return self.instance_port_base + 4 * (k - 1) + SERVICES.index(service)
 
+    # tokens
+    oidc_issuer: str | None = None
+    """The identity provider whose tokens the services accept (``iss``). Set it in production: tokens are then
+    verified against its published keys (RS256/ES256) and ``smguard token`` mints nothing."""
+    oidc_audience: str | None = None
+    """The ``aud`` a token must name to be accepted (required with an issuer)."""
+    oidc_jwks_url: str | None = None
+    """Where the issuer's keys are (default: ``jwks_uri`` from ``<issuer>/.well-known/openid-configuration``)."""
+    oidc_role_claim: str = "role"
+    """The claim that holds the caller's role (a dotted path such as ``realm_access.roles`` reaches into objects)."""
+    oidc_operator_claim: str = "operator_id"
+    """The claim that holds an operator's tenant id."""
+    oidc_role_map: str = ""
+    """Which of the identity provider's role names means which smguard role, e.g.
+    ``soc-analysts=utility_soc,auditors=auditor``; empty: the claim holds smguard's role names."""
+    oidc_jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    """How long the issuer's keys are kept before they are fetched again."""
+    oidc_jwks_refresh_seconds: float = Field(default=30.0, ge=0)
+    """A token signed with a key not yet known fetches the keys again at most this often."""
+    oidc_http_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    """How long fetching the issuer's discovery document or keys may take."""
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    """Clock skew tolerated on ``exp``, ``nbf`` and ``iat``."""
+    jwt_secret_file: Path | None = None
+    """A file holding the development signing key (a mounted secret), instead of ``jwt_secret``."""
+    jwt_allow_non_loopback: bool = False
+    """Let a service without an issuer listen beyond loopback: only inside a container whose ports the host
+    publishes on its own loopback (the compose file does); never on a network."""
+    token: SecretStr | None = None
+    """The bearer token the command line sends to the services (``SMGUARD_TOKEN``)."""
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from shared import devsecrets
+from shared.auth import TokenConfigError, check_settings
 from shared.cli.client import base_url
 from shared.config import Settings, get_settings
 from shared.devhes import DevHes
@@ -94,6 +95,11 @@ def main(args: argparse.Namespace) -> int:
     settings = get_settings()
     if args.instances < 1:
         print("smguard run: --instances must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        check_settings(settings)  # before anything starts: each service would refuse these settings
+    except TokenConfigError as exc:
+        print(f"smguard run: {exc}", file=sys.stderr)
         return 2
     names = [process_name(s, k) for k in range(args.instances) for s in available_services()]
     signal.signal(signal.SIGTERM, _stop_on_term)  # `kill` or a supervisor stops everything as Ctrl-C does

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import uvicorn
 
+from shared.auth import TokenConfigError, check_settings
 from shared.config import Settings, get_settings
 from shared.kafka.access import service_credentials
 from shared.logs import configure as configure_logs
@@ -29,6 +31,11 @@ def main(args: argparse.Namespace) -> int:
             print("smguard serve: --port is for the first instance; further instances take SMGUARD_INSTANCE_PORT_BASE")
             return 2
         settings = settings.model_copy(update={f"{args.service}_port": args.port})  # the address it advertises too
+    try:
+        check_settings(settings)  # the token mode: an issuer, or a development key on loopback only
+    except TokenConfigError as exc:
+        print(f"smguard serve: {exc}", file=sys.stderr)
+        return 2
     settings = own_principal(settings, args.service)
     configure_logs(args.service, settings.log_level)
     app = bootstrap(args.service).build_app(settings)

@@ -1,4 +1,8 @@
-"""``smguard token --role R [--operator-id X]``: a development bearer token."""
+"""``smguard token --role R [--operator-id X]``: a development bearer token.
+
+Only without an identity provider: with ``SMGUARD_OIDC_ISSUER`` set, tokens come from the provider and
+this command refuses (exit 2).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""An HTTP client for the four services with a token per principal, and polling with a deadline."""
+"""An HTTP client for the four services with a token per principal, and polling with a deadline.
+
+The demo plays every principal with development tokens, so it runs only without an identity provider.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from typing import Any, Callable
 
 import httpx
 
-from shared.auth import mint_token
+from shared.auth import TokenConfigError, mint_token
 from shared.config import Settings
 
 
@@ -31,7 +34,10 @@ class Smguard:
         key = (role, operator_id)
         if key not in self._tokens:
             sub = f"demo-{role}" + (f"-{operator_id}" if operator_id else "")
-            self._tokens[key] = mint_token(self.settings, role=role, operator_id=operator_id, sub=sub)
+            try:
+                self._tokens[key] = mint_token(self.settings, role=role, operator_id=operator_id, sub=sub)
+            except TokenConfigError as exc:
+                raise DemoError(f"the demo plays each principal with a development token: {exc}") from None
         return {"Authorization": f"Bearer {self._tokens[key]}"}
 
     def call(

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import importlib
+import re
 
 import yaml
 
 from shared.cli import COMMANDS
 from shared.services import SERVICES
+from shared import devsecrets
+from shared.auth import check_settings
 from shared.config import REPO_ROOT, Settings
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "infra" / "docker-compose.yml").read_text())
 
 
 def test_every_service_of_the_code_is_in_compose_and_nothing_else_but_kafka() -> None:
-    assert set(COMPOSE["services"]) - {"kafka", "mailcatcher"} == set(SERVICES)
+    assert set(COMPOSE["services"]) - {"kafka", "mailcatcher", "jwt-key"} == set(SERVICES)
 
 
 def test_each_service_runs_an_existing_command_on_the_port_the_code_defaults_to() -> None:
@@ -26,7 +29,7 @@ def test_each_service_runs_an_existing_command_on_the_port_the_code_defaults_to(
         assert command in COMMANDS
         assert importlib.util.find_spec(f"services.{service}.bootstrap") is not None, service
         port = defaults.port_of(service)
-        assert f"{port}:{port}" in spec["ports"]
+        assert any(p.endswith(f"{port}:{port}") for p in spec["ports"])
         assert str(port) in " ".join(spec["healthcheck"]["test"])
 
 
@@ -51,3 +54,29 @@ def test_every_setting_compose_passes_is_one_the_code_reads() -> None:
             if fields and value.__module__ == service_settings.__name__:
                 known |= {f"SMGUARD_{name.upper()}" for name in fields}
         assert extra <= known, extra - known
+
+
+def test_development_tokens_use_a_generated_key_shared_by_the_services_and_published_on_loopback_only() -> None:
+    key = COMPOSE["services"]["jwt-key"]
+    assert "devsecrets" in " ".join(key["command"])  # 32 random bytes, owner-only, written once
+    key_volume = next(v.split(":")[0] for v in key["volumes"] if v.split(":")[1] == "/data")
+    for service in SERVICES:
+        spec = COMPOSE["services"][service]
+        env = spec["environment"]
+        secret = str(env.get("SMGUARD_JWT_SECRET", ""))
+        assert not secret or secret.startswith("${SMGUARD_JWT_SECRET:?"), secret  # never a fixed default
+        assert spec["depends_on"]["jwt-key"]["condition"] == "service_completed_successfully"
+        folder, _ = str(env["SMGUARD_JWT_SECRET_FILE"]).rsplit("/", 1)
+        assert f"{key_volume}:{folder}:ro" in spec["volumes"]
+        if str(env.get("SMGUARD_JWT_ALLOW_NON_LOOPBACK", "")).lower() == "true":
+            assert all(p.startswith("127.0.0.1:") for p in spec["ports"]), spec["ports"]
+
+
+def test_the_development_settings_compose_passes_are_ones_a_service_starts_with(tmp_path) -> None:
+    env = COMPOSE["services"]["audit"]["environment"]
+    values = {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v)) for k, v in env.items() if k.startswith("SMGUARD_")}
+    devsecrets.dev_secret(tmp_path, "jwt-signing-key")  # what jwt-key writes
+    values |= {"SMGUARD_DATA_DIR": str(tmp_path), "SMGUARD_JWT_SECRET_FILE": str(tmp_path / "jwt-signing-key")}
+    settings = Settings(**{k.removeprefix("SMGUARD_").lower(): v for k, v in values.items()})
+    assert not settings.oidc_issuer and settings.host == "0.0.0.0"
+    check_settings(settings)  # raises when a service would refuse to start
