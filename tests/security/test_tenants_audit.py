@@ -96,15 +96,27 @@ class TestAFleetVulnerabilityDossier:
         ops = {"a": uid("op"), "b": uid("op")}
         vuln = uid("vuln")
         conns = await fleet_vulnerability(settings, vuln, ops)
+        theirs = uid("inc")  # B's own incident, for which the SOC blocked A's connection too: its clearing names both
+        async with StandInWriter(settings, EVENT_TOPICS, source="smguard/story") as writer:
+            await writer.append(theirs, [incident_opened(theirs, ops["b"], opened_by="operator")], actor=f"operator:{ops['b']}")
+            await writer.append(conns["a"], [connection_blocked(conns["a"], ops["a"], theirs)])
+            cleared = IncidentCleared(incident_id=theirs, summary="解消", cleared_by="utility", operator_id=ops["b"],
+                                      operator_ids=sorted(ops.values()), connection_ids=[conns["a"]])  # fmt: skip
+            await writer.append(theirs, [cleared], operator_id=ops["b"], actor=SOC.id)
         staff = bearer(settings, "operator", ops["a"])
         async with serving(build_app(settings)) as client:
             async def cleared_logged():
                 page = (await client.get("/audit/entries", params={"type": "IncidentCleared"}, headers=staff)).json()
-                return page["items"]
+                return page["items"] if len(page["items"]) == 2 else None
 
-            (clearing,) = await eventually(cleared_logged, what="the clearing in the operator's entries")
+            clearing, their_clearing = await eventually(cleared_logged, what="both clearings in the operator's entries")
             page = await client.get("/audit/entries", params={"limit": 500}, headers=staff)
-        assert clearing["data"]["connection_ids"] == [conns["a"]] and clearing["data"]["operator_ids"] == [ops["a"]]
+            by_other = await client.get("/audit/entries", params={"operator_id": ops["b"]}, headers=staff)
+            by_auditor = await client.get("/audit/entries", params={"operator_id": ops["b"]}, headers=bearer(settings, "auditor"))
+        for shown in (clearing, their_clearing):
+            assert shown["data"]["connection_ids"] == [conns["a"]] and shown["data"]["operator_ids"] == [ops["a"]]
+        assert their_clearing["operator_id"] is None and their_clearing["data"]["operator_id"] is None
         text = json.dumps(page.json(), ensure_ascii=False)
         assert ops["b"] not in text and conns["b"] not in text and "b の対応計画" not in text
         assert ops["a"] in text
+        assert by_other.json()["items"] == [] and by_auditor.json()["items"]  # no filter tells A what names B

@@ -22,6 +22,9 @@ def list_entries(log: AuditLog, f: EntryFilter, principal: Principal, *, limit: 
     """One page of entries in time order; an operator sees only entries that concern its tenant."""
     # An operator's token without an operator id scopes to no tenant at all, never to every tenant.
     tenant = (principal.operator_id or "") if principal.role == "operator" else None
+    if tenant is not None and f.operator_id not in (None, tenant):
+        # another operator's filter finds nothing, not even the entries shared with it (it would tell who they name)
+        return {"items": [], "start": start, "limit": limit, "next": None}
     rows = reads.select_entries(log.db, f, tenant=tenant, limit=limit + 1, start=start)
     items = _for_reader(log, principal, rows[:limit])
     return {"items": items, "start": start, "limit": limit, "next": start + limit if len(rows) > limit else None}
