@@ -53,6 +53,15 @@ def of_subjects(db: sqlite3.Connection, topic: str, subjects: Iterable[str]) -> 
     return _rows(db, f"e.topic = ? AND e.subject IN ({_marks(values)})", [topic, *values])
 
 
+def connection_owners(db: sqlite3.Connection, topic: str, connection_ids: Iterable[str]) -> dict[str, str]:
+    """The operator of each of these connections, from its events (connections with no event are left out)."""
+    values = sorted(connection_ids)
+    if not values:
+        return {}
+    sql = f"SELECT DISTINCT subject, operator_id FROM entries WHERE topic = ? AND subject IN ({_marks(values)})"
+    return {row[0]: row[1] for row in db.execute(sql, [topic, *values]) if row[1]}
+
+
 def notifications_queued_about(db: sqlite3.Connection, topic: str, refs: Iterable[str]) -> list[Entry]:
     """``NotificationQueued`` entries whose ``subject_id`` or ``domain_event_id`` is one of ``refs``."""
     values = sorted(refs)

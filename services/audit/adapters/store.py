@@ -81,6 +81,21 @@ def opened(path: Path) -> Iterator[sqlite3.Connection]:
         yield db
 
 
+LEAF_FORMAT = 1
+"""What the stored leaves are (``PRAGMA user_version``): 1 = record values with secret ciphertext left out."""
+
+
+def upgrade(db: sqlite3.Connection) -> None:
+    """A log stored in an older leaf format is emptied, to be rebuilt from the topics (it may hold ciphertext)."""
+    if db.execute("PRAGMA user_version").fetchone()[0] >= LEAF_FORMAT:
+        return
+    with transaction(db):
+        for table in ("entries", "entry_tenants", "merkle_nodes"):
+            db.execute(f"DELETE FROM {table}")
+        db.execute(f"PRAGMA user_version = {LEAF_FORMAT}")
+    db.execute("VACUUM")  # the deleted pages, ciphertext included, do not stay in the file
+
+
 def append(db: sqlite3.Connection, entries: list[NewEntry], nodes: Iterable[StoredNode] = ()) -> None:
     """Insert a batch, with the Merkle nodes it completes, in one transaction."""
     with transaction(db):

@@ -7,8 +7,10 @@ from typing import Any
 
 from services.audit.adapters import reads
 from services.audit.domain import dossier as story
+from services.audit.domain import readers
 from services.audit.domain.entries import EntryFilter, time_key
 from services.audit.projections.log import AuditLog
+from shared import tenancy
 from shared.domain import not_found
 from shared.principal import Principal
 from shared.topics import CONNECTION_EVENTS, NOTIFICATION_EVENTS
@@ -20,15 +22,21 @@ def list_entries(log: AuditLog, f: EntryFilter, principal: Principal, *, limit: 
     """One page of entries in time order; an operator sees only entries that concern its tenant."""
     # An operator's token without an operator id scopes to no tenant at all, never to every tenant.
     tenant = (principal.operator_id or "") if principal.role == "operator" else None
+    if tenant is not None and f.operator_id not in (None, tenant):
+        # another operator's filter finds nothing, not even the entries shared with it (it would tell who they name)
+        return {"items": [], "start": start, "limit": limit, "next": None}
     rows = reads.select_entries(log.db, f, tenant=tenant, limit=limit + 1, start=start)
-    return {"items": rows[:limit], "start": start, "limit": limit, "next": start + limit if len(rows) > limit else None}
+    items = _for_reader(log, principal, rows[:limit])
+    return {"items": items, "start": start, "limit": limit, "next": start + limit if len(rows) > limit else None}
 
 
 def dossier(log: AuditLog, incident_id: str, principal: Principal, *, now: datetime) -> dict[str, Any]:
-    """The incident's story in order; 404 when it is unknown or another operator's."""
+    """The incident's story in order, as the caller may see it (``shared.tenancy``, as the incident service
+    shows the incident); 404 when it is unknown or concerns no tenant of the caller."""
     named = reads.naming_incident(log.db, incident_id)
     own = [e for e in named if e["subject"] == incident_id and e["type"]]
-    if not own or not principal.may_see_any(sorted({o for e in own for o in e["tenants"]})):
+    operators = story.concerned(incident_id, named)
+    if not own or not tenancy.may_see(principal, operators):
         raise not_found("incident", incident_id)
     connections = {e["subject"] for e in named if e["topic"] == CONNECTION_EVENTS}
     window = story.connection_window(incident_id, reads.of_subjects(log.db, CONNECTION_EVENTS, connections))
@@ -36,10 +44,17 @@ def dossier(log: AuditLog, incident_id: str, principal: Principal, *, now: datet
     entries = _unique([*own, *others, *window])
     event_ids = {e["event_id"] for e in entries if e["event_id"]}
     entries = _unique([*entries, *_notifications(log, {incident_id, *connections} | event_ids)])
-    if principal.role == "operator":
-        entries = own + story.visible_to_operator(principal.operator_id or "", [e for e in entries if e not in own])
+    summary = story.summary(incident_id, entries, operators=tenancy.known(principal, operators))
+    entries = _for_reader(log, principal, [e for e in entries if readers.shown(principal, e)])
     entries.sort(key=story.order_key)
-    return {"summary": story.summary(incident_id, entries), "entries": entries, "generated_at": time_key(now)}
+    return {"summary": summary, "entries": entries, "generated_at": time_key(now)}
+
+
+def _for_reader(log: AuditLog, principal: Principal, entries: list[Entry]) -> list[Entry]:
+    """Each entry as the caller sees it (another operator's operators and connections left out of what it names)."""
+    named = readers.connections_named(entries) if principal.role == "operator" else set()
+    owners = reads.connection_owners(log.db, CONNECTION_EVENTS, named)
+    return [readers.for_reader(principal, e, owners=owners) for e in entries]
 
 
 def _notifications(log: AuditLog, refs: set[str]) -> list[Entry]:

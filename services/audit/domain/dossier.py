@@ -12,6 +12,7 @@ from __future__ import annotations
 from itertools import groupby
 from typing import Any, Iterable
 
+from shared import tenancy
 from shared.topics import CONNECTION_EVENTS
 
 Entry = dict[str, Any]
@@ -46,12 +47,19 @@ def _window(incident_id: str, events: list[Entry]) -> list[Entry]:
     return window
 
 
-def summary(incident_id: str, entries: list[Entry]) -> dict[str, Any]:
-    """Title, category, severity, status and the operators concerned, from the incident's own events."""
+def concerned(incident_id: str, named: list[Entry]) -> list[str]:
+    """The operators an incident concerns (``shared.tenancy.concerned``): those its own events name, and those
+    whose connections it blocked — as the incident service counts them."""
+    own = (o for e in named if e["subject"] == incident_id for o in e.get("tenants", []))
+    blocked = (e["operator_id"] for e in named if e["type"] == "ConnectionBlocked" and e["subject"] != incident_id)
+    return tenancy.concerned(own, blocked)
+
+
+def summary(incident_id: str, entries: list[Entry], *, operators: list[str]) -> dict[str, Any]:
+    """Title, category, severity and status from the incident's own events, with the operators the reader may know."""
     own = [e for e in entries if e["subject"] == incident_id]
     opened = next((e["data"] for e in own if e["type"] == "IncidentOpened"), {}) or {}
     cleared = next((e for e in own if e["type"] == "IncidentCleared"), None)
-    operators = sorted({o for e in own for o in e.get("tenants", [])})
     return {
         "incident_id": incident_id,
         "title": opened.get("title"),
@@ -62,8 +70,3 @@ def summary(incident_id: str, entries: list[Entry]) -> dict[str, Any]:
         "cleared_at": cleared["time"] if cleared else None,
         "operator_ids": operators,
     }
-
-
-def visible_to_operator(operator_id: str, entries: list[Entry]) -> list[Entry]:
-    """An operator's view: only entries that concern it (never another operator's blocks or mail)."""
-    return [e for e in entries if operator_id in e.get("tenants", [])]

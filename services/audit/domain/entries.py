@@ -1,4 +1,4 @@
-"""An audit entry: one Kafka record of an event topic, with what queries and dossiers need; no I/O."""
+"""An audit entry: one Kafka record of an event topic (secrets left out), with what queries and dossiers need; no I/O."""
 
 from __future__ import annotations
 
@@ -42,13 +42,46 @@ class EntryFacts:
     tenants: tuple[str, ...] = ()
 
 
+SECRET_FIELDS = frozenset({"ciphertext"})
+"""Fields the log never keeps: a connection's sealed secrets (its fingerprint and masked hints stay)."""
+
+
+def redact(value: bytes) -> bytes:
+    """The record value as the log keeps it (its leaf data): exactly the Kafka bytes, except that a record whose
+    event carries sealed secrets is kept as canonical JSON without their ciphertext (deterministic: a rebuild
+    from the topics gives the same bytes, hence the same roots)."""
+    try:
+        document = json.loads(value)
+    except ValueError:
+        return value
+    if not isinstance(document, dict) or not _strip(document.get("data")):
+        return value
+    return canonical_json(document).encode()
+
+
+def _strip(node: Any) -> bool:
+    """Remove the secret fields wherever they are (in place); whether any was there."""
+    found = False
+    if isinstance(node, dict):
+        for name in SECRET_FIELDS & node.keys():
+            del node[name]
+            found = True
+        for child in node.values():
+            found = _strip(child) or found
+    elif isinstance(node, list):
+        for child in node:
+            found = _strip(child) or found
+    return found
+
+
 def facts_of(value: bytes) -> EntryFacts:
-    """Read the envelope of a record value; an unreadable record is still logged, with no facts."""
+    """Read the envelope of a record value (secrets left out); an unreadable record is still logged, with no facts."""
     try:
         envelope = decode(value)
     except DecodeError:
         return EntryFacts()
     data = envelope.event.model_dump(mode="json")
+    _strip(data)
     operator_id = envelope.operator_id or data.get("operator_id")
     return EntryFacts(
         event_id=envelope.id,

@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 from services.audit.adapters import store
-from services.audit.domain.entries import facts_of
+from services.audit.domain.entries import facts_of, redact
 from services.audit.domain.merkle import Frontier, MerkleLogs
 from shared.replay.records import Record
 from shared.topics import position_key
@@ -25,6 +25,7 @@ class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db: sqlite3.Connection = store.connect(path)
+        store.upgrade(self.db)
         self.logs = MerkleLogs()
         self.positions: dict[str, int] = {}
         self.reload()
@@ -69,8 +70,9 @@ class AuditLog:
                 log = position_key(r.topic, r.partition)
                 if r.offset < self.positions.get(log, 0):
                     continue  # already logged: a redelivery after a restart
-                index, leaf, root = self.logs.append(log, r.value)
-                batch.append(store.NewEntry(log, index, r.topic, r.partition, r.offset, r.value, leaf, root, facts_of(r.value)))
+                kept = redact(r.value)  # the leaf is what is kept: no secret ciphertext in the log, its proofs or dossiers
+                index, leaf, root = self.logs.append(log, kept)
+                batch.append(store.NewEntry(log, index, r.topic, r.partition, r.offset, kept, leaf, root, facts_of(r.value)))
                 self.positions[log] = r.offset + 1
             store.append(self.db, batch, self.logs.take_new_nodes())
         except BaseException:

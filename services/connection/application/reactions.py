@@ -93,8 +93,21 @@ def release_holds(service: ConnectionService, partition: int, command: ReleaseHo
 
 
 def mark_compromised(service: ConnectionService, command: MarkCompromised) -> list[Staged]:
-    """A credential leak names the connection: it is compromised until its secrets are rotated."""
-    decide = lambda c: c.mark_compromised(command.incident_id)  # noqa: E731
+    """A credential leak names the connection: it is compromised until its secrets are rotated.
+
+    An operator's report marks only its own connections: another operator's named in it are left as
+    they are (the report itself stands, and the SOC, who sees it, decides about the others).
+    """
+    reporter = command.reporting_operator
+
+    def decide(c: Connection) -> None:
+        if reporter not in (None, c.operator_id):
+            log.warning(
+                "a credential leak an operator reported names a connection of another operator: not marked",
+                extra={"incident_id": command.incident_id, "connection_id": c.id, "reporter": reporter},
+            )
+        c.mark_compromised(command.incident_id, reported_by_operator=reporter)
+
     return _each(service, command, [command.connection_id], decide=decide, actor=SYSTEM)
 
 

@@ -47,5 +47,6 @@ def route(envelope: Envelope) -> list[Routed]:
         return [Routed(None, ReleaseHolds(**about))]
     if isinstance(event, IncidentOpened) and event.category == "credential_leak":
         named = {asset.id for asset in event.affected_assets} | ({event.connection_id} if event.connection_id else set())
-        return [Routed(c, MarkCompromised(connection_id=c, **about)) for c in sorted(named)]
+        reporter = {"opened_by": event.opened_by, "reporter": event.operator_id}
+        return [Routed(c, MarkCompromised(connection_id=c, **reporter, **about)) for c in sorted(named)]
     return []

@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events.values import AnomalyType, BlockReason
+from shared.events.values import AnomalyType, BlockReason, Party
 
 
 @dataclass(frozen=True)
@@ -134,10 +134,21 @@ class ReleaseHolds(InboxCommand):
 
 
 class MarkCompromised(InboxCommand):
-    """A credential leak names the connection (keyed by it)."""
+    """A credential leak names the connection (keyed by it); ``opened_by`` and ``reporter`` say who reported it.
+
+    An operator's report marks only that operator's own connections. The defaults (a command made
+    before the router said who reported) fail closed: an operator's report with no operator marks nothing.
+    """
 
     type: Literal["compromised"] = "compromised"
     connection_id: str
+    opened_by: Party = "operator"
+    reporter: str | None = None
+
+    @property
+    def reporting_operator(self) -> str | None:
+        """The operator that reported the leak ("" for an unknown one); None when the utility reported it."""
+        return (self.reporter or "") if self.opened_by == "operator" else None
 
 
 Reaction = Annotated[Union[ApplyPolicy, MatchVulnerability, ReleaseHolds, MarkCompromised], Field(discriminator="type")]

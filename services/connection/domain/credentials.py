@@ -12,6 +12,7 @@ from shared.events.connection import CredentialsCompromised, SealedSecrets, Secr
 class Credentials:
     """Decisions on a connection's secrets and their state changes (mixed into the Connection aggregate)."""
 
+    operator_id: str
     secrets: SealedSecrets | None
     compromised_by: list[str]
     leaks_seen: list[str]
@@ -28,8 +29,14 @@ class Credentials:
         """Replace the secrets; this ends a compromise by earlier leaks."""
         self._record(SecretsRotated(**self._ids(), secrets=secrets))
 
-    def mark_compromised(self, incident_id: str) -> bool:
-        """A credential-leak incident names this connection; once per (recent) incident."""
+    def mark_compromised(self, incident_id: str, *, reported_by_operator: str | None = None) -> bool:
+        """A credential-leak incident names this connection; once per (recent) incident.
+
+        The utility's report marks any connection it names; an operator's (``reported_by_operator``)
+        only that operator's own: naming another operator's equipment changes nothing of it.
+        """
+        if reported_by_operator is not None and reported_by_operator != self.operator_id:
+            return False
         if incident_id in self.leaks_seen:
             return False
         self._record(CredentialsCompromised(**self._ids(), incident_id=incident_id))

@@ -6,6 +6,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from shared import tenancy
 from shared.principal import Principal
 from services.incident.projections.incidents import View
 
@@ -38,12 +39,12 @@ def tags_for(where: IncidentFilter, principal: Principal) -> dict[str, str | Non
 
 def concerned(view: View, blocked_operators: list[str]) -> list[str]:
     """Operators an incident concerns: those named on it and those whose connections it blocked."""
-    return sorted({*view.get("operator_ids", []), *blocked_operators})
+    return tenancy.concerned(view.get("operator_ids", []), blocked_operators)
 
 
 def visible(view: View, principal: Principal, *, blocked_operators: list[str]) -> bool:
     """Whether the caller may see this incident at all."""
-    return principal.may_see_any(concerned(view, blocked_operators))
+    return tenancy.may_see(principal, concerned(view, blocked_operators))
 
 
 def for_reader(view: View, principal: Principal, *, operators: list[str], blocks: list[dict[str, Any]], blocked: int) -> View:
@@ -58,7 +59,7 @@ def for_reader(view: View, principal: Principal, *, operators: list[str], blocks
     own = principal.operator_id
 
     def mine(operator_id: str | None) -> bool:
-        return operator_id in (None, own)
+        return tenancy.shows(principal, [operator_id])
 
     shown["operator_ids"] = [own]
     shown["timeline"] = [t for t in shown["timeline"] if mine(t["operator_id"])]

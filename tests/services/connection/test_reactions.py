@@ -185,6 +185,32 @@ async def test_a_credential_leak_holds_reconnection_until_the_secrets_are_rotate
         assert (await client.post(f"/connections/{connection_id}/approvals", json={}, headers=soc)).status_code == 201
 
 
+async def test_an_operators_credential_leak_marks_only_its_own_connections(settings, peer):
+    settings = settings.model_copy(update={"topic_partitions": 1})  # one order for every event and command
+    app = app_for(settings, peer)
+    async with serving(app) as client, incident_writer(settings) as feed:
+        reporter, other = uid("op"), uid("op")
+        for operator in (reporter, other):
+            await onboard(client, settings, operator)
+        own, theirs = await register(client, settings, reporter), await register(client, settings, other)
+        leak = uid("leak")
+        assets = [{"kind": "special_meter", "id": c, "side": "operator"} for c in (own, theirs)]
+        reported = incident_opened(leak, reporter, category="credential_leak", affected_assets=assets, opened_by="operator")
+        await feed.append(leak, [reported], operator_id=reporter)
+        # The utility's later leak names the other operator's connection: on one partition its command follows
+        # the operator's, so once it is decided the operator's report was decided too.
+        utility_leak = uid("leak")
+        named = [{"kind": "special_meter", "id": theirs, "side": "operator"}]
+        await feed.append(utility_leak, [incident_opened(utility_leak, other, category="credential_leak", affected_assets=named)])
+
+        async def compromised_by(connection_id, incident):
+            found = (await status_of(client, settings, connection_id))["compromised_by"]
+            return found if incident in found else None
+
+        assert await eventually(lambda: compromised_by(own, leak), what="the reporter's own connection marked") == [leak]
+        assert await eventually(lambda: compromised_by(theirs, utility_leak), what="the utility's leak") == [utility_leak]
+
+
 async def _holds(client, settings, connection_id, n):
     return len((await status_of(client, settings, connection_id))["blocking_incidents"]) == n
 
