@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dossier": ("services.audit.entrypoints.cli_dossier", "an incident's whole story as a document"),
     "replay": ("shared.cli.replay", "rebuild read models from the topics and compare with the live ones"),
     "demo": ("shared.cli.demo", "play the agreement's story against the running system, step by step"),
+    "secrets": ("shared.cli.secrets", "the connection secrets key ring: rotate-key, reseal, keys, retire-key"),
     "mail": ("shared.cli.mail", "list the e-mails the development SMTP catcher of 'smguard run' received"),
 }
 
