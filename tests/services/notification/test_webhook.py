@@ -118,12 +118,12 @@ async def test_failures_are_told_as_a_category_without_the_address(receiver):
 
 async def test_a_name_that_now_resolves_to_a_private_address_is_not_called(receiver):
     port = receiver.server.url.split(":")[2].split("/")[0]
-    dns = FixedDns({"hooks.op.example": ["203.0.113.10"]})
+    dns = FixedDns({"hooks.op.example": ["93.184.216.34"]})
     url = f"http://hooks.op.example:{port}/hook"
     dns.answers["hooks.op.example"] = ["127.0.0.1"]  # rebound after registration
     with pytest.raises(Undeliverable, match="^destination refused$"):
         await sender(DestinationPolicy(), dns).send(message(url))
-    dns.answers["hooks.op.example"] = ["203.0.113.10", "10.0.0.7"]  # one private answer among public ones
+    dns.answers["hooks.op.example"] = ["93.184.216.34", "10.0.0.7"]  # one private answer among public ones
     with pytest.raises(Undeliverable, match="^destination refused$"):
         await sender(DestinationPolicy(), dns).send(message(url))
     assert receiver.server.received == []
