@@ -1,7 +1,7 @@
 """A development stand-in for the utility's HES / network access control, for ``smguard run`` only.
 
-It receives the connection service's enforcement webhooks on loopback, checks their signature,
-records each request in ``<data>/hes/requests.jsonl`` and acknowledges it — so a local run shows
+It receives the connection service's enforcement webhooks on loopback, checks them as any
+receiver should (signature over ``<timestamp>.<body>``, a recent timestamp, the key id), records each request in ``<data>/hes/requests.jsonl`` and acknowledges it — so a local run shows
 blocks being enforced. Production points ``SMGUARD_ENFORCEMENT_URL`` at the real HES.
 """
 
@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from shared.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from shared.webhooks import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, key_id, verify
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -25,7 +25,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.secret, body,
             timestamp=self.headers.get(TIMESTAMP_HEADER), signature=self.headers.get(SIGNATURE_HEADER),
         )  # fmt: skip
-        if not signed:
+        if not signed or self.headers.get(KEY_ID_HEADER) != key_id(self.server.secret):
             self._answer(401, {"error": "bad signature"})
             return
         record = {"received_at": datetime.now(timezone.utc).isoformat(), **json.loads(body)}

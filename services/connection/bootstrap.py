@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
 from services.connection.adapters.owners import HttpOwners
-from services.connection.adapters.sealer import FernetSealer
+from services.connection.adapters.sealer import FernetSealer, KeyRing
 from services.connection.adapters.webhook import UnconfiguredEnforcement, WebhookEnforcement
 from services.connection.application.compliance import check_overdue
 from services.connection.application.ports import EnforcementPort
@@ -25,7 +25,7 @@ from services.connection.config import ConnectionSettings
 from services.connection.domain.model import Connection
 from services.connection.domain.operator import Operator
 from services.connection.domain.policy import BlockPolicy
-from services.connection.entrypoints import api, api_compliance, api_policy
+from services.connection.entrypoints import api, api_compliance, api_policy, api_secrets
 from services.connection.entrypoints.inbox import Inbox
 from services.connection.entrypoints.streams import router_app
 from services.connection.projections.readmodel import replayed
@@ -35,6 +35,7 @@ from shared.backoff import Backoff
 from shared.clock import Clock, utcnow
 from shared.config import Settings
 from shared.eventstore.kafka import KafkaEventStore
+from shared.keyring import CONNECTION_KEYS, KeyFolder
 from shared.kafka.commands import CommandSender
 from shared.periodic import Periodic
 from shared.replay import LiveReadModel, ReadModels
@@ -59,6 +60,23 @@ def enforcement_port(settings: Settings, own: ConnectionSettings) -> Enforcement
         return UnconfiguredEnforcement()
     key = devsecrets.configured_or_dev(own.enforcement_secret, settings.data_dir, devsecrets.ENFORCEMENT_SECRET)
     return WebhookEnforcement(url=own.enforcement_url, key=key, timeout=own.enforcement_timeout_seconds)
+
+
+def key_folder_of(settings: Settings, own: ConnectionSettings) -> KeyFolder:
+    """Where the sealing keys are kept (``<data_dir>/connection-keys`` unless configured)."""
+    return KeyFolder(own.connection_secrets_keyring or settings.data_dir / CONNECTION_KEYS)
+
+
+def key_ring_of(settings: Settings, own: ConnectionSettings) -> KeyRing:
+    """The ring: the folder's keys, then the legacy key if there is one; a first key is made when there is none."""
+    folder = key_folder_of(settings, own)
+    legacy_file = settings.data_dir / devsecrets.CONNECTION_SECRETS_KEY
+    legacy = own.connection_secrets_key.encode() if own.connection_secrets_key else None
+    if legacy is None and legacy_file.exists():
+        legacy = devsecrets.dev_secret(settings.data_dir, devsecrets.CONNECTION_SECRETS_KEY)
+    if legacy is None:
+        folder.ensure_first(Fernet.generate_key)
+    return KeyRing(folder, legacy=legacy)
 
 
 def enforcement_worker(settings: Settings, own: ConnectionSettings, service: ConnectionService) -> EnforcementWorker:
@@ -88,13 +106,11 @@ def build_app(settings: Settings, own: ConnectionSettings | None = None, *, cloc
     own = own or ConnectionSettings()
     runtime = Runtime(settings, service="connection")
     store = runtime.event_store(KINDS, inbox=CONNECTION_COMMANDS, changelog=CONNECTION_STATE)
-    key = devsecrets.configured_or_dev(
-        own.connection_secrets_key, settings.data_dir, devsecrets.CONNECTION_SECRETS_KEY, generate=Fernet.generate_key
-    )
+    key_ring = key_ring_of(settings, own)
     views = views_at(settings)
     owners = HttpOwners(via=f"connection/{settings.instance}")
     service = ConnectionService(
-        store=store, sealer=FernetSealer(key), views=views, owners=owners, clock=clock,
+        store=store, sealer=FernetSealer(key_ring), views=views, owners=owners, clock=clock,
         upcoming_days=own.compliance_upcoming_days,
     )  # fmt: skip
     runtime.subscribe(list(TOPICS), views, name="views")
@@ -116,7 +132,7 @@ def build_app(settings: Settings, own: ConnectionSettings | None = None, *, cloc
         service,
         title="smguard connection service",
         description="Operators, connections and their secrets, blocks, block policy, reconnection, enforcement.",
-        routers=[api.router, api_compliance.router, api_policy.router],
+        routers=[api.router, api_compliance.router, api_policy.router, api_secrets.router],
     )
     app.state.views, app.state.enforcement, app.state.compliance_check = views, worker, checks
     return app

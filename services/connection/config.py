@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.webhooks import require_strong
 
 
 class ConnectionSettings(BaseSettings):
@@ -11,12 +15,21 @@ class ConnectionSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SMGUARD_", extra="ignore")
 
+    connection_secrets_keyring: Path | None = None
+    """Folder of the Fernet keys sealing connection secrets, ``<key id>.key`` each (the newest seals, all open);
+    unset: ``<data_dir>/connection-keys``. ``smguard secrets rotate-key`` adds one."""
     connection_secrets_key: str | None = None
-    """Fernet key (urlsafe base64, 32 bytes) sealing connection secrets; unset: ``<data_dir>/connection-secrets.key``."""
+    """A Fernet key from before key rings (id ``legacy``): it opens, and seals only while the ring folder is empty;
+    unset: ``<data_dir>/connection-secrets.key`` when that file exists."""
     enforcement_url: str | None = None
     """The HES / network access control webhook; unset: requests stay pending (logged), none is faked."""
     enforcement_secret: str | None = None
     """HMAC-SHA256 key signing enforcement requests; unset: ``<data_dir>/dev-enforcement-secret`` (smguard run's)."""
+    @field_validator("enforcement_secret")
+    @classmethod
+    def _strong(cls, value: str | None) -> str | None:
+        return None if value is None else require_strong(value, setting="SMGUARD_ENFORCEMENT_SECRET")
+
     enforcement_timeout_seconds: float = Field(default=10.0, gt=0)
     enforcement_backoff_seconds: float = Field(default=1.0, gt=0)
     enforcement_backoff_max_seconds: float = Field(default=60.0, gt=0)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from shared.kafka import clients
-from shared import topics
+from shared import devsecrets, topics
 from shared.backoff import Backoff
 from shared.clock import Clock, utcnow
 from shared.config import Settings
+from shared.kafka import clients
 from shared.eventstore import EventStore
 from shared.events.notification import Recipient
 from shared.kafka.commands import CommandSender
@@ -24,11 +24,12 @@ from shared.runtime import FaustComponent, Runtime
 from shared.service import create_app
 from shared.streams import faust_app
 from services.notification.adapters.commits import CommitWatch
+from services.notification.adapters.destinations import ResolvingDestinations
 from services.notification.adapters.smtp import SmtpSender
 from services.notification.adapters.templates import Templates
 from services.notification.adapters.webhook import WebhookSender
 from services.notification.application.delivery import dispatch
-from services.notification.application.ports import Sender
+from services.notification.application.ports import Destinations, Sender
 from services.notification.application.service import NotificationService
 from services.notification.config import NotificationSettings
 from services.notification.domain.contacts import OperatorContacts
@@ -45,6 +46,7 @@ VIEW_TOPICS = (topics.CONTACT_EVENTS, topics.NOTIFICATION_EVENTS)
 KNOWLEDGE_TOPICS = (topics.INCIDENT_EVENTS, topics.CONNECTION_EVENTS, topics.POLICY_EVENTS, topics.OPERATOR_EVENTS)
 ROUTED_TOPICS = (*KNOWLEDGE_TOPICS, topics.CONTACT_EVENTS)  # every domain topic but the service's own notifications
 READ_MODEL_TOPICS = (*VIEW_TOPICS, *KNOWLEDGE_TOPICS)
+DEV_WEBHOOK_SECRET = "dev-webhook-secret"
 
 
 def _scratch(settings: Settings) -> SinkProjector:
@@ -77,12 +79,19 @@ def desk_of(config: NotificationSettings) -> Desk:
     )  # fmt: skip
 
 
-def senders_of(config: NotificationSettings) -> dict[str, Sender]:
-    """The real channels: SMTP and signed webhooks."""
+def webhook_master(config: NotificationSettings, data_dir: Path) -> bytes:
+    """The key webhook secrets derive from: configured, else the development one kept in the data folder."""
+    return devsecrets.configured_or_dev(config.webhook_secret, data_dir, DEV_WEBHOOK_SECRET)
+
+
+def senders_of(config: NotificationSettings, service: NotificationService) -> dict[str, Sender]:
+    """The real channels: SMTP and signed webhooks (each recipient's own secret, destinations checked)."""
     return {
         "email": SmtpSender(host=config.smtp_host, port=config.smtp_port, sender=config.smtp_from, timeout=config.smtp_timeout_seconds),
-        "webhook": WebhookSender(secret=config.webhook_secret.encode(), timeout=config.webhook_timeout_seconds),
-    }
+        "webhook": WebhookSender(
+            secret_of=service.webhook_secret, destinations=service.destinations, timeout=config.webhook_timeout_seconds,
+        ),
+    }  # fmt: skip
 
 
 def build_service(
@@ -92,6 +101,8 @@ def build_service(
     senders: dict[str, Sender],
     views: NotificationViews,
     knowledge: Knowledge,
+    master: bytes,
+    destinations: Destinations | None = None,
     clock: Clock = utcnow,
 ) -> NotificationService:
     """The service object the handlers work with (handler tests pass an in-memory store and fake senders)."""
@@ -99,7 +110,8 @@ def build_service(
         store=store, senders=senders, texts=Templates(), desk=desk_of(config),
         policy=RetryPolicy(config.delivery_max_attempts, Backoff(config.retry_base_seconds, config.retry_max_seconds)),
         ack_timeout=timedelta(seconds=config.ack_timeout_seconds), base_url=config.public_base_url,
-        views=views, knowledge=knowledge, clock=clock,
+        views=views, knowledge=knowledge, clock=clock, webhook_master=master,
+        destinations=destinations or ResolvingDestinations(config.destination_policy()),
     )  # fmt: skip
 
 
@@ -144,7 +156,9 @@ def build_app(
         inbox=topics.NOTIFICATION_COMMANDS, changelog=topics.NOTIFICATION_STATE,
     )  # fmt: skip
     views, knowledge = read_models_of(settings)
-    service = build_service(store, config=config, senders=senders or senders_of(config), views=views, knowledge=knowledge, clock=clock)
+    master = webhook_master(config, settings.data_dir)
+    service = build_service(store, config=config, senders={}, views=views, knowledge=knowledge, master=master, clock=clock)
+    service.senders = senders or senders_of(config, service)
     inbox = runtime.inbox(Inbox(service, runtime.dead_letters))
     routing = _router(runtime, service)
     runtime.add(Periodic("notification.dispatcher", partial(dispatch, service), interval=config.dispatch_interval_seconds, first_after=0))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.webhooks import require_strong
+from services.notification.domain.destinations import DestinationPolicy, parse_networks
 
 
 class NotificationSettings(BaseSettings):
@@ -15,7 +18,12 @@ class NotificationSettings(BaseSettings):
     smtp_port: int = 8025
     smtp_from: str = "smguard@localhost"
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
-    webhook_secret: str = "change-me-webhook-secret"
+    webhook_secret: str | None = None
+    """Master key every webhook recipient's secret is derived from; unset: ``<data_dir>/dev-webhook-secret``."""
+    webhook_allow_private: bool = False
+    """Let contacts' webhooks reach private, loopback, link-local and other non-public addresses (never in production)."""
+    webhook_allowed_cidrs: str = ""
+    """Comma-separated networks contacts' webhooks may reach besides public addresses (development: loopback)."""
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     public_base_url: str = "http://127.0.0.1:8103"
 
@@ -31,3 +39,18 @@ class NotificationSettings(BaseSettings):
     retry_base_seconds: float = Field(default=5.0, gt=0)
     retry_max_seconds: float = Field(default=900.0, gt=0)
     dispatch_interval_seconds: float = Field(default=1.0, gt=0)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _strong(cls, value: str | None) -> str | None:
+        return None if value is None else require_strong(value, setting="SMGUARD_WEBHOOK_SECRET")
+
+    @field_validator("webhook_allowed_cidrs")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    def destination_policy(self) -> DestinationPolicy:
+        """Where contacts' webhooks may point."""
+        return DestinationPolicy(allow_private=self.webhook_allow_private, allowed=parse_networks(self.webhook_allowed_cidrs))

@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("shared.cli.replay", "rebuild read models from the topics and compare with the live ones"),
     "demo": ("shared.cli.demo", "play the agreement's story against the running system, step by step"),
     "kafka-user": ("shared.cli.kafka_user", "the broker's principals: each service's, and read-only ones for the SOC's consumers"),
+    "secrets": ("shared.cli.secrets", "the connection secrets key ring: rotate-key, reseal, keys, retire-key"),
     "mail": ("shared.cli.mail", "list the e-mails the development SMTP catcher of 'smguard run' received"),
 }
 

@@ -30,6 +30,7 @@ from shared.services import SERVICES
 
 DEV_SMTP_PORT = 8025
 DEV_HES_PORT = 8099
+DEV_WEBHOOK_NETWORKS = "127.0.0.0/8,::1/128"  # local webhook receivers; only this development run allows them
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -167,6 +168,9 @@ def _log_dir(settings: Settings) -> Path:
 def _dev_peers(settings: Settings) -> tuple[dict[str, str], list[object]]:
     """The development SMTP catcher and HES stand-in, unless real ones are configured."""
     env, helpers = dict(os.environ), []
+    if "SMGUARD_WEBHOOK_ALLOWED_CIDRS" not in os.environ:
+        env["SMGUARD_WEBHOOK_ALLOWED_CIDRS"] = DEV_WEBHOOK_NETWORKS
+        print(f"Contact webhooks may reach loopback ({DEV_WEBHOOK_NETWORKS}) for local receivers; production does not")
     if "SMGUARD_SMTP_HOST" not in os.environ:
         port = int(os.environ.get("SMGUARD_SMTP_PORT", DEV_SMTP_PORT))
         helpers.append(start_catcher(settings.data_dir / "mail", port=port))

@@ -10,12 +10,22 @@ from shared.events.base import DomainEvent
 from shared.events.values import Actor, BlockReason, OperatorAssetKind, Party, PolicyMode, Value
 
 
+LEGACY_KEY_ID = "legacy"
+"""The key of secrets sealed before keys had ids."""
+
+
 class SealedSecrets(Value):
-    """Connection secrets as they may travel: ciphertext, a keyed fingerprint, masked hints."""
+    """Connection secrets as they may travel: ciphertext, a keyed fingerprint, masked hints, the sealing key's id."""
 
     ciphertext: str
     fingerprint: str
     hints: dict[str, str]
+    key_id: str | None = None
+
+    @property
+    def sealed_with(self) -> str:
+        """The id of the key that sealed them (``legacy`` before keys had ids)."""
+        return self.key_id or LEGACY_KEY_ID
 
 
 class ConnectionEvent(DomainEvent):
@@ -41,6 +51,14 @@ class SecretsRotated(ConnectionEvent):
     """The connection's secrets were replaced."""
 
     topic: ClassVar[str] = topics.CONNECTION_EVENTS
+    secrets: SealedSecrets
+
+
+class SecretsResealed(ConnectionEvent):
+    """The connection's current secrets were sealed again with the newest key (the secrets themselves are unchanged)."""
+
+    topic: ClassVar[str] = topics.CONNECTION_EVENTS
+    previous_key_id: str
     secrets: SealedSecrets
 
 

@@ -35,7 +35,11 @@ class RecordingEnforcement(EnforcementPort):
 
 
 class MemorySealer(SecretSealer):
-    """Seals by fingerprint only (no key to manage); remembers nothing of the plain secrets."""
+    """Seals by fingerprint only, under a pretend key id the test may change (``keys``, the sealing one first);
+    remembers nothing of the plain secrets."""
+
+    def __init__(self, keys: list[str] | None = None) -> None:
+        self.keys = list(keys or ["k-memory-1"])
 
     def seal(self, secrets: PlainSecrets) -> SealedSecrets:
         """A fingerprint standing in for the ciphertext, and the masked hints a person would see."""
@@ -44,8 +48,23 @@ class MemorySealer(SecretSealer):
         return SealedSecrets(
             ciphertext=f"memory:{fingerprint}",
             fingerprint=fingerprint,
-            hints={"auth_id": f"{secrets.auth_id[:2]}…", "password": "********", "pairing_id": f"{secrets.pairing_id[:2]}…"},
+            hints={"auth_id": f"…{secrets.auth_id[-2:]}", "password": "********", "pairing_id": f"…{secrets.pairing_id[-2:]}"},
+            key_id=self.keys[0],
         )
+
+    def reseal(self, sealed: SealedSecrets) -> SealedSecrets:
+        """The same stand-in under the sealing key id; KeyError when its key left the ring."""
+        if sealed.sealed_with not in self.keys:
+            raise KeyError(f"no key of the ring opens secrets sealed with key {sealed.sealed_with}")
+        return sealed.model_copy(update={"key_id": self.keys[0]})
+
+    def sealing_key_id(self) -> str:
+        """The first key id."""
+        return self.keys[0]
+
+    def key_ids(self) -> list[str]:
+        """The key ids, the sealing one first."""
+        return list(self.keys)
 
 
 class MemoryOwners(Owners):

@@ -1,4 +1,11 @@
-"""Connection secrets sealed with Fernet (AES-128-CBC + HMAC) and fingerprinted with a keyed HMAC."""
+"""Connection secrets sealed with a key ring of Fernet keys (AES-128-CBC + HMAC), each key with an id.
+
+The ring is ``MultiFernet``: the first key seals, every key opens. Its keys are the files of the key
+folder (``shared.keyring``; newest first) and, last, a key from before key ids (``legacy``: the
+``SMGUARD_CONNECTION_SECRETS_KEY`` setting or ``<data_dir>/connection-secrets.key``), which seals
+only while the folder is empty. The folder is looked at again before each use, so a key added by
+``smguard secrets rotate-key`` seals at once in every running instance, without a restart.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +13,95 @@ import hashlib
 import hmac
 import json
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from services.connection.application.ports import PlainSecrets, SecretSealer
-from shared.events.connection import SealedSecrets
+from shared.events.connection import LEGACY_KEY_ID, SealedSecrets
+from shared.keyring import KeyFolder
 
 
 def mask(value: str) -> str:
-    """A hint a person can recognise, e.g. ``ab…z9``; short values show nothing."""
-    return f"{value[:2]}…{value[-2:]}" if len(value) >= 8 else "…"
+    """A hint a person can recognise by its end, e.g. ``…z9``; short values show nothing."""
+    return f"…{value[-2:]}" if len(value) >= 8 else "…"
+
+
+def hints_of(secrets: PlainSecrets) -> dict[str, str]:
+    """The masked hints: the last two characters of the auth id and Pairing ID, nothing of the password."""
+    return {"auth_id": mask(secrets.auth_id), "password": "********", "pairing_id": mask(secrets.pairing_id)}
+
+
+class KeyRing:
+    """The sealing keys by id, the newest first; re-read from the folder whenever it changed."""
+
+    def __init__(self, folder: KeyFolder | None = None, *, legacy: bytes | None = None, keys: list[tuple[str, bytes]] = ()) -> None:
+        self._folder, self._legacy, self._fixed = folder, legacy, list(keys)
+        self._seen = -1
+        self._keys: list[tuple[str, bytes]] = []
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the folder again if a key was added or removed since the last look."""
+        version = self._folder.version() if self._folder else 0
+        if version == self._seen and self._keys:
+            return
+        keys = [*self._fixed, *(self._folder.keys() if self._folder else [])]
+        if self._legacy:
+            keys.append((LEGACY_KEY_ID, self._legacy))
+        if not keys:
+            raise RuntimeError("the connection secrets key ring has no key")
+        self._keys, self._seen = keys, version
+        self.multi = MultiFernet([Fernet(key) for _, key in keys])
+
+    @property
+    def sealing(self) -> tuple[str, bytes]:
+        """(id, key) of the key that seals."""
+        self.refresh()
+        return self._keys[0]
+
+    def ids(self) -> list[str]:
+        """Every key id, the sealing one first."""
+        self.refresh()
+        return [key_id for key_id, _ in self._keys]
 
 
 class FernetSealer(SecretSealer):
-    """Encrypts the three secrets together; the password gets no hint at all."""
+    """Encrypts the three secrets together with the ring's first key; opens with any of its keys."""
 
-    def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(key)
-        self._fingerprint_key = hmac.new(key, b"smguard connection secret fingerprint", hashlib.sha256).digest()
+    def __init__(self, ring: KeyRing) -> None:
+        self.ring = ring
 
     def seal(self, secrets: PlainSecrets) -> SealedSecrets:
-        """Ciphertext of the JSON of the secrets, an HMAC-SHA256 fingerprint, masked hints."""
+        """Ciphertext of the JSON of the secrets, an HMAC-SHA256 fingerprint under the same key, masked hints."""
+        key_id, key = self.ring.sealing
         plain = json.dumps(
             {"auth_id": secrets.auth_id, "password": secrets.password, "pairing_id": secrets.pairing_id},
             ensure_ascii=False,
             sort_keys=True,
         ).encode()
+        fingerprint_key = hmac.new(key, b"smguard connection secret fingerprint", hashlib.sha256).digest()
         return SealedSecrets(
-            ciphertext=self._fernet.encrypt(plain).decode(),
-            fingerprint=hmac.new(self._fingerprint_key, plain, hashlib.sha256).hexdigest(),
-            hints={"auth_id": mask(secrets.auth_id), "password": "********", "pairing_id": mask(secrets.pairing_id)},
+            ciphertext=Fernet(key).encrypt(plain).decode(),
+            fingerprint=hmac.new(fingerprint_key, plain, hashlib.sha256).hexdigest(),
+            hints=hints_of(secrets),
+            key_id=key_id,
         )
 
+    def open(self, sealed: SealedSecrets) -> PlainSecrets:
+        """The plain secrets; KeyError when no key of the ring opens them (their key was retired)."""
+        try:
+            fields = json.loads(self.ring.multi.decrypt(sealed.ciphertext.encode()))
+        except InvalidToken:
+            raise KeyError(f"no key of the ring opens secrets sealed with key {sealed.sealed_with}") from None
+        return PlainSecrets(auth_id=fields["auth_id"], password=fields["password"], pairing_id=fields["pairing_id"])
+
+    def reseal(self, sealed: SealedSecrets) -> SealedSecrets:
+        """The same secrets sealed with the sealing key (hints made again under today's masking)."""
+        return self.seal(self.open(sealed))
+
+    def sealing_key_id(self) -> str:
+        """The id of the key that seals now."""
+        return self.ring.sealing[0]
+
+    def key_ids(self) -> list[str]:
+        """Every key the ring holds, the sealing one first."""
+        return self.ring.ids()

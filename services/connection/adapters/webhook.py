@@ -1,14 +1,17 @@
 """The enforcement webhook: an HMAC-SHA256-signed JSON POST to the utility's network access control.
 
 Headers: ``X-Smguard-Request-Id`` (also ``Idempotency-Key``; the peer must treat a repeat as the
-same request), and the signature of ``shared.webhooks`` (``X-Smguard-Timestamp``,
-``X-Smguard-Signature: sha256=<hex>`` over ``<timestamp>.<body>``). Any 2xx is the acknowledgement.
+same request — the body's ``id`` is the same id), and the signature of ``shared.webhooks``
+(``X-Smguard-Timestamp``, ``X-Smguard-Key-Id``, ``X-Smguard-Signature: sha256=<hex>`` over
+``<timestamp>.<body>``). Any 2xx is the acknowledgement. A failure is recorded (and shown) as a
+category; the detail goes to the log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import httpx
 
@@ -18,13 +21,16 @@ from services.connection.application.ports import (
     EnforcementNotConfigured,
     EnforcementPort,
 )
-from shared.webhooks import signed_headers
+from shared.webhooks import failure_category, signed_headers
+
+log = logging.getLogger(__name__)
 
 
 def body_of(call: EnforcementCall) -> bytes:
     """The JSON body of a request."""
     return json.dumps(
         {
+            "id": call.request_id,
             "request_id": call.request_id,
             "action": call.action,
             "connection_id": call.connection_id,
@@ -59,7 +65,8 @@ class WebhookEnforcement(EnforcementPort):
             async with self._gate:
                 response = await self._client.post(self._url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise EnforcementError(f"{type(exc).__name__}: {exc}") from None
+            log.warning("enforcement request failed", extra={"request_id": call.request_id, "error": repr(exc)})
+            raise EnforcementError(failure_category(exc)) from None
         if not response.is_success:
             raise EnforcementError(f"HTTP {response.status_code} from the enforcement peer")
 

@@ -19,11 +19,24 @@ class PlainSecrets:
 
 
 class SecretSealer(abc.ABC):
-    """Turns plain secrets into what may be stored: ciphertext, keyed fingerprint, masked hints."""
+    """Turns plain secrets into what may be stored (ciphertext, keyed fingerprint, masked hints, key id), with a
+    ring of keys: the first seals, all open."""
 
     @abc.abstractmethod
     def seal(self, secrets: PlainSecrets) -> SealedSecrets:
-        """Encrypt and fingerprint."""
+        """Encrypt and fingerprint with the sealing key."""
+
+    @abc.abstractmethod
+    def reseal(self, sealed: SealedSecrets) -> SealedSecrets:
+        """The same secrets sealed with the sealing key; KeyError when no key of the ring opens them."""
+
+    @abc.abstractmethod
+    def sealing_key_id(self) -> str:
+        """The id of the key that seals now."""
+
+    @abc.abstractmethod
+    def key_ids(self) -> list[str]:
+        """Every key of the ring, the sealing one first."""
 
 
 @dataclass(frozen=True)

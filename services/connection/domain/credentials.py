@@ -1,4 +1,4 @@
-"""What a connection decides about its secrets: rotation, and the credential leaks that compromise them."""
+"""What a connection decides about its secrets: rotation, re-sealing under a new key, and the credential leaks that compromise them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Callable
 
 from services.connection.domain.state import remember
 from shared.events import DomainEvent
-from shared.events.connection import CredentialsCompromised, SealedSecrets, SecretsRotated
+from shared.events.connection import CredentialsCompromised, SealedSecrets, SecretsResealed, SecretsRotated
 
 
 class Credentials:
@@ -29,6 +29,13 @@ class Credentials:
         """Replace the secrets; this ends a compromise by earlier leaks."""
         self._record(SecretsRotated(**self._ids(), secrets=secrets))
 
+    def reseal(self, secrets: SealedSecrets) -> bool:
+        """The current secrets sealed again under another key (a compromise stands); whether anything changed."""
+        if self.secrets is None or self.secrets.sealed_with == secrets.sealed_with:
+            return False
+        self._record(SecretsResealed(**self._ids(), previous_key_id=self.secrets.sealed_with, secrets=secrets))
+        return True
+
     def mark_compromised(self, incident_id: str, *, reported_by_operator: str | None = None) -> bool:
         """A credential-leak incident names this connection; once per (recent) incident.
 
@@ -45,6 +52,9 @@ class Credentials:
     def _on_SecretsRotated(self, e: SecretsRotated) -> None:  # noqa: N802 - named after the event
         self.secrets = e.secrets
         self.compromised_by.clear()
+
+    def _on_SecretsResealed(self, e: SecretsResealed) -> None:  # noqa: N802
+        self.secrets = e.secrets
 
     def _on_CredentialsCompromised(self, e: CredentialsCompromised) -> None:  # noqa: N802
         remember(self.compromised_by, e.incident_id)

@@ -67,7 +67,7 @@ class Connection(Credentials, Recommendations, EnforcementRecords, Aggregate):
         return "awaiting_approval" if self.awaiting else "active"
 
     def index(self) -> Index:
-        """Found by operator, smart meter, model key (fleet matching), holding incident, pending enforcement."""
+        """Found by operator, smart meter, model key (fleet matching), holding incident, pending enforcement, sealing key."""
         if not self.exists:
             return {}
         pending = [r.request_id for r in self.requests.values() if r.pending]
@@ -78,6 +78,7 @@ class Connection(Credentials, Recommendations, EnforcementRecords, Aggregate):
             "hold": sorted(self.holds),
             "pending": ["1"] if pending else [],
             "request": pending,
+            "sealed_with": [self.secrets.sealed_with] if self.secrets else [],
         }
 
     # ------------------------------------------------------------------ decisions

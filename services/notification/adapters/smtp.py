@@ -1,4 +1,4 @@
-"""E-mail over SMTP (aiosmtplib): UTF-8 subject and body, Japanese intact."""
+"""E-mail over SMTP (aiosmtplib): UTF-8 subject and body, Japanese intact; a failure tells a category, the log the detail."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import make_msgid
 
+import logging
+
 import aiosmtplib
 
+from shared.webhooks import failure_category
 from services.notification.application.ports import DeliveryError, OutboundMessage, Sender, Undeliverable
+
+log = logging.getLogger(__name__)
 
 
 class SmtpSender(Sender):
@@ -37,5 +42,9 @@ class SmtpSender(Sender):
         mail = self.build(message)
         try:
             await aiosmtplib.send(mail, hostname=self.host, port=self.port, timeout=self.timeout)
+        except aiosmtplib.SMTPResponseException as exc:
+            log.warning("e-mail refused", extra={"notification_id": message.notification_id, "error": repr(exc)})
+            raise DeliveryError(f"SMTP {exc.code}") from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise DeliveryError(f"SMTP {self.host}:{self.port}: {type(exc).__name__}: {exc}") from None
+            log.warning("e-mail not sent", extra={"notification_id": message.notification_id, "error": repr(exc)})
+            raise DeliveryError(f"SMTP {failure_category(exc)}") from None

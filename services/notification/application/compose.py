@@ -69,6 +69,7 @@ def outbound(notification: Notification) -> OutboundMessage:
     queued = notification.queued
     assert queued is not None
     payload = {
+        "id": notification.id,
         "notification_id": notification.id,
         "title": queued.title,
         "route": queued.route,

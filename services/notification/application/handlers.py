@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from shared.domain import not_found
+from shared.domain import Invalid, not_found
 from shared.envelope import Envelope
 from shared.eventstore import Context, InboxRecord
 from shared.events.contact import ContactEvent, ContactRegistered
@@ -23,6 +23,7 @@ from services.notification.application import compose
 from services.notification.application.service import NotificationService
 from services.notification.domain.commands import QueueNotification
 from services.notification.domain.contacts import CONTACT_FIELDS, SetContact
+from services.notification.domain.destinations import DestinationRefused
 from services.notification.domain.model import Notification
 from services.notification.domain.recipients import primary
 from services.notification.domain.routing import routes_for
@@ -60,6 +61,8 @@ async def set_contact(
 ) -> ContactSet:
     """Register or change one contact of an operator (another tenant's: not found); the same again changes nothing."""
     principal.require_operator(command.operator_id)
+    if command.webhook_url:
+        await _check_destination(service, command.webhook_url)
     saved = await service.contacts.change(
         command.operator_id, lambda contacts: contacts.set_contact(command), context=context,
         expected_version=expected_version, idempotency_key=idempotency_key, or_create=True,
@@ -71,6 +74,17 @@ async def set_contact(
         contact = {name: getattr(event, name) for name in CONTACT_FIELDS}
     registered = isinstance(event, ContactRegistered)
     return ContactSet(contact, registered, event is not None, saved.version)
+
+
+async def _check_destination(service: NotificationService, url: str) -> None:
+    """Invalid (422) when the URL leads to an address the policy refuses; a host that does not resolve yet
+    is accepted (it is checked again before every delivery)."""
+    try:
+        await service.destinations.vet(url)
+    except DestinationRefused as exc:
+        raise Invalid(str(exc)) from None
+    except LookupError:
+        log.info("a contact webhook host does not resolve yet; it is checked again at delivery")
 
 
 async def acknowledge(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.events.notification import Channel, Recipient
+from services.notification.domain.destinations import IPAddress
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +49,12 @@ class Texts(abc.ABC):
     @abc.abstractmethod
     def escalation(self, context: dict[str, Any]) -> tuple[str, str]:
         """(subject, body) of the message to a fallback contact."""
+
+
+class Destinations(abc.ABC):
+    """Where a webhook URL's host leads, judged by the destination policy (asked again at every delivery)."""
+
+    @abc.abstractmethod
+    async def vet(self, url: str) -> list[IPAddress]:
+        """The addresses the URL's host has now, all permitted; DestinationRefused when one is not,
+        LookupError when the host does not resolve."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from shared.domain import not_found
+from shared.events.notification import Recipient
 from shared.principal import Principal
+from shared.webhooks import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, TOLERANCE_SECONDS, key_id
 from services.notification.application.service import NotificationService
 
 CONTACT_ORDER = ("security_incident", "applicant")
@@ -16,6 +18,33 @@ def contacts(service: NotificationService, operator_id: str, *, principal: Princ
     principal.require_operator(operator_id)
     known = service.views.contacts_of(operator_id)
     return {"operator_id": operator_id, "contacts": [known[k] for k in CONTACT_ORDER if k in known]}
+
+
+def contact_webhook_secret(service: NotificationService, operator_id: str, kind: str, *, principal: Principal) -> dict[str, Any]:
+    """The secret a contact's webhook requests are signed with (another tenant's, or no webhook: not found)."""
+    principal.require_operator(operator_id)
+    fields = service.views.contacts_of(operator_id).get(kind)
+    if not fields or not fields.get("webhook_url"):
+        raise not_found("contact webhook", f"{operator_id}/{kind}")
+    recipient = Recipient(kind=kind, operator_id=operator_id, name=fields["name"], webhook_url=fields["webhook_url"])  # type: ignore[arg-type]
+    return signing_of(service, recipient)
+
+
+def desk_webhook_secret(service: NotificationService) -> dict[str, Any]:
+    """The secret the utility desk's webhook requests are signed with (not found when it has no webhook)."""
+    if not service.desk.primary.webhook_url:
+        raise not_found("desk webhook", "primary")
+    return signing_of(service, service.desk.primary)
+
+
+def signing_of(service: NotificationService, recipient: Recipient) -> dict[str, Any]:
+    """How a recipient verifies its requests: the secret, its key id, the scheme and the tolerance."""
+    secret = service.webhook_secret(recipient)
+    return {
+        "webhook_url": recipient.webhook_url, "key_id": key_id(secret), "secret": secret.decode(),
+        "algorithm": "HMAC-SHA256", "signed_content": "<timestamp>.<body>", "tolerance_seconds": TOLERANCE_SECONDS,
+        "headers": {"timestamp": TIMESTAMP_HEADER, "signature": SIGNATURE_HEADER, "key_id": KEY_ID_HEADER},
+    }  # fmt: skip
 
 
 def notifications(

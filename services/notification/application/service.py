@@ -7,19 +7,22 @@ from datetime import timedelta
 from typing import Mapping
 
 from shared.clock import Clock, utcnow
+from shared.events.notification import Recipient
 from shared.eventstore import EventStore
 from shared.repository import Repository
-from services.notification.application.ports import Sender, Texts
+from shared.webhooks import recipient_secret
+from services.notification.application.ports import Destinations, Sender, Texts
 from services.notification.domain.contacts import OperatorContacts
 from services.notification.domain.model import Notification, RetryPolicy
-from services.notification.domain.recipients import Desk
+from services.notification.domain.recipients import Desk, webhook_identity
 from services.notification.projections.knowledge import Knowledge
 from services.notification.projections.views import NotificationViews
 
 
 @dataclass
 class NotificationService:
-    """The store and its repositories, the channels, the texts, the desk, the read models, the clock."""
+    """The store and its repositories, the channels, the texts, the desk, the read models, the clock, and
+    what webhooks need: the master key their secrets derive from, the check of where they may point."""
 
     store: EventStore
     senders: Mapping[str, Sender]
@@ -30,6 +33,8 @@ class NotificationService:
     base_url: str
     views: NotificationViews
     knowledge: Knowledge
+    destinations: Destinations
+    webhook_master: bytes = field(repr=False)
     clock: Clock = utcnow
     contacts: Repository[OperatorContacts] = field(init=False)
     notifications: Repository[Notification] = field(init=False)
@@ -41,3 +46,7 @@ class NotificationService:
     def ack_url(self, notification_id: str) -> str:
         """Where the recipient acknowledges a notification."""
         return f"{self.base_url.rstrip('/')}/notifications/{notification_id}/ack"
+
+    def webhook_secret(self, recipient: Recipient) -> bytes:
+        """The recipient's own signing secret (HKDF of the master key, the recipient and its URL)."""
+        return recipient_secret(self.webhook_master, webhook_identity(recipient))

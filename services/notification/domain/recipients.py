@@ -66,3 +66,10 @@ def fallback(recipient: Recipient, *, contacts: Contacts | None, desk: Desk) -> 
     if found is not None and found.email != recipient.email:
         return found
     return desk.fallback
+
+
+def webhook_identity(recipient: Recipient) -> str:
+    """What a recipient's webhook secret is derived from: who it is and the URL (a new URL, a new secret)."""
+    if recipient.kind == "utility_desk":
+        return f"desk|{recipient.webhook_url}"
+    return f"contact|{recipient.operator_id}|{recipient.kind}|{recipient.webhook_url}"

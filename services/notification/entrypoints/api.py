@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from shared.auth import Parties, Readers
+from shared.auth import Parties, Readers, Soc
 from shared.events.contact import ContactKind
 from shared.http import ExpectedVersion, IdempotencyKey, context_of, service_of
 from services.notification.application import handlers, queries
@@ -43,6 +43,22 @@ async def put_contact(
 async def get_contacts(operator_id: str, principal: Readers, service: Service) -> dict[str, Any]:
     """An operator's contacts (that operator, utility roles and auditors)."""
     return queries.contacts(service, operator_id, principal=principal)
+
+
+@router.get("/operators/{operator_id}/contacts/{kind}/webhook-secret")
+async def get_contact_webhook_secret(
+    operator_id: str, kind: ContactKind, principal: Parties, service: Service, response: Response
+) -> dict[str, Any]:
+    """The secret that contact's webhook requests are signed with, and how to check them (that operator, the SOC)."""
+    response.headers["Cache-Control"] = "no-store"
+    return queries.contact_webhook_secret(service, operator_id, kind, principal=principal)
+
+
+@router.get("/desk/webhook-secret")
+async def get_desk_webhook_secret(principal: Soc, service: Service, response: Response) -> dict[str, Any]:
+    """The secret the utility desk's webhook requests are signed with (the SOC)."""
+    response.headers["Cache-Control"] = "no-store"
+    return queries.desk_webhook_secret(service)
 
 
 @router.get("/notifications")

@@ -173,7 +173,7 @@ class TestBlockAndApprove:
             assert (await client.post(path, json=secrets, headers=bearer(settings, "operator", other))).status_code == 404
             assert (await client.post(path, json={**secrets, "password": ""}, headers=bearer(settings, "utility_soc"))).status_code == 422
             done = await client.post(path, json=secrets, headers=bearer(settings, "utility_soc"))
-            assert done.status_code == 200 and done.json()["secrets"]["auth_id"] == "AU…W1"
+            assert done.status_code == 200 and done.json()["secrets"]["auth_id"] == "…W1"  # at most the last two characters
 
 
 class TestIfMatch:

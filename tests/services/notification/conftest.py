@@ -6,7 +6,7 @@ import pytest
 
 from services.notification.config import NotificationSettings
 from tests.factories import FakeClock, LoopbackServer
-from tests.services.notification.helpers import WEBHOOK_SECRET, SmtpServer
+from tests.services.notification.helpers import LOOPBACK, WEBHOOK_SECRET, SmtpServer
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def config(smtp: SmtpServer) -> NotificationSettings:
     """Notification settings pointing at the test SMTP server, with quick ticks."""
     return NotificationSettings(
         smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_from="smguard@test.example", smtp_timeout_seconds=3,
-        webhook_secret=WEBHOOK_SECRET, public_base_url="https://smguard.test", desk_email="desk@utility.example",
+        webhook_secret=WEBHOOK_SECRET, webhook_allowed_cidrs=LOOPBACK, public_base_url="https://smguard.test", desk_email="desk@utility.example",
         desk_fallback_email="fallback@utility.example", ack_timeout_seconds=1800, delivery_max_attempts=5,
         retry_base_seconds=30, dispatch_interval_seconds=0.05,
     )

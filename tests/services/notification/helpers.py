@@ -21,7 +21,8 @@ from shared.events.notification import Recipient
 from shared.events.values import Actor
 from shared.principal import Principal
 from shared.repository import Saved
-from services.notification.adapters.memory import RecordingSender
+from services.notification.adapters.destinations import ResolvingDestinations
+from services.notification.adapters.memory import FixedDns, RecordingSender
 from services.notification.application import handlers
 from services.notification.application.service import NotificationService
 from services.notification.bootstrap import build_service
@@ -32,7 +33,8 @@ from services.notification.projections.knowledge import Knowledge
 from services.notification.projections.views import NotificationViews
 from tests.factories import FakeClock, StandInWriter, bearer, connection_blocked, envelope, eventually, free_port, uid
 
-WEBHOOK_SECRET = "webhook-secret-for-tests"
+WEBHOOK_SECRET = "webhook-master-key-for-tests-0123456789"
+LOOPBACK = "127.0.0.0/8,::1/128"
 STAFF = Principal(sub="op-user", role="operator", operator_id="op-1")
 DESK = Desk(
     primary=Recipient(kind="utility_desk", name="ネットワークサービスセンター託送運営グループ", email="desk@utility.example"),
@@ -76,7 +78,7 @@ class SmtpServer:
             self._controller = None
 
 
-def handler_service(**config: Any) -> NotificationService:
+def handler_service(dns: FixedDns | None = None, **config: Any) -> NotificationService:
     """The service over an in-memory store, read models in memory, recording channels and a clock the test moves."""
     values: dict[str, Any] = {
         "desk_email": "desk@utility.example", "desk_fallback_email": "fallback@utility.example",
@@ -84,9 +86,11 @@ def handler_service(**config: Any) -> NotificationService:
         "retry_max_seconds": 60, "ack_timeout_seconds": 1800,
     }  # fmt: skip
     senders = {"email": RecordingSender("email"), "webhook": RecordingSender("webhook")}
+    settings = NotificationSettings(**(values | config))
     return build_service(
-        InMemoryEventStore(), config=NotificationSettings(**(values | config)), senders=senders,
-        views=NotificationViews(Path(":memory:")), knowledge=Knowledge(Path(":memory:")), clock=FakeClock(),
+        InMemoryEventStore(), config=settings, senders=senders, views=NotificationViews(Path(":memory:")),
+        knowledge=Knowledge(Path(":memory:")), clock=FakeClock(), master=WEBHOOK_SECRET.encode(),
+        destinations=ResolvingDestinations(settings.destination_policy(), resolve=dns or FixedDns()),
     )  # fmt: skip
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from shared.webhooks import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from services.notification.bootstrap import build_app
 from tests.factories import bearer, eventually, serving, uid
 from tests.services.notification.helpers import CONTACT, WEBHOOK_SECRET, block, file_report, notifications, put_contact
@@ -87,19 +87,25 @@ class TestDeliveryLifecycle:
         assert len(smtp.mailbox.to("soc@op.example")) == 2
         assert len(smtp.mailbox.to("desk@utility.example")) == 1  # the contact registration, told once
 
-    async def test_a_webhook_receives_a_signed_notification(self, settings, config, smtp, clock, webhook):
+    async def test_a_webhook_receives_a_notification_signed_with_the_contacts_own_secret(self, settings, config, smtp, clock, webhook):
         operator = uid("op")
         async with serving(build_app(settings, config=config, clock=clock)) as client:
             await put_contact(client, settings, operator, "security_incident", "soc@op.example", webhook_url=webhook.url)
             event = await block(settings, operator)
             await eventually(lambda: webhook.payloads(), what="a webhook call")
             await eventually(lambda: smtp.mailbox.to("soc@op.example"), what="the e-mail as well")
+            fetched = await client.get(f"/operators/{operator}/contacts/security_incident/webhook-secret",
+                                       headers=bearer(settings, "operator", operator))  # fmt: skip
+        assert fetched.status_code == 200 and fetched.headers["cache-control"] == "no-store"
+        secret = fetched.json()["secret"].encode()
         body, headers, _ = webhook.received[0]
         timestamp, signature = headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER]
-        assert verify(WEBHOOK_SECRET.encode(), body, timestamp=timestamp, signature=signature)
-        assert not verify(b"another-secret", body, timestamp=timestamp, signature=signature)
+        assert verify(secret, body, timestamp=timestamp, signature=signature)
+        assert headers[KEY_ID_HEADER] == fetched.json()["key_id"]
+        assert not verify(WEBHOOK_SECRET.encode(), body, timestamp=timestamp, signature=signature)  # the master key signs nothing
         payload = webhook.payloads()[0]
         assert payload["domain_event"]["type"] == "ConnectionBlocked" and event.connection_id in payload["text"]
+        assert payload["id"] == payload["notification_id"] == headers["X-Smguard-Notification-Id"]
 
     async def test_a_failing_webhook_is_retried_alone_without_a_second_email(self, settings, config, smtp, clock, webhook):
         operator = uid("op")
