@@ -73,7 +73,7 @@ class Story:
             self.facts.connections[operator] = []
             for n, firmware in enumerate(("2.1.0", "2.4.0")):
                 secrets = {k: v.format(n=f"{index}{n}{self.facts.run}") for k, v in SECRETS.items()}
-                self.facts.secrets += [secrets["password"], secrets["pairing_id"]]
+                self.facts.secrets += [secrets["auth_id"], secrets["password"], secrets["pairing_id"]]
                 body = {"kind": "special_meter", "maker": "Chubu Metering", "model": "SPM-100", "firmware": firmware,
                         "smart_meter_ids": [f"SM-{operator}-{n}"], "secrets": secrets}
                 created = self.api.call("POST", "connection", "/connections", as_="operator", operator=operator, json=body)

@@ -84,12 +84,16 @@ EXPECTED: dict[Route, dict[str, int]] = {
     ("connection", "GET", "/operators/{operator_id}/compliance"): allows(200, *READERS, other=404),
     ("connection", "GET", "/block-policy"): allows(200, *UTILITY_READERS),
     ("connection", "PUT", "/block-policy"): allows(200, "utility_soc"),
+    ("connection", "GET", "/secrets/keys"): allows(200, "auditor", "utility_soc"),
+    ("connection", "POST", "/secrets/reseal"): allows(200, "utility_soc"),
     ("connection", "GET", "/block-recommendations"): allows(200, "utility_soc"),
     ("connection", "POST", "/block-recommendations/{recommendation_id}/confirm"): allows(200, "utility_soc"),
     ("connection", "POST", "/block-recommendations/{recommendation_id}/reject"): allows(200, "utility_soc"),
     # notification service
     ("notification", "PUT", "/operators/{operator_id}/contacts/{kind}"): allows(200, "utility_soc", "operator", other=404),
     ("notification", "GET", "/operators/{operator_id}/contacts"): allows(200, *READERS, other=404),
+    ("notification", "GET", "/operators/{operator_id}/contacts/{kind}/webhook-secret"): allows(200, "utility_soc", "operator", other=404),
+    ("notification", "GET", "/desk/webhook-secret"): allows(404, "utility_soc"),  # no desk webhook is configured here
     ("notification", "GET", "/notifications"): allows(200, *READERS),
     ("notification", "GET", "/notifications/{notification_id}"): allows(200, *READERS, other=404),
     ("notification", "POST", "/notifications/{notification_id}/ack"): allows(200, "operator", other=404),  # A's to ack
@@ -196,8 +200,11 @@ async def seed(w: World) -> None:
     w.ids["recommendation_id"], w.ids["to_reject"] = sorted(r["id"] for r in recommendations)
 
     contact = {"name": "山田 太郎", "organisation": "A 株式会社", "email": "sec@a.example.jp", "phone": "052-000-0000"}
-    for kind in ("applicant", "security_incident"):
-        assert (await note.put(f"/operators/{w.a}/contacts/{kind}", json=contact, headers=staff_a)).status_code == 201
+    for kind, webhook in (("applicant", {}), ("security_incident", {"webhook_url": "https://hooks.a.example.jp/smguard"})):
+        put = note.put(f"/operators/{w.a}/contacts/{kind}", json=contact | webhook, headers=staff_a)
+        assert (await put).status_code == 201
+    secret_of_a = f"/operators/{w.a}/contacts/security_incident/webhook-secret"
+    await eventually(lambda: _answers(note.get(secret_of_a, headers=soc), 200), timeout=60, what="A's webhook in the views")
     asked = {"subject": "運用状況の提示", "reply_by": (TODAY + timedelta(days=30)).isoformat()}
     w.ids["request_id"] = (await con.post(f"/operators/{w.a}/status-requests", json=asked, headers=soc)).json()["request_id"]
     to_a = await eventually(lambda: _listed(note.get("/notifications", headers=staff_a), 1, route="utility_to_operator"),
@@ -211,6 +218,10 @@ async def seed(w: World) -> None:
     assert (await aud.post("/audit/checkpoints", headers=auditor)).status_code == 201
     for client in w.clients.values():
         await eventually(lambda: _ok(client.get("/readyz")), timeout=60, what="ready")
+
+
+async def _answers(request, code: int) -> bool:
+    return (await request).status_code == code
 
 
 async def _listed(answer: Any, n: int, *, key: str = "", route: str = "") -> list[dict[str, Any]] | None:
@@ -290,6 +301,7 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("POST", "/block-recommendations/{recommendation_id}/reject"): lambda w: {"note": ""},
     ("PUT", "/operators/{operator_id}/contacts/{kind}"): lambda w: {
         "name": "佐藤 花子", "organisation": "A 株式会社", "email": "sec2@a.example.jp", "phone": "052-111-1111",
+        "webhook_url": "https://hooks.a.example.jp/smguard",  # kept: the webhook-secret route reads it
     },
     ("POST", "/notifications/{notification_id}/ack"): lambda w: {},
     ("POST", "/audit/checkpoints"): lambda w: {},
