@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -17,6 +17,7 @@ from shared.domain import DomainError, NotFound
 from shared.principal import Principal
 from shared.eventstore import ConcurrencyError, Context, NotOwner, StoreUnavailable, WriterFenced
 from shared.logs import correlation_id, traceparent
+from shared.schemas import clock_skew
 
 REQUESTS = Counter("smguard_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 LATENCY = Histogram("smguard_http_request_seconds", "HTTP request latency", ["service", "method", "route"])
@@ -25,6 +26,11 @@ _STATUS = {"conflict": 409, "invalid": 422, "not_found": 404, "forbidden": 403}
 
 def install(app: FastAPI, *, service: str) -> None:
     """Add the shared middleware, error handlers and operations routes to a service's app."""
+    settings = getattr(app.state, "settings", None)
+    app.add_middleware(
+        BoundedBody, max_bytes=settings.max_body_bytes if settings else 1024 * 1024,
+        skew=settings.clock_skew_seconds if settings else 300.0,
+    )  # fmt: skip
 
     @app.middleware("http")
     async def correlate(request: Request, call_next: Any) -> Response:
@@ -42,6 +48,10 @@ def install(app: FastAPI, *, service: str) -> None:
         LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
         response.headers["X-Correlation-ID"] = value
         return response
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return too_large(exc)
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
@@ -70,6 +80,76 @@ def install(app: FastAPI, *, service: str) -> None:
         return await forward(request, exc.owner)
 
     app.include_router(operations_router(service))
+
+
+class BodyTooLarge(HTTPException):
+    """The request body is larger than the route may read (an HTTPException, so the body parser lets it out)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body is larger than {max_bytes} bytes")
+
+
+def too_large(exc: BodyTooLarge) -> JSONResponse:
+    """The project's error shape for a 413; the connection closes (the rest of the body is not read)."""
+    body = {"detail": exc.detail, "code": "payload_too_large"}
+    return JSONResponse(body, status_code=413, headers={"Connection": "close"})
+
+
+class BoundedBody:
+    """Pure ASGI middleware: a body over ``max_bytes`` is a 413 before anything parses it.
+
+    A declared ``Content-Length`` over the cap is refused before a byte is read; a body that streams
+    (chunked) is counted as it arrives and refused once it passes the cap, so nothing ever holds more
+    than the cap in memory. It also tells the request schemas the clock skew they allow.
+    """
+
+    def __init__(self, app: Any, *, max_bytes: int, skew: float) -> None:
+        self.app, self.max_bytes, self.skew = app, max_bytes, skew
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = clock_skew.set(self.skew)
+        try:
+            declared = dict(scope.get("headers") or ()).get(b"content-length")
+            if declared is not None and not declared.isdigit():
+                body = {"detail": "Content-Length must be a number of bytes", "code": "invalid_input"}
+                await JSONResponse(body, status_code=400)(scope, receive, send)
+                return
+            if declared is not None and int(declared) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            await self._bounded(scope, receive, send)
+        finally:
+            clock_skew.reset(token)
+
+    async def _bounded(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen, started = 0, False
+
+        async def counting() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting, sending)
+        except BodyTooLarge as exc:  # read outside a route (its handler answers inside one)
+            if started:  # too late to answer: drop the connection rather than send half an answer
+                raise
+            await too_large(exc)(scope, receive, send)
+
+    async def _refuse(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await too_large(BodyTooLarge(self.max_bytes))(scope, receive, send)
 
 
 FORWARDED_BY = "X-Smguard-Forwarded-By"
@@ -168,6 +248,14 @@ def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | 
 
 
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+MAX_ID = 200
+PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID)]
+"""An id in a route's path (an aggregate, an operator, a notification): at most 200 characters."""
+QueryId = Annotated[str | None, Query(min_length=1, max_length=MAX_ID)]
+"""An id a list is filtered by."""
+MAX_POSITION = 1_000_000_000
+Offset = Annotated[int, Query(ge=0, le=MAX_POSITION)]
+"""Where a page starts (bounded: a database takes no larger integer)."""
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]
 
 
