@@ -22,7 +22,7 @@ class RecordTooLarge(Invalid):
 
 
 class RecordRefused(Invalid):
-    """The broker refused one record of an append (too large for its topic, invalid): only that append fails."""
+    """One record of an append could not be written (too large for the client, not serialisable): only that append fails."""
 
 
 def envelopes_for(

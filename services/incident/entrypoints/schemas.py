@@ -25,7 +25,7 @@ Text = Annotated[str, Field(min_length=1, max_length=10000), AfterValidator(_not
 Title = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_not_blank)]
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
 Description = Annotated[str, Field(max_length=20000)]
-MAX_ASSETS, MAX_IMPACTS, MAX_METERS = 200, 100, 10000
+MAX_ASSETS, MAX_IMPACTS, MAX_METERS = 200, 50, 10000
 
 
 class Strict(BaseModel):
@@ -58,7 +58,7 @@ class ImpactCreate(Strict):
     """One device or system and the impact on it."""
 
     target: Name
-    impact: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_not_blank)]
+    impact: Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_not_blank)]
 
 
 class InitialReportCreate(Strict):
