@@ -11,6 +11,8 @@ from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Qu
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.auth import CurrentPrincipal, Replayers
 from shared.domain import DomainError, NotFound
@@ -22,6 +24,38 @@ from shared.schemas import clock_skew
 REQUESTS = Counter("smguard_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 LATENCY = Histogram("smguard_http_request_seconds", "HTTP request latency", ["service", "method", "route"])
 _STATUS = {"conflict": 409, "invalid": 422, "not_found": 404, "forbidden": 403}
+_HTTP_CODES = {
+    400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    409: "conflict", 413: "payload_too_large", 422: "invalid_input",
+}  # fmt: skip
+
+
+class FieldError(BaseModel):
+    """Where a request is invalid and why (never the value: it could be a password)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorPublic(BaseModel):
+    """Every error answer: what went wrong, and a code a program can branch on."""
+
+    detail: str | list[FieldError]
+    code: str | None = None
+    current_version: int | None = None
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorPublic, "description": description}
+    for status, description in [
+        (400, "The request cannot be read"), (401, "No valid token"), (403, "The role may not"),
+        (404, "Not found, or another tenant's"), (409, "A state conflict, or the version moved on"),
+        (413, "The body is larger than the service reads"), (422, "Invalid input"),
+        (503, "Not ready, or the partition is being rebalanced: retry"),
+    ]
+}  # fmt: skip
+"""The error answers every route may give, for its OpenAPI document."""
 
 
 def install(app: FastAPI, *, service: str) -> None:
@@ -52,6 +86,12 @@ def install(app: FastAPI, *, service: str) -> None:
     @app.exception_handler(BodyTooLarge)
     async def body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
         return too_large(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # The project's shape for every error, FastAPI's own (an unreadable body: 400) included.
+        body = {"detail": exc.detail, "code": _HTTP_CODES.get(exc.status_code, "error")}
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
@@ -180,21 +220,21 @@ async def forward(request: Request, owner: str) -> Response:
 
 def operations_router(service: str) -> APIRouter:
     """``/healthz``, ``/readyz``, ``/metrics``, ``/ops/parked`` and ``/ops/read-model``."""
-    router = APIRouter(tags=["operations"])
+    router = APIRouter(tags=["operations"], responses=ERRORS)
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
         """The process is alive."""
         return {"status": "ok", "service": service}
 
-    @router.get("/readyz")
+    @router.get("/readyz", responses={503: {"description": "Not ready: what is not", "model": dict[str, Any]}})
     async def readyz(request: Request) -> JSONResponse:
         """Broker reachable, event store loaded, own projections caught up."""
         runtime = getattr(request.app.state, "runtime", None)
         ok, detail = await runtime.readiness() if runtime else (False, {"runtime": "not started"})
         return JSONResponse({"ready": ok, "service": service, **detail}, status_code=200 if ok else 503)
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
     async def metrics() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
