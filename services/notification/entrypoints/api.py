@@ -18,7 +18,10 @@ Service = Annotated[NotificationService, Depends(service_of)]
 router = APIRouter(tags=["notification"])
 
 
-@router.put("/operators/{operator_id}/contacts/{kind}")
+@router.put(
+    "/operators/{operator_id}/contacts/{kind}",
+    responses={201: {"description": "Registered (the first PUT); 200 once it existed", "model": dict[str, Any]}},
+)
 async def put_contact(
     operator_id: PathId,
     kind: ContactKind,
