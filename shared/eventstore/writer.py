@@ -46,7 +46,7 @@ MAX_BATCH = 500
 AGGREGATE, KEY, CHECKPOINT = "a:", "k:", "c:"
 
 
-@dataclass
+@dataclass(eq=False)
 class Pending:
     """One staged append (or an inbox record that decided nothing, or expired keys) waiting for its transaction."""
 
