@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     """How long a silent instance keeps its partitions before the others take them over (every consumer
     group: the store's owners and the stream agents). Shorter fails over sooner; longer rides out pauses."""
 
+    # input
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """The largest request body a route reads (413 beyond it, before any parsing)."""
+    max_event_bytes: int = Field(default=900 * 1024, ge=1024)
+    """The largest record an append may write (an event, a snapshot, a kept answer): 422 beyond it. Keep it
+    below the broker's ``message.max.bytes`` (1 MiB by default) so the broker never refuses a record."""
+    clock_skew_seconds: float = Field(default=300.0, ge=0.0, le=86400.0)
+    """How far in the future a time a caller supplies (``detected_at``, ``observed_at``) may lie: clocks drift."""
+
     def topic(self, base: str) -> str:
         """The full name of a topic, with this deployment's prefix."""
         return f"{self.topic_prefix}{base}"

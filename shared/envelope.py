@@ -106,6 +106,12 @@ def encode(envelope: Envelope) -> KafkaMessage:
     return KafkaMessage(headers=headers, key=message.key, value=message.value)
 
 
+def record_size(message: KafkaMessage) -> int:
+    """Bytes the message takes as a Kafka record: key, value and headers (the batch framing comes on top)."""
+    headers = sum(len(name) + len(value) for name, value in message.headers.items())
+    return len(message.key or b"") + len(message.value or b"") + headers
+
+
 def kafka_headers(message: KafkaMessage) -> list[tuple[str, bytes]]:
     """Headers in the list form Kafka clients take."""
     return list(message.headers.items())

@@ -7,24 +7,64 @@ import uuid
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.auth import CurrentPrincipal, Replayers
 from shared.domain import DomainError, NotFound
 from shared.principal import Principal
 from shared.eventstore import ConcurrencyError, Context, NotOwner, StoreUnavailable, WriterFenced
 from shared.logs import correlation_id, traceparent
+from shared.schemas import clock_skew
 
 REQUESTS = Counter("smguard_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 LATENCY = Histogram("smguard_http_request_seconds", "HTTP request latency", ["service", "method", "route"])
 _STATUS = {"conflict": 409, "invalid": 422, "not_found": 404, "forbidden": 403}
+_HTTP_CODES = {
+    400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    409: "conflict", 413: "payload_too_large", 422: "invalid_input",
+}  # fmt: skip
+
+
+class FieldError(BaseModel):
+    """Where a request is invalid and why (never the value: it could be a password)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorPublic(BaseModel):
+    """Every error answer: what went wrong, and a code a program can branch on."""
+
+    detail: str | list[FieldError]
+    code: str | None = None
+    current_version: int | None = None
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorPublic, "description": description}
+    for status, description in [
+        (400, "The request cannot be read"), (401, "No valid token"), (403, "The role may not"),
+        (404, "Not found, or another tenant's"), (409, "A state conflict, or the version moved on"),
+        (413, "The body is larger than the service reads"), (422, "Invalid input"),
+        (503, "Not ready, or the partition is being rebalanced: retry"),
+    ]
+}  # fmt: skip
+"""The error answers every route may give, for its OpenAPI document."""
 
 
 def install(app: FastAPI, *, service: str) -> None:
     """Add the shared middleware, error handlers and operations routes to a service's app."""
+    settings = getattr(app.state, "settings", None)
+    app.add_middleware(
+        BoundedBody, max_bytes=settings.max_body_bytes if settings else 1024 * 1024,
+        skew=settings.clock_skew_seconds if settings else 300.0,
+    )  # fmt: skip
 
     @app.middleware("http")
     async def correlate(request: Request, call_next: Any) -> Response:
@@ -42,6 +82,16 @@ def install(app: FastAPI, *, service: str) -> None:
         LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
         response.headers["X-Correlation-ID"] = value
         return response
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return too_large(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # The project's shape for every error, FastAPI's own (an unreadable body: 400) included.
+        body = {"detail": exc.detail, "code": _HTTP_CODES.get(exc.status_code, "error")}
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
@@ -72,6 +122,76 @@ def install(app: FastAPI, *, service: str) -> None:
     app.include_router(operations_router(service))
 
 
+class BodyTooLarge(HTTPException):
+    """The request body is larger than the route may read (an HTTPException, so the body parser lets it out)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body is larger than {max_bytes} bytes")
+
+
+def too_large(exc: BodyTooLarge) -> JSONResponse:
+    """The project's error shape for a 413; the connection closes (the rest of the body is not read)."""
+    body = {"detail": exc.detail, "code": "payload_too_large"}
+    return JSONResponse(body, status_code=413, headers={"Connection": "close"})
+
+
+class BoundedBody:
+    """Pure ASGI middleware: a body over ``max_bytes`` is a 413 before anything parses it.
+
+    A declared ``Content-Length`` over the cap is refused before a byte is read; a body that streams
+    (chunked) is counted as it arrives and refused once it passes the cap, so nothing ever holds more
+    than the cap in memory. It also tells the request schemas the clock skew they allow.
+    """
+
+    def __init__(self, app: Any, *, max_bytes: int, skew: float) -> None:
+        self.app, self.max_bytes, self.skew = app, max_bytes, skew
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = clock_skew.set(self.skew)
+        try:
+            declared = dict(scope.get("headers") or ()).get(b"content-length")
+            if declared is not None and not declared.isdigit():
+                body = {"detail": "Content-Length must be a number of bytes", "code": "invalid_input"}
+                await JSONResponse(body, status_code=400)(scope, receive, send)
+                return
+            if declared is not None and int(declared) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            await self._bounded(scope, receive, send)
+        finally:
+            clock_skew.reset(token)
+
+    async def _bounded(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen, started = 0, False
+
+        async def counting() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting, sending)
+        except BodyTooLarge as exc:  # read outside a route (its handler answers inside one)
+            if started:  # too late to answer: drop the connection rather than send half an answer
+                raise
+            await too_large(exc)(scope, receive, send)
+
+    async def _refuse(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await too_large(BodyTooLarge(self.max_bytes))(scope, receive, send)
+
+
 FORWARDED_BY = "X-Smguard-Forwarded-By"
 _HOP_BY_HOP = {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "te", "upgrade"}
 
@@ -100,21 +220,21 @@ async def forward(request: Request, owner: str) -> Response:
 
 def operations_router(service: str) -> APIRouter:
     """``/healthz``, ``/readyz``, ``/metrics``, ``/ops/parked`` and ``/ops/read-model``."""
-    router = APIRouter(tags=["operations"])
+    router = APIRouter(tags=["operations"], responses=ERRORS)
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
         """The process is alive."""
         return {"status": "ok", "service": service}
 
-    @router.get("/readyz")
+    @router.get("/readyz", responses={503: {"description": "Not ready: what is not", "model": dict[str, Any]}})
     async def readyz(request: Request) -> JSONResponse:
         """Broker reachable, event store loaded, own projections caught up."""
         runtime = getattr(request.app.state, "runtime", None)
         ok, detail = await runtime.readiness() if runtime else (False, {"runtime": "not started"})
         return JSONResponse({"ready": ok, "service": service, **detail}, status_code=200 if ok else 503)
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
     async def metrics() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -168,6 +288,14 @@ def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | 
 
 
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+MAX_ID = 200
+PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID)]
+"""An id in a route's path (an aggregate, an operator, a notification): at most 200 characters."""
+QueryId = Annotated[str | None, Query(min_length=1, max_length=MAX_ID)]
+"""An id a list is filtered by."""
+MAX_POSITION = 1_000_000_000
+Offset = Annotated[int, Query(ge=0, le=MAX_POSITION)]
+"""Where a page starts (bounded: a database takes no larger integer)."""
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]
 
 

@@ -1,11 +1,17 @@
-"""JSON Schemas of every event and the AsyncAPI document of the topics, generated from the catalog."""
+"""Schemas: the JSON Schemas of every event and the AsyncAPI document of the topics, generated from the
+catalog; and the bounded types every request schema builds on (free-form JSON, times a caller supplies)."""
 
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
+from contextvars import ContextVar
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, Field, WithJsonSchema
 
 from shared.config import REPO_ROOT
 from shared.envelope import SCHEMA_PREFIX, TYPE_PREFIX
@@ -97,3 +103,67 @@ def stale_files() -> list[Path]:
     stale = [path for path, text in expected.items() if not path.exists() or path.read_text() != text]
     extra = [p for p in (OUTPUT_DIR / "schemas").glob("*.json") if p not in expected]
     return sorted(stale + extra)
+
+
+# ---------------------------------------------------------------------- bounded request input
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+"""Nothing this system records happened before smart meters were connected to it."""
+clock_skew: ContextVar[float] = ContextVar("clock_skew", default=300.0)
+"""Seconds a caller's clock may run ahead of ours (``SMGUARD_CLOCK_SKEW_SECONDS``; the HTTP edge sets it)."""
+JSON_MAX_BYTES, JSON_MAX_DEPTH, JSON_MAX_KEYS, JSON_MAX_ITEMS, JSON_MAX_KEY = 64 * 1024, 8, 100, 1000, 200
+
+
+def _not_future(value: datetime) -> datetime:
+    skew = clock_skew.get()
+    if value > datetime.now(timezone.utc) + timedelta(seconds=skew):
+        raise ValueError(f"may not be in the future (more than {skew:g} s ahead of the server's clock)")
+    if value < EARLIEST:
+        raise ValueError(f"may not be before {EARLIEST.date().isoformat()}")
+    return value
+
+
+PastTime = Annotated[AwareDatetime, AfterValidator(_not_future)]
+"""A time a caller says something happened: zone-aware, not in the future (beyond the skew), not before 2000."""
+Day = Annotated[date, Field(ge=EARLIEST.date(), le=date(2100, 12, 31))]
+"""A calendar day between 2000 and 2100 (the domain decides which of them are allowed)."""
+
+
+def within_a_year(value: date) -> date:
+    """A day that is not more than a year ahead of today (a deadline far in the future never falls due)."""
+    if value > datetime.now(timezone.utc).date() + timedelta(days=366):
+        raise ValueError("may not be more than a year ahead")
+    return value
+
+
+def _bounded_json(value: Any) -> Any:
+    """Free-form JSON kept small: nesting, keys, items, key length, finite numbers, total encoded size."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)) and depth > JSON_MAX_DEPTH:
+            raise ValueError(f"nested deeper than {JSON_MAX_DEPTH} levels")
+        if isinstance(node, dict):
+            if len(node) > JSON_MAX_KEYS:
+                raise ValueError(f"an object has more than {JSON_MAX_KEYS} keys")
+            if any(len(key) > JSON_MAX_KEY for key in node):
+                raise ValueError(f"a key is longer than {JSON_MAX_KEY} characters")
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            if len(node) > JSON_MAX_ITEMS:
+                raise ValueError(f"a list has more than {JSON_MAX_ITEMS} items")
+            stack.extend((child, depth + 1) for child in node)
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ValueError("numbers must be finite")
+    if len(json.dumps(value, ensure_ascii=False).encode()) > JSON_MAX_BYTES:
+        raise ValueError(f"larger than {JSON_MAX_BYTES} bytes as JSON")
+    return value
+
+
+BoundedJson = Annotated[
+    Any,
+    AfterValidator(_bounded_json),
+    WithJsonSchema({"description": f"any JSON value: at most {JSON_MAX_DEPTH} levels deep, {JSON_MAX_KEYS} keys an "
+                    f"object, {JSON_MAX_ITEMS} items a list, {JSON_MAX_BYTES} bytes encoded"}),
+]  # fmt: skip
+"""Free-form JSON (e.g. a sensor's ``evidence``), bounded so that one field cannot make an event too large."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from shared.http import install
+from shared.http import ERRORS, install
 from shared.runtime import Runtime
 
 
@@ -18,7 +18,9 @@ def create_app(
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=runtime.lifespan())
     app.state.runtime, app.state.service = runtime, service
     app.state.settings = runtime.settings
+    if runtime.store is not None:  # the record limit is a setting; the store's layout predates it
+        runtime.store.max_record_bytes = runtime.settings.max_event_bytes
     install(app, service=runtime.service)
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, responses=ERRORS)
     return app

@@ -1,13 +1,28 @@
-"""What both event stores do alike: check versions, build envelopes, keep an append's answer as JSON."""
+"""What both event stores do alike: check versions, build envelopes, measure them, keep an append's answer as JSON."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Sequence
 
-from shared.envelope import Envelope, decode, encode
+from cloudevents.core.bindings.kafka import KafkaMessage
+
+from shared.domain import Invalid
+from shared.envelope import Envelope, decode, encode, record_size
 from shared.events import DomainEvent
-from shared.eventstore.ports import AppendResult, ConcurrencyError, Context
+from shared.eventstore.ports import AppendResult, ConcurrencyError, Context, Snapshot
+
+DEFAULT_MAX_RECORD_BYTES = 900 * 1024
+"""Below the broker's default ``message.max.bytes`` (1 MiB), with room for a record batch's framing."""
+
+
+class RecordTooLarge(Invalid):
+    """An append would write a record larger than the store takes (the broker would refuse it): a 422."""
+
+
+class RecordRefused(Invalid):
+    """One record of an append could not be written (too large for the client, not serialisable): only that append fails."""
 
 
 def envelopes_for(
@@ -59,3 +74,44 @@ def answer_of(text: str) -> AppendResult:
     kept = json.loads(text)
     envelopes = tuple(decode(event.encode()) for event in kept["events"])
     return AppendResult(envelopes, kept["version"], replayed=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """An append's records as they will be written: the events' messages and the answer kept under its keys."""
+
+    messages: list[KafkaMessage]
+    answer: str | None
+
+
+def encode_append(
+    aggregate_id: str, envelopes: Sequence[Envelope], snapshot: Snapshot, *, keyed: bool, limit: int
+) -> Encoded:
+    """Encode an append's records and refuse it (RecordTooLarge) when one would be over ``limit`` bytes.
+
+    Done when the append is staged, before anything else can see it: a refused append changes nothing.
+    """
+    try:
+        messages = [encode(envelope) for envelope in envelopes]
+    except (TypeError, ValueError) as exc:
+        raise Invalid(f"{aggregate_id}: the events cannot be written as JSON ({type(exc).__name__})") from None
+    sizes = [(f"the event {e.type}", record_size(m)) for e, m in zip(envelopes, messages)]
+    sizes.append(("its snapshot", len(aggregate_id) + len(snapshot_json(snapshot))))
+    answer = None
+    if keyed:
+        result = AppendResult(tuple(envelopes), envelopes[-1].sequence)
+        answer = answer_json(result, [m.value for m in messages])
+        sizes.append(("the answer kept for a retry", len(answer.encode())))
+    for what, size in sizes:
+        if size > limit:
+            raise RecordTooLarge(
+                f"{aggregate_id}: {what} would be {size} bytes, over the limit of {limit} bytes for one record "
+                "(SMGUARD_MAX_EVENT_BYTES): send less text or fewer items"
+            )
+    return Encoded(messages, answer)
+
+
+def snapshot_json(snapshot: Snapshot) -> bytes:
+    """A snapshot as the changelog keeps it."""
+    body = {"version": snapshot.version, "state": snapshot.state, "index": snapshot.index}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

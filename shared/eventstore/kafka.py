@@ -22,7 +22,7 @@ from shared.kafka.clients import Access
 from shared.backoff import Backoff
 from shared.domain import Aggregate
 from shared.events import DomainEvent
-from shared.eventstore.common import answer_of, envelopes_for
+from shared.eventstore.common import DEFAULT_MAX_RECORD_BYTES, answer_of, encode_append, envelopes_for
 from shared.eventstore.ownership import Ownership
 from shared.eventstore.partitioning import id_on, partition_of
 from shared.eventstore.ports import (
@@ -33,7 +33,6 @@ from shared.eventstore.ports import (
     NotOwner,
     Snapshot,
     Staged,
-    StoreUnavailable,
     WriterFenced,
 )
 from shared.eventstore.restore import restore_partition
@@ -63,6 +62,7 @@ class Layout:
     key_window_seconds: float
     cache_size: int = 10_000
     session_timeout_ms: int = 10_000
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 
 
 class KafkaEventStore(EventStore):
@@ -83,6 +83,8 @@ class KafkaEventStore(EventStore):
         self._assigned_once = asyncio.Event()
         self.restored_events = 0
         self._retries: set[asyncio.Task[None]] = set()
+        self.max_record_bytes = layout.max_record_bytes
+        """The largest record an append may write (the service's ``max_event_bytes``): RecordTooLarge beyond."""
 
     # ------------------------------------------------------------------ life
 
@@ -175,7 +177,7 @@ class KafkaEventStore(EventStore):
         writer = PartitionWriter(
             kafka=self.layout.kafka, transactional_id=f"{self.layout.transactional_prefix}.p{k}",
             partition=k, topics=self.layout.topics, changelog=self.layout.changelog, group_id=self.layout.group_id,
-            committed=self._committed, failed=self._failed,
+            committed=self._committed, failed=self._failed, rejected=self._rejected,
         )  # fmt: skip
         await writer.start()
         self.writers[k] = writer
@@ -199,6 +201,17 @@ class KafkaEventStore(EventStore):
         changed = [aggregate_id for aggregate_id, snapshot in changes.snapshots.items() if snapshot is not None]
         for listener in self.commit_listeners:
             listener(changed)
+
+    def _rejected(self, k: int, aggregate_id: str, survivor: Snapshot | None, keys: list[str]) -> None:
+        """One aggregate's appends were refused (a record the broker would not take): the rest of the
+        partition goes on. Later loads see what is still to commit for it, or what is committed."""
+        assert self.local is not None
+        if survivor is None:
+            self.local.unstage(k, aggregate_id)
+        else:
+            self.local.stage(k, aggregate_id, survivor)
+        for key in keys:
+            self._pending_keys.pop(key, None)
 
     def _failed(self, k: int, error: BaseException) -> None:
         assert self.local is not None
@@ -267,9 +280,10 @@ class KafkaEventStore(EventStore):
             source=self.layout.source, idempotency_key=idempotency_key, context=context,
         )  # fmt: skip
         keys = [key for key in (idempotency_key, *markers) if key]
+        encoded = encode_append(aggregate_id, envelopes, snapshot, keyed=bool(keys), limit=self.max_record_bytes)
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         self.writers[k].put(
-            Pending(future, aggregate_id, envelopes, snapshot, keys, inbox=inbox, at=time.time())
+            Pending(future, aggregate_id, envelopes, snapshot, keys, inbox=inbox, at=time.time(), encoded=encoded)
         )
         self.local.stage(k, aggregate_id, snapshot)
         for key in keys:
@@ -294,8 +308,8 @@ class KafkaEventStore(EventStore):
         if pending is not None:
             try:
                 result = await asyncio.shield(pending[1])
-            except (StoreUnavailable, WriterFenced):
-                return None  # the first attempt did not land: the retry decides afresh
+            except Exception:  # noqa: BLE001 - whatever refused it, the first attempt did not land
+                return None  # the retry decides afresh
             return AppendResult(result.envelopes, result.version, replayed=True)
         kept = self._kept(idempotency_key)
         return answer_of(kept) if kept is not None else None

@@ -107,6 +107,11 @@ class LocalState:
         """A snapshot staged, not yet committed: every later ``get`` answers it."""
         self._overlay.setdefault(part, {})[aggregate_id] = snapshot
 
+    def unstage(self, part: int, aggregate_id: str) -> None:
+        """Forget what was staged for one aggregate (its appends were refused): loads see the committed snapshot."""
+        self._overlay.get(part, {}).pop(aggregate_id, None)
+        self._cache.pop(aggregate_id, None)
+
     def discard(self, part: int) -> None:
         """Forget what was staged on a partition (its commit failed, or the partition was lost)."""
         for aggregate_id in self._overlay.pop(part, {}):

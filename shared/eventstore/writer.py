@@ -4,6 +4,12 @@ What waits while a transaction is in flight goes out in the next one (group comm
 transaction holds a batch's events, the snapshots of the aggregates they changed, their
 idempotency keys, a checkpoint of the event offsets covered (all on the changelog topic), and the
 offsets of the inbox records the batch decided on — all or nothing.
+
+A record the client cannot send (too large, not serialisable) fails only the append it belongs to,
+and the appends to the same aggregate staged after it (they were decided on top of it): the
+transaction is aborted and the others go out again in the next one. Only an error that belongs to
+no one record (the broker away, the writer fenced) fails the whole batch and makes the store read
+the partition again.
 """
 
 from __future__ import annotations
@@ -15,12 +21,13 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import InvalidProducerEpoch, KafkaError, ProducerFenced
+from aiokafka.errors import InvalidProducerEpoch, KafkaError, MessageSizeTooLargeError, ProducerFenced
 from aiokafka.producer import sender as _sender
+from cloudevents.core.bindings.kafka import KafkaMessage
 
 from shared.kafka.clients import Access, aiokafka_options
 from shared.envelope import Envelope, Position, encode, kafka_headers
-from shared.eventstore.common import answer_json
+from shared.eventstore.common import Encoded, RecordRefused, answer_json, snapshot_json
 from shared.eventstore.ports import AppendResult, InboxRecord, Snapshot, StoreUnavailable, WriterFenced
 from shared.eventstore.state import Changes, Checkpoint
 
@@ -31,11 +38,16 @@ log = logging.getLogger(__name__)
 # of every append's latency (measured: 26 ms → 6 ms per back-to-back commit on loopback at 5 ms).
 _sender.BACKOFF_OVERRIDE = 0.005
 FENCED = (ProducerFenced, InvalidProducerEpoch)
+PER_RECORD = (MessageSizeTooLargeError, TypeError, ValueError)
+"""Errors of one record that the client finds before sending it (its size, its content). A record the broker
+refuses is not among them: the idempotent producer's sequence is spent, and only a new producer (which
+could fence a newer owner) would recover it — the batch fails as a whole, so keep the store's limit below
+every topic's ``max.message.bytes``."""
 MAX_BATCH = 500
 AGGREGATE, KEY, CHECKPOINT = "a:", "k:", "c:"
 
 
-@dataclass
+@dataclass(eq=False)
 class Pending:
     """One staged append (or an inbox record that decided nothing, or expired keys) waiting for its transaction."""
 
@@ -47,6 +59,15 @@ class Pending:
     expired: list[str] = field(default_factory=list)
     inbox: InboxRecord | None = None
     at: float = 0.0
+    encoded: Encoded | None = None
+
+
+class Refused(Exception):
+    """A record of ``pending`` was refused (``error``): only that append fails, the batch goes out again."""
+
+    def __init__(self, pending: Pending, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.pending, self.error = pending, error
 
 
 class PartitionWriter:
@@ -63,11 +84,13 @@ class PartitionWriter:
         group_id: str | None,
         committed: Callable[[int, Changes], None],
         failed: Callable[[int, BaseException], None],
+        rejected: Callable[[int, str, Snapshot | None, list[str]], None] = lambda *_: None,
     ) -> None:
-        """``topics``: the catalog topic base → its full name; ``committed``/``failed`` tell the store."""
+        """``topics``: the catalog topic base → its full name; ``committed``/``failed``/``rejected`` tell the store
+        (``rejected(partition, aggregate_id, snapshot still to commit or None, keys)``)."""
         self.partition, self._topics, self._changelog, self._group_id = partition, topics, changelog, group_id
         self._bases = {full: base for base, full in topics.items()}
-        self._committed, self._failed = committed, failed
+        self._committed, self._failed, self._rejected = committed, failed, rejected
         self._producer = AIOKafkaProducer(
             **aiokafka_options(kafka), transactional_id=transactional_id, enable_idempotence=True, acks="all", linger_ms=0
         )
@@ -127,34 +150,65 @@ class PartitionWriter:
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                changes = await self._commit(batch)
-                self._committed(self.partition, changes)
-                self._settle(batch)
+                await self._commit_all_but_refused(batch)
             except FENCED as exc:
                 self.fenced = True
                 self._fail(batch + self._drained(), WriterFenced(f"partition {self.partition}: fenced ({exc})"))
                 return
-            except (KafkaError, OSError, ValueError) as exc:  # ValueError: a record too large to encode
+            except (KafkaError, OSError, ValueError, TypeError) as exc:  # no one record's: the whole batch
                 self._fail(batch + self._drained(), StoreUnavailable(f"append failed: {exc}"))
 
+    async def _commit_all_but_refused(self, batch: list[Pending]) -> None:
+        """Commit the batch; a refused record takes its append (and the appends decided on it) out, and the rest
+        goes again — each round leaves one append out at least, so it ends."""
+        while batch:
+            try:
+                changes = await self._commit(batch)
+            except Refused as refused:
+                batch = self._reject(batch, refused.pending, refused.error)
+                continue
+            self._committed(self.partition, changes)
+            self._settle(batch)
+            return
+
+    def _reject(self, batch: list[Pending], culprit: Pending, error: BaseException) -> list[Pending]:
+        """Fail ``culprit`` and the appends to its aggregate staged after it (in the batch and still queued)."""
+        aggregate_id = culprit.aggregate_id
+        at = batch.index(culprit)
+        later = batch[at + 1 :] + self._drained()
+        dependent = [p for p in later if aggregate_id is not None and p.aggregate_id == aggregate_id]
+        for pending in later:
+            if pending not in dependent and pending not in batch:
+                self._queue.put_nowait(pending)  # back in the queue, in the order they came
+        kept = [p for p in batch if p is not culprit and p not in dependent]
+        log.warning("an append was refused; the others go on", extra={"partition": self.partition, "error": str(error)})
+        if not culprit.future.done():
+            what = f"{aggregate_id or 'an append'}: a record of it could not be written ({type(error).__name__}: {error})"
+            culprit.future.set_exception(RecordRefused(what))
+        for pending in dependent:
+            if not pending.future.done():
+                pending.future.set_exception(StoreUnavailable(f"an earlier append to {aggregate_id} was refused: retry"))
+        if aggregate_id is not None:
+            survivors = [p.snapshot for p in kept if p.aggregate_id == aggregate_id and p.snapshot is not None]
+            keys = [key for p in [culprit, *dependent] for key in p.keys]
+            self._rejected(self.partition, aggregate_id, survivors[-1] if survivors else None, keys)
+        return kept
+
     async def _commit(self, batch: list[Pending]) -> Changes:
-        event_sends, changes, encoded = [], Changes(), {}
+        changes, owners = Changes(), {}
         async with self._producer.transaction():
+            event_sends = []
             for pending in batch:
-                for envelope in pending.envelopes:
-                    message = encode(envelope)
-                    encoded[envelope.id] = message.value
+                for envelope, message in zip(pending.envelopes, self._messages(pending)):
                     topic = self._topics[type(envelope.event).topic]
-                    event_sends.append(
-                        await self._producer.send(
-                            topic, message.value, key=message.key, partition=self.partition,
-                            headers=kafka_headers(message),
-                        )
-                    )  # fmt: skip
-            placed = [await send for send in event_sends]
+                    send = await self._record(
+                        pending, topic, message.value, key=message.key, headers=kafka_headers(message)
+                    )
+                    event_sends.append((pending, send))
+            placed = [await send for _, send in event_sends]
             self._place(batch, placed)
-            events = self._collect(batch, changes, encoded)
-            checkpoint = await self._send_changelog(changes, events)
+            events = self._collect(batch, changes, owners)
+            checkpoint = await self._send_changelog(changes, events, owners)
             offsets = self._inbox_offsets(batch)
             if offsets:
                 assert self._group_id is not None, "an inbox record needs the store's group"
@@ -162,14 +216,33 @@ class PartitionWriter:
         changes.checkpoint = checkpoint
         return changes
 
+    def _messages(self, pending: Pending) -> list[KafkaMessage]:
+        """The append's records, encoded when it was staged (or now: a Refused when they cannot be)."""
+        if pending.encoded is None:
+            try:
+                pending.encoded = Encoded([encode(e) for e in pending.envelopes], None)
+            except PER_RECORD as exc:
+                raise Refused(pending, exc) from None
+        return pending.encoded.messages
+
+    async def _record(self, pending: Pending | None, topic: str, value: bytes | None, **options: object) -> asyncio.Future:
+        """Send one record in the transaction; an error of that record alone is the append's (Refused)."""
+        try:
+            return await self._producer.send(topic, value, partition=self.partition, **options)
+        except PER_RECORD as exc:
+            if pending is None:
+                raise
+            raise Refused(pending, exc) from None
+
     def _place(self, batch: list[Pending], placed: list) -> None:
         """Give each envelope the position it was written at."""
         positions = iter(placed)
         for pending in batch:
             pending.envelopes = [e.at(Position(m.topic, m.partition, m.offset)) for e, m in zip(pending.envelopes, positions)]
 
-    def _collect(self, batch: list[Pending], changes: Changes, encoded: dict[str, bytes]) -> dict[str, int]:
-        """What the batch changes on the changelog; returns the next event offset per topic base."""
+    def _collect(self, batch: list[Pending], changes: Changes, owners: dict[str, Pending]) -> dict[str, int]:
+        """What the batch changes on the changelog (``owners``: changelog key → the append it is for); returns the
+        next event offset per topic base."""
         events: dict[str, int] = {}
         for pending in batch:
             for envelope in pending.envelopes:
@@ -178,22 +251,28 @@ class PartitionWriter:
                 events[base] = max(events.get(base, 0), envelope.position.offset + 1)
             if pending.snapshot is not None and pending.aggregate_id is not None:
                 changes.snapshots[pending.aggregate_id] = pending.snapshot
+                owners[AGGREGATE + pending.aggregate_id] = pending
             if pending.keys and pending.envelopes:
-                result = AppendResult(tuple(pending.envelopes), pending.envelopes[-1].sequence)
-                answer = answer_json(result, [encoded[e.id] for e in pending.envelopes])
+                answer = pending.encoded.answer if pending.encoded else None
+                if answer is None:
+                    result = AppendResult(tuple(pending.envelopes), pending.envelopes[-1].sequence)
+                    answer = answer_json(result, [m.value for m in self._messages(pending)])
                 changes.keys.update({key: (pending.at, answer) for key in pending.keys})
+                owners.update({KEY + key: pending for key in pending.keys})
             changes.keys.update({key: None for key in pending.expired})
         return events
 
-    async def _send_changelog(self, changes: Changes, events: dict[str, int]) -> Checkpoint:
-        records = [(AGGREGATE + i, _snapshot_json(s)) for i, s in changes.snapshots.items() if s is not None]
+    async def _send_changelog(
+        self, changes: Changes, events: dict[str, int], owners: dict[str, Pending] | None = None
+    ) -> Checkpoint:
+        records = [(AGGREGATE + i, snapshot_json(s)) for i, s in changes.snapshots.items() if s is not None]
         records += [(KEY + key, _key_json(kept)) for key, kept in changes.keys.items()]
         records.append((CHECKPOINT + str(self.partition), json.dumps({"events": events}).encode()))
+        owner = (owners or {}).get
         sends = [
-            await self._producer.send(self._changelog, value, key=key.encode(), partition=self.partition)
-            for key, value in records
+            (owner(key), await self._record(owner(key), self._changelog, value, key=key.encode())) for key, value in records
         ]
-        last = [await send for send in sends][-1]
+        last = [await send for _, send in sends][-1]
         return Checkpoint(changelog=last.offset + 1, events=events)
 
     def _inbox_offsets(self, batch: list[Pending]) -> dict[TopicPartition, int]:
@@ -227,11 +306,6 @@ class PartitionWriter:
         while not self._queue.empty():
             drained.append(self._queue.get_nowait())
         return drained
-
-
-def _snapshot_json(snapshot: Snapshot) -> bytes:
-    body = {"version": snapshot.version, "state": snapshot.state, "index": snapshot.index}
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _key_json(kept: tuple[float, str] | None) -> bytes | None:

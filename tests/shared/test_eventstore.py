@@ -9,8 +9,9 @@ import pytest
 
 from shared.kafka import clients
 from shared.config import Settings
-from shared.eventstore import ConcurrencyError, Context, StoreUnavailable
+from shared.eventstore import ConcurrencyError, Context
 from shared.eventstore.kafka import KafkaEventStore
+from shared.eventstore.common import RecordTooLarge
 from shared.kafka.reader import assign_all, read_to_end
 from shared.repository import Repository
 from shared.topics import INCIDENT_EVENTS
@@ -107,16 +108,14 @@ class TestStaging:
         await staged.committed()
         assert store.find("overdue", "initial", committed=True) == [case]
 
-    async def test_a_commit_the_broker_refuses_leaves_no_staged_change_and_the_store_goes_on(
+    async def test_an_append_too_large_for_the_broker_is_refused_when_staged_and_the_store_goes_on(
         self, stores, settings
     ) -> None:
         store = await stores()
         big = Case(store.new_id())
         big.open(description="x" * 2_000_000)  # past the broker's message.max.bytes
-        staged = cases(store).stage(big, context=CTX)
-        assert cases(store).load(big.id).exists
-        with pytest.raises(StoreUnavailable):
-            await staged.committed()
+        with pytest.raises(RecordTooLarge, match=f"limit of {store.max_record_bytes} bytes"):
+            cases(store).stage(big, context=CTX)
         assert not cases(store).load(big.id).exists
         await cases(store).create(lambda new: _opened_as(big.id), context=CTX)
         assert [r["sequence"] for r in await records_of(settings, big.id, 1)] == [1]

@@ -5,17 +5,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
 from fastapi.responses import PlainTextResponse
 
 from services.audit.application.service import AuditService
 from services.audit.domain.dossier_md import render
 from services.audit.domain.entries import EntryFilter
 from shared.auth import Readers, SocOrAuditor, UtilityReaders
-from shared.http import service_of
+from shared.http import MAX_POSITION, Offset, PathId, QueryId, service_of
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 Audit = Annotated[AuditService, Depends(service_of)]
@@ -25,14 +25,14 @@ Audit = Annotated[AuditService, Depends(service_of)]
 async def entries(
     audit: Audit,
     principal: Readers,
-    subject: str | None = None,
-    operator_id: str | None = None,
-    type: str | None = None,
-    actor: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    subject: QueryId = None,
+    operator_id: QueryId = None,
+    type: QueryId = None,
+    actor: QueryId = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    start: Annotated[int, Query(ge=0)] = 0,
+    start: Offset = 0,
 ) -> dict[str, Any]:
     """Entries in time order, filtered; operators see only their tenant's. Page with ``start``/``next``."""
     query = EntryFilter(subject, operator_id, type, actor, since, until)
@@ -47,7 +47,7 @@ async def verify(audit: Audit, _: UtilityReaders) -> dict[str, Any]:
 
 @router.get("/checkpoints")
 async def checkpoints(
-    audit: Audit, _: UtilityReaders, after: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    audit: Audit, _: UtilityReaders, after: Offset = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
     """Signed tree heads in order."""
     return audit.checkpoint_page(after=after, limit=limit)
@@ -67,7 +67,7 @@ async def sign_now(audit: Audit, _: SocOrAuditor) -> dict[str, Any]:
 
 @router.get("/proofs/inclusion/{entry}")
 async def inclusion(
-    audit: Audit, entry: str, _: UtilityReaders, checkpoint: Annotated[int | None, Query(ge=1)] = None
+    audit: Audit, entry: PathId, _: UtilityReaders, checkpoint: Annotated[int | None, Query(ge=1, le=MAX_POSITION)] = None
 ) -> dict[str, Any]:
     """Proof that one entry (``topic:partition:offset`` or event id) is in a checkpoint's log."""
     return audit.inclusion(entry, checkpoint)
@@ -75,7 +75,8 @@ async def inclusion(
 
 @router.get("/proofs/consistency")
 async def consistency(
-    audit: Audit, _: UtilityReaders, first: Annotated[int, Query(ge=1)], second: Annotated[int, Query(ge=1)]
+    audit: Audit, _: UtilityReaders, first: Annotated[int, Query(ge=1, le=MAX_POSITION)],
+    second: Annotated[int, Query(ge=1, le=MAX_POSITION)],
 ) -> dict[str, Any]:
     """Proof that checkpoint ``second`` only appended to checkpoint ``first``."""
     return audit.consistency(first, second)
@@ -83,7 +84,7 @@ async def consistency(
 
 @router.get("/dossiers/{incident_id}", response_model=None)
 async def incident_dossier(
-    audit: Audit, incident_id: str, principal: Readers, format: Literal["json", "md"] = "json"
+    audit: Audit, incident_id: PathId, principal: Readers, format: Literal["json", "md"] = "json"
 ) -> dict[str, Any] | PlainTextResponse:
     """The incident's whole story in order; ``?format=md`` for a readable document."""
     found = audit.dossier(incident_id, principal)

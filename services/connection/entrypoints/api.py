@@ -21,7 +21,7 @@ from services.connection.entrypoints.schemas import (
 )
 from shared.auth import Parties, Readers, Soc
 from shared.events.connection import ConnectionBlocked, ConnectionReconnected
-from shared.http import ExpectedVersion, IdempotencyKey, context_of, service_of
+from shared.http import ExpectedVersion, IdempotencyKey, Offset, PathId, QueryId, context_of, service_of
 
 router = APIRouter(tags=["connections"])
 Service = Annotated[ConnectionService, Depends(service_of)]
@@ -55,8 +55,8 @@ async def list_connections(
     principal: Readers,
     service: Service,
     status: Literal["active", "blocked", "awaiting_approval"] | None = None,
-    operator_id: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    operator_id: QueryId = None,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """Connections the caller may see, filtered, one bounded page at a time."""
@@ -64,14 +64,14 @@ async def list_connections(
 
 
 @router.get("/connections/{connection_id}", response_model=ConnectionPublic)
-async def get_connection(connection_id: str, principal: Readers, service: Service) -> dict[str, Any]:
+async def get_connection(connection_id: PathId, principal: Readers, service: Service) -> dict[str, Any]:
     """One connection: status, blocking incidents, approvals, enforcement, masked secret hints."""
     return queries.connection(service, principal, connection_id)
 
 
 @router.post("/connections/{connection_id}/secrets", response_model=ConnectionPublic)
 async def rotate_secrets(
-    connection_id: str, body: SecretsCreate, principal: Parties, service: Service, if_match: ExpectedVersion
+    connection_id: PathId, body: SecretsCreate, principal: Parties, service: Service, if_match: ExpectedVersion
 ) -> dict[str, Any]:
     """Rotate the connection's secrets (its operator or the SOC); ends a compromise."""
     saved = await handlers.rotate_secrets(
@@ -83,7 +83,7 @@ async def rotate_secrets(
 
 @router.post("/connections/{connection_id}/block", status_code=201)
 async def block_connection(
-    connection_id: str, body: BlockCreate, principal: Soc, service: Service, key: IdempotencyKey,
+    connection_id: PathId, body: BlockCreate, principal: Soc, service: Service, key: IdempotencyKey,
     if_match: ExpectedVersion,
 ) -> dict[str, Any]:
     """The SOC blocks a connection for an open incident (several incidents may block one connection)."""
@@ -100,7 +100,7 @@ async def block_connection(
 
 @router.post("/connections/{connection_id}/approvals", status_code=201)
 async def approve_reconnection(
-    connection_id: str, body: ApprovalCreate, principal: Parties, service: Service, key: IdempotencyKey,
+    connection_id: PathId, body: ApprovalCreate, principal: Parties, service: Service, key: IdempotencyKey,
     if_match: ExpectedVersion,
 ) -> dict[str, Any]:
     """Approve reconnection for the caller's side; the second side's approval reconnects."""

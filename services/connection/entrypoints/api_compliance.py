@@ -28,19 +28,19 @@ from services.connection.entrypoints.schemas import (
 )
 from shared.auth import Readers, Soc, require_roles
 from shared.events.operator import RiskAssessmentRecorded, StatusRequested, TrainingRecorded
-from shared.http import ExpectedVersion, IdempotencyKey, context_of
+from shared.http import ExpectedVersion, IdempotencyKey, PathId, context_of
 from shared.principal import Principal
 
 router = APIRouter(tags=["compliance"])
 
 
-def that_operator(operator_id: str, principal: Annotated[Principal, Depends(require_roles("operator"))]) -> Principal:
+def that_operator(operator_id: PathId, principal: Annotated[Principal, Depends(require_roles("operator"))]) -> Principal:
     """Staff of the operator in the path (another operator's path is a 404)."""
     principal.require_operator(operator_id)
     return principal
 
 
-def reader(operator_id: str, principal: Readers) -> Principal:
+def reader(operator_id: PathId, principal: Readers) -> Principal:
     """Utility roles, auditors and that operator."""
     principal.require_operator(operator_id)
     return principal
@@ -52,7 +52,7 @@ Reader = Annotated[Principal, Depends(reader)]
 
 @router.post("/operators/{operator_id}/risk-assessments", status_code=201)
 async def record_assessment(
-    operator_id: str, body: AssessmentCreate, principal: ThatOperator, service: Service, key: IdempotencyKey,
+    operator_id: PathId, body: AssessmentCreate, principal: ThatOperator, service: Service, key: IdempotencyKey,
     if_match: ExpectedVersion,
 ) -> dict[str, Any]:
     """Record a risk assessment (not dated in the future)."""
@@ -68,7 +68,7 @@ async def record_assessment(
 
 @router.post("/operators/{operator_id}/trainings", status_code=201)
 async def record_training(
-    operator_id: str, body: TrainingCreate, principal: ThatOperator, service: Service, key: IdempotencyKey,
+    operator_id: PathId, body: TrainingCreate, principal: ThatOperator, service: Service, key: IdempotencyKey,
     if_match: ExpectedVersion,
 ) -> dict[str, Any]:
     """Record security education or an incident drill (not dated in the future)."""
@@ -84,7 +84,7 @@ async def record_training(
 
 @router.post("/operators/{operator_id}/leakage-controls", status_code=201)
 async def attest_leakage_controls(
-    operator_id: str, body: LeakageControlsCreate, principal: ThatOperator, service: Service, key: IdempotencyKey,
+    operator_id: PathId, body: LeakageControlsCreate, principal: ThatOperator, service: Service, key: IdempotencyKey,
     if_match: ExpectedVersion,
 ) -> dict[str, Any]:
     """Attest the controls protecting special-meter IDs, authentication IDs, passwords and Pairing IDs."""
@@ -102,7 +102,7 @@ async def attest_leakage_controls(
 
 @router.post("/operators/{operator_id}/status-requests", status_code=201)
 async def request_status(
-    operator_id: str, body: StatusRequestCreate, principal: Soc, service: Service, key: IdempotencyKey,
+    operator_id: PathId, body: StatusRequestCreate, principal: Soc, service: Service, key: IdempotencyKey,
     if_match: ExpectedVersion,
 ) -> dict[str, Any]:
     """The SOC asks the operator to show its status by ``reply_by``."""
@@ -122,7 +122,7 @@ async def request_status(
 
 @router.post("/operators/{operator_id}/status-reports", status_code=201)
 async def report_status(
-    operator_id: str, body: StatusReportCreate, principal: ThatOperator, service: Service, key: IdempotencyKey,
+    operator_id: PathId, body: StatusReportCreate, principal: ThatOperator, service: Service, key: IdempotencyKey,
     if_match: ExpectedVersion,
 ) -> dict[str, Any]:
     """Answer a status request; the report carries the records as they stand (404 unknown, 409 answered)."""
@@ -136,6 +136,6 @@ async def report_status(
 
 
 @router.get("/operators/{operator_id}/compliance")
-async def compliance_status(operator_id: str, _: Reader, service: Service) -> dict[str, Any]:
+async def compliance_status(operator_id: PathId, _: Reader, service: Service) -> dict[str, Any]:
     """Last assessment and trainings, the attestation in force, overdue and upcoming items, open requests."""
     return compliance.compliance_standing(service, operator_id)

@@ -20,7 +20,7 @@ from services.connection.entrypoints.schemas import (
     RecommendationPublic,
 )
 from shared.auth import Parties, Soc, UtilityReaders
-from shared.http import ExpectedVersion, IdempotencyKey, context_of
+from shared.http import ExpectedVersion, IdempotencyKey, Offset, PathId, context_of
 from shared.principal import Principal
 from shared.repository import Saved
 
@@ -60,7 +60,7 @@ async def put_block_policy(
 async def open_recommendations(
     _: Soc,
     service: Service,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
     """Open block recommendations whose incident is still open, oldest first, one bounded page at a time."""
@@ -69,7 +69,7 @@ async def open_recommendations(
 
 @router.post("/block-recommendations/{recommendation_id}/confirm")
 async def confirm_recommendation(
-    recommendation_id: str, body: DecisionCreate, principal: Soc, service: Service, if_match: ExpectedVersion
+    recommendation_id: PathId, body: DecisionCreate, principal: Soc, service: Service, if_match: ExpectedVersion
 ) -> dict[str, Any]:
     """Confirm: the connection is blocked for the recommendation's incident (409 once it is cleared).
 
@@ -83,7 +83,7 @@ async def confirm_recommendation(
 
 @router.post("/block-recommendations/{recommendation_id}/reject")
 async def reject_recommendation(
-    recommendation_id: str, body: DecisionCreate, principal: Soc, service: Service, if_match: ExpectedVersion
+    recommendation_id: PathId, body: DecisionCreate, principal: Soc, service: Service, if_match: ExpectedVersion
 ) -> dict[str, Any]:
     """Reject: nothing is blocked. ``If-Match`` is the version of the connection the recommendation is about."""
     saved = await handlers.reject_recommendation(
@@ -94,7 +94,7 @@ async def reject_recommendation(
 
 @router.post("/incidents/{incident_id}/approvals")
 async def approve_incident_connections(
-    incident_id: str, body: ApprovalCreate, principal: Parties, service: Service,
+    incident_id: PathId, body: ApprovalCreate, principal: Parties, service: Service,
     authorization: Annotated[str, Header()],
 ) -> dict[str, Any]:
     """Bulk approval: the caller's side approves every connection this incident blocked that it may see."""
@@ -104,7 +104,7 @@ async def approve_incident_connections(
     return asdict(done)
 
 
-async def _decided(service: ConnectionService, principal: Principal, *, recommendation_id: str, saved: Saved) -> dict[str, Any]:
+async def _decided(service: ConnectionService, principal: Principal, *, recommendation_id: PathId, saved: Saved) -> dict[str, Any]:
     await queries.settled(service, saved)
     status = queries.connection(service, principal, saved.aggregate_id)["status"]
     return {"id": recommendation_id, "connection_id": saved.aggregate_id, "status": status, "version": saved.version}

@@ -1,14 +1,18 @@
-"""HTTP input and output models (``XCreate`` strict input, ``XPublic`` output)."""
+"""HTTP input and output models (``XCreate`` strict input, ``XPublic`` output).
+
+Every string and list is bounded (characters, not bytes), every day a caller supplies too.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
 
 from services.connection.domain.policy import POLICY_ID
 from shared.events.values import AssetKind, BlockReason, Party
+from shared.schemas import Day, within_a_year
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Note = Annotated[str, StringConstraints(max_length=4000)]
@@ -17,6 +21,9 @@ Ident = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r
 Secret = Annotated[SecretStr, Field(min_length=1, max_length=256)]
 Mode = Literal["auto", "recommend", "off"]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+Control = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+Deadline = Annotated[Day, AfterValidator(within_a_year)]
+"""A day the utility sets for something to happen: not more than a year ahead."""
 Information = Literal["special_meter_id", "auth_id", "password", "pairing_id"]
 
 
@@ -31,7 +38,7 @@ class OperatorCreate(Input):
 
     operator_id: Ident
     name: Text
-    agreement_date: date
+    agreement_date: Deadline
 
     @field_validator("operator_id")
     @classmethod
@@ -169,7 +176,7 @@ class RecommendationPublic(BaseModel):
 class AssessmentCreate(Input):
     """A risk assessment (vulnerability survey etc.) the operator ran."""
 
-    date: date
+    date: Day
     scope: LongText
     method: LongText
     findings_summary: LongText
@@ -179,7 +186,7 @@ class AssessmentCreate(Input):
 class TrainingCreate(Input):
     """Security education or an incident-response drill given to the operator's system users."""
 
-    date: date
+    date: Day
     kind: Literal["education", "incident_drill"]
     participants: int = Field(ge=1, le=1_000_000)
 
@@ -187,17 +194,17 @@ class TrainingCreate(Input):
 class LeakageControlsCreate(Input):
     """How the important information is protected; ``coverage`` says which controls protect what."""
 
-    date: date
-    controls: list[LongText] = Field(min_length=1, max_length=100)
+    date: Day
+    controls: list[Control] = Field(min_length=1, max_length=50)
     attested_by: Text
-    coverage: dict[Information, list[LongText]] = Field(default_factory=dict)
+    coverage: dict[Information, Annotated[list[Control], Field(max_length=50)]] = Field(default_factory=dict)
 
 
 class StatusRequestCreate(Input):
     """The utility asks the operator to show how it is doing (運用状況の提示)."""
 
     subject: LongText
-    reply_by: date
+    reply_by: Deadline
 
 
 class StatusReportCreate(Input):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from shared.auth import Parties, Readers, SensorOrSoc, Soc
 from shared.events.incident import CauseReport, InitialReport
 from shared.events.values import IncidentCategory, Severity
-from shared.http import ExpectedVersion, IdempotencyKey, context_of, service_of
+from shared.http import ExpectedVersion, IdempotencyKey, Offset, PathId, QueryId, context_of, service_of
 from shared.principal import Principal
 from services.incident.application import anomalies, handlers, queries
 from services.incident.application.service import IncidentService
@@ -51,7 +51,7 @@ async def report_incident(body: IncidentCreate, principal: Parties, svc: Service
 
 @router.post("/incidents/{incident_id}/reports/initial", status_code=201, response_model=ReportWritten)
 async def file_initial_report(
-    incident_id: str, body: InitialReportCreate, principal: Parties, svc: Service, key: IdempotencyKey, expected: ExpectedVersion
+    incident_id: PathId, body: InitialReportCreate, principal: Parties, svc: Service, key: IdempotencyKey, expected: ExpectedVersion
 ) -> dict:
     """File or revise part (i): event, location, impact on each device and system, response plan."""
     cmd = FileReport("initial", initial=InitialReport.model_validate(body.model_dump()))
@@ -60,7 +60,7 @@ async def file_initial_report(
 
 @router.post("/incidents/{incident_id}/reports/cause", status_code=201, response_model=ReportWritten)
 async def file_cause_report(
-    incident_id: str, body: CauseReportCreate, principal: Parties, svc: Service, key: IdempotencyKey, expected: ExpectedVersion
+    incident_id: PathId, body: CauseReportCreate, principal: Parties, svc: Service, key: IdempotencyKey, expected: ExpectedVersion
 ) -> dict:
     """File or revise part (ii): cause, countermeasure, countermeasure plan, recurrence prevention."""
     cmd = FileReport("cause", cause=CauseReport.model_validate(body.model_dump()))
@@ -77,7 +77,7 @@ async def _file(
 
 @router.post("/incidents/{incident_id}/clear", response_model=IncidentWritten)
 async def clear_incident(
-    incident_id: str, body: ClearCreate, principal: Parties, svc: Service, key: IdempotencyKey, expected: ExpectedVersion
+    incident_id: PathId, body: ClearCreate, principal: Parties, svc: Service, key: IdempotencyKey, expected: ExpectedVersion
 ) -> dict:
     """Declare the incident resolved; 409 while no cause report is filed."""
     write = handlers.AsParty(incident_id, principal, context_of(principal), expected, key)
@@ -107,9 +107,9 @@ async def list_incidents(
     status: Literal["open", "cleared"] | None = None,
     category: IncidentCategory | None = None,
     severity: Severity | None = None,
-    operator_id: str | None = None,
+    operator_id: QueryId = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict:
     """Incidents the caller may see, newest first, filtered and paged."""
     where = IncidentFilter(status=status, category=category, severity=severity, operator_id=operator_id)
@@ -117,18 +117,18 @@ async def list_incidents(
 
 
 @router.get("/incidents/{incident_id}")
-async def get_incident(incident_id: str, principal: Readers, svc: Service) -> dict:
+async def get_incident(incident_id: PathId, principal: Readers, svc: Service) -> dict:
     """The incident: status, assets and their responsible side, report revisions, anomalies, timeline."""
     return await queries.incident(svc, incident_id, by=principal)
 
 
 @router.get("/incidents/{incident_id}/anomalies")
 async def list_anomalies(
-    incident_id: str,
+    incident_id: PathId,
     principal: Readers,
     svc: Service,
     limit: Annotated[int, Query(ge=1, le=MAX_ANOMALY_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict:
     """Every anomaly of the incident, a page at a time, in the order they were recorded."""
     return await queries.anomalies(svc, incident_id, by=principal, offset=offset, limit=limit)

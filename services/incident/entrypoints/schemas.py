@@ -1,12 +1,17 @@
-"""HTTP bodies of the incident service: strict input (XCreate), plain answers (XPublic)."""
+"""HTTP bodies of the incident service: strict input (XCreate), plain answers (XPublic).
+
+Every string, list and free-form field is bounded (characters, not bytes: Japanese text is ordinary)
+so that the largest body a route accepts still makes one event the broker takes.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.events.values import AnomalyType, AssetKind, IncidentCategory, Severity, Tlp
+from shared.schemas import BoundedJson, PastTime
 
 
 def _not_blank(value: str) -> str:
@@ -15,8 +20,12 @@ def _not_blank(value: str) -> str:
     return value
 
 
-Text = Annotated[str, Field(min_length=1, max_length=20000), AfterValidator(_not_blank)]
+Text = Annotated[str, Field(min_length=1, max_length=10000), AfterValidator(_not_blank)]
+"""A report's paragraph: up to 10,000 characters (several pages of Japanese)."""
+Title = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_not_blank)]
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
+Description = Annotated[str, Field(max_length=20000)]
+MAX_ASSETS, MAX_IMPACTS, MAX_METERS = 200, 50, 10000
 
 
 class Strict(BaseModel):
@@ -37,10 +46,10 @@ class IncidentCreate(Strict):
 
     category: IncidentCategory
     severity: Severity
-    title: Text
-    description: str = Field(default="", max_length=20000)
-    affected_assets: list[AssetCreate] = Field(default=[], max_length=500)
-    detected_at: AwareDatetime
+    title: Title
+    description: Description = ""
+    affected_assets: list[AssetCreate] = Field(default=[], max_length=MAX_ASSETS)
+    detected_at: PastTime
     operator_id: Name | None = None
     tlp: Tlp = "AMBER"
 
@@ -48,8 +57,8 @@ class IncidentCreate(Strict):
 class ImpactCreate(Strict):
     """One device or system and the impact on it."""
 
-    target: Text
-    impact: Text
+    target: Name
+    impact: Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_not_blank)]
 
 
 class InitialReportCreate(Strict):
@@ -57,7 +66,7 @@ class InitialReportCreate(Strict):
 
     event: Text
     location: Text
-    impacts: list[ImpactCreate] = Field(min_length=1, max_length=500)
+    impacts: list[ImpactCreate] = Field(min_length=1, max_length=MAX_IMPACTS)
     response_plan: Text
 
 
@@ -83,8 +92,8 @@ class AnomalyCreate(Strict):
     connection_id: Name
     type: AnomalyType
     severity: Severity
-    observed_at: AwareDatetime
-    evidence: Any = None
+    observed_at: PastTime
+    evidence: BoundedJson = None
 
 
 class AnomalyTopicRecord(AnomalyCreate):
@@ -96,14 +105,14 @@ class AnomalyTopicRecord(AnomalyCreate):
 class VulnerabilityCreate(Strict):
     """A serious vulnerability and its match criteria."""
 
-    title: Text
+    title: Title
     severity: Severity
     asset_kind: AssetKind
     maker: Name | None = None
     model: Name | None = None
     firmware: Name | None = None
-    smart_meter_ids: list[Name] = Field(default=[], max_length=100000)
-    description: str = Field(default="", max_length=20000)
+    smart_meter_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default=[], max_length=MAX_METERS)
+    description: Description = ""
     tlp: Tlp = "AMBER"
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from shared.auth import Parties, Readers, Soc
 from shared.events.contact import ContactKind
-from shared.http import ExpectedVersion, IdempotencyKey, context_of, service_of
+from shared.http import ExpectedVersion, IdempotencyKey, Offset, PathId, QueryId, context_of, service_of
 from services.notification.application import handlers, queries
 from services.notification.application.service import NotificationService
 from services.notification.entrypoints.schemas import ContactPut
@@ -18,9 +18,12 @@ Service = Annotated[NotificationService, Depends(service_of)]
 router = APIRouter(tags=["notification"])
 
 
-@router.put("/operators/{operator_id}/contacts/{kind}")
+@router.put(
+    "/operators/{operator_id}/contacts/{kind}",
+    responses={201: {"description": "Registered (the first PUT); 200 once it existed", "model": dict[str, Any]}},
+)
 async def put_contact(
-    operator_id: str,
+    operator_id: PathId,
     kind: ContactKind,
     body: ContactPut,
     response: Response,
@@ -40,7 +43,7 @@ async def put_contact(
 
 
 @router.get("/operators/{operator_id}/contacts")
-async def get_contacts(operator_id: str, principal: Readers, service: Service) -> dict[str, Any]:
+async def get_contacts(operator_id: PathId, principal: Readers, service: Service) -> dict[str, Any]:
     """An operator's contacts (that operator, utility roles and auditors)."""
     return queries.contacts(service, operator_id, principal=principal)
 
@@ -66,23 +69,23 @@ async def list_notifications(
     principal: Readers,
     service: Service,
     status: Status | None = None,
-    operator_id: str | None = None,
+    operator_id: QueryId = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Notifications to or from the caller's tenant (all of them for utility roles and auditors), newest first."""
     return queries.notifications(service, principal=principal, status=status, operator_id=operator_id, limit=limit, offset=offset)
 
 
 @router.get("/notifications/{notification_id}")
-async def get_notification(notification_id: str, principal: Readers, service: Service) -> dict[str, Any]:
+async def get_notification(notification_id: PathId, principal: Readers, service: Service) -> dict[str, Any]:
     """One notification: recipient, route, channel, status, attempts, last error, the event it tells of."""
     return queries.notification(service, notification_id, principal=principal)
 
 
 @router.post("/notifications/{notification_id}/ack")
 async def acknowledge(
-    notification_id: str,
+    notification_id: PathId,
     principal: Readers,
     service: Service,
     expected_version: ExpectedVersion,

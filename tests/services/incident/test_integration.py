@@ -102,7 +102,7 @@ async def test_a_restart_restores_state_from_snapshots_and_resumes_the_read_mode
         assert (await client.get(f"/incidents/{anomaly_incident}", headers=soc)).json()["anomaly_count"] == 6
 
 
-async def test_what_a_failed_commit_decided_is_forgotten(settings, operator_id):
+async def test_an_anomaly_too_large_to_record_decides_nothing_and_its_signal_stays_new(settings, operator_id):
     connection_id = uid("conn")
     await registered(settings, connection_id, operator_id)
     sensor = bearer(settings, "sensor")
@@ -110,7 +110,7 @@ async def test_what_a_failed_commit_decided_is_forgotten(settings, operator_id):
         svc = client.svc
         await known(svc, connection_id)
         too_large = anomaly_body(connection_id, "sig-lost", evidence="x" * 2_000_000)  # past the broker's message.max.bytes
-        assert (await client.post("/anomalies", json=too_large, headers=sensor)).status_code == 503
+        assert (await client.post("/anomalies", json=too_large, headers=sensor)).status_code == 413
         assert not svc.store.seen("signal:sig-lost") and svc.store.find("connection", connection_id) == []
         await eventually(lambda: svc.store.ready, what="the store serves its partitions again")
         again = await client.post("/anomalies", json=anomaly_body(connection_id, "sig-lost"), headers=sensor)
