@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from shared.kafka import clients
 from services.incident.domain.commands import OpenIncident
 from services.incident.domain.model import Incident
 from shared.config import Settings
@@ -35,7 +36,7 @@ async def run(bootstrap: str, *, count: int = 5000, concurrency: int = 200) -> d
     with tempfile.TemporaryDirectory(prefix="smguard-bench-store-") as tmp:
         store = KafkaEventStore(
             Layout(
-                bootstrap=bootstrap, topics={INCIDENT_EVENTS: settings.topic(INCIDENT_EVENTS)},
+                kafka=clients.access(settings), topics={INCIDENT_EVENTS: settings.topic(INCIDENT_EVENTS)},
                 kinds={INCIDENT_EVENTS: Incident}, inbox=settings.topic(SENSOR_ANOMALIES),
                 changelog=settings.topic(INCIDENT_STATE), group_id=f"{settings.topic_prefix}bench",
                 transactional_prefix=f"{settings.topic_prefix}bench.writer", partitions=settings.topic_partitions,

@@ -22,6 +22,7 @@ import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
 
+from shared.kafka import clients
 from bench.harness import percentiles
 from shared.auth import mint_token
 from shared.config import Settings
@@ -117,7 +118,7 @@ async def run(
         await asyncio.to_thread(system.start, "incident", "connection")
         settings = Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=system.prefix, jwt_secret=SECRET)
         headers = {"Authorization": f"Bearer {mint_token(settings, role='utility_soc')}"}
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1)
+        producer = clients.producer(Settings(kafka_bootstrap_servers=bootstrap), linger_ms=1)
         try:
             async with httpx.AsyncClient(timeout=30) as client:
                 connections = await _register(client, system, headers, latency_count + burst + 1)
@@ -146,12 +147,11 @@ async def run(
 
 async def _intake(producer: AIOKafkaProducer, settings: Settings, connections: list[str], *, count: int) -> dict[str, Any]:
     """``count`` anomalies over 50 connections with open incidents: each one attaches (no new block)."""
-    from aiokafka import AIOKafkaConsumer
 
     from shared.kafka.reader import assign_all
     from shared.topics import INCIDENT_EVENTS
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, isolation_level="read_committed")
+    consumer = clients.consumer(settings, isolation_level="read_committed")
     await consumer.start()
     partitions = await assign_all(consumer, [settings.topic(INCIDENT_EVENTS)])
     await consumer.seek_to_end(*partitions)
@@ -185,12 +185,11 @@ def _stage_medians(stages: dict[str, dict[str, float]], peer: Peer, connections:
 
 async def stage_times(bootstrap: str, prefix: str) -> dict[str, dict[str, float]]:
     """Per connection, the broker time (ms) of its anomaly record, AnomalyDetected and ConnectionBlocked."""
-    from aiokafka import AIOKafkaConsumer
 
     from shared.kafka.reader import assign_all, read_to_end
     from shared.topics import CONNECTION_EVENTS, INCIDENT_EVENTS
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
+    consumer = clients.consumer(Settings(kafka_bootstrap_servers=bootstrap), isolation_level="read_committed")
     await consumer.start()
     stages: dict[str, dict[str, float]] = {}
     try:

@@ -20,9 +20,8 @@ from typing import Any
 
 import httpx
 import uvicorn
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.kafka import clients
 from bench.hot_path_bench import SECRET, Peer, _register, _wait_known
 from shared.auth import mint_token
 from shared.config import Settings
@@ -118,7 +117,7 @@ def _settings(bootstrap: str, system: System) -> Settings:
 
 
 async def _anomalies(settings: Settings, connections: list[str], count: int) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=20, acks=1)
+    producer = clients.producer(settings, linger_ms=20, acks=1)
     await producer.start()
     try:
         topic, now, marker = settings.topic(SENSOR_ANOMALIES), datetime.now(timezone.utc).isoformat(), uuid.uuid4().hex[:6]
@@ -135,7 +134,7 @@ async def _anomalies(settings: Settings, connections: list[str], count: int) -> 
 async def _known_connections(settings: Settings, count: int) -> list[str]:
     """Connections the incident service learns from the connection topic (written here as that service would)."""
     await ensure_topics(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = clients.producer(settings, acks="all")
     await producer.start()
     ids = [f"conn-{uuid.uuid4()}" for _ in range(count)]
     try:
@@ -188,7 +187,7 @@ def _all_caught_up(system: System) -> bool:
 
 async def _group_progress(settings: Settings, group: str, base: str) -> tuple[int, int]:
     """Records of a topic the group has committed past, and records in it."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = clients.admin(settings)
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
@@ -197,7 +196,7 @@ async def _group_progress(settings: Settings, group: str, base: str) -> tuple[in
     mine = {tp: meta.offset for tp, meta in committed.items() if tp.topic == settings.topic(base)}
     if not mine:
         return 0, 0  # nothing committed yet (a consumer stopped at once would trip over aiokafka's start-up)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = clients.consumer(settings)
     await consumer.start()
     try:
         ends = await consumer.end_offsets(await assign_all(consumer, [settings.topic(base)]))
@@ -207,7 +206,7 @@ async def _group_progress(settings: Settings, group: str, base: str) -> tuple[in
 
 
 async def _events(settings: Settings) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = clients.consumer(settings)
     await consumer.start()
     try:
         partitions = await assign_all(consumer, [settings.topic(base) for base in EVENT_TOPICS])
@@ -218,7 +217,7 @@ async def _events(settings: Settings) -> int:
 
 async def _mean_record_bytes(settings: Settings, sample: int = 2_000) -> int:
     """The mean size of the latest records on the incident topic (what retention and broker disks are sized by)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, isolation_level="read_committed")
+    consumer = clients.consumer(settings, isolation_level="read_committed")
     await consumer.start()
     try:
         partitions = await assign_all(consumer, [settings.topic(INCIDENT_EVENTS)])
