@@ -75,15 +75,16 @@ def material_folder(data_dir: Path) -> Path:
     return Path(data_dir) / FOLDER
 
 
-def ensure_material(folder: Path) -> BrokerMaterial:
-    """The material in ``folder``, generated when missing (the CA and certificate are kept once made)."""
+def ensure_material(folder: Path, *, hosts: tuple[str, ...] = ()) -> BrokerMaterial:
+    """The material in ``folder``, generated when missing (the CA and certificate are kept once made);
+    ``hosts``: names the broker's certificate carries besides localhost and 127.0.0.1 (e.g. ``kafka``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     material = BrokerMaterial(folder)
     if not (folder / "admin.password").exists():
         write_private(folder / "admin.password", new_password().encode())
     if not (material.ca_file.exists() and material.keystore.exists() and (folder / "broker.p12.password").exists()):
-        _make_certificates(folder)
+        _make_certificates(folder, hosts)
     return material
 
 
@@ -107,7 +108,7 @@ def write_private(path: Path, data: bytes) -> None:
         raise
 
 
-def _make_certificates(folder: Path) -> None:
+def _make_certificates(folder: Path, hosts: tuple[str, ...] = ()) -> None:
     now = dt.datetime.now(dt.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smguard local Kafka CA")])
@@ -134,7 +135,7 @@ def _make_certificates(folder: Path) -> None:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=CERT_DAYS))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"), *(x509.DNSName(h) for h in hosts),
                                                     x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)  # fmt: skip
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -151,7 +152,47 @@ def _make_certificates(folder: Path) -> None:
     write_private(folder / "ca.pem", ca_cert.public_bytes(serialization.Encoding.PEM))
 
 
-if __name__ == "__main__":  # `python -m shared.kafka.tls FOLDER`: make the material (make kafka-up does)
-    import sys
+def write_broker_properties(material: BrokerMaterial) -> Path:
+    """``broker.properties``: the broker's secrets as keys a Kafka FileConfigProvider reads (compose's broker
+    takes them as ``${file:…:key}`` references, so no password sits in its environment)."""
+    admin = material.admin_password
+    keystore_password = (material.folder / "broker.p12.password").read_text().strip()
+    jaas = ('org.apache.kafka.common.security.plain.PlainLoginModule required '
+            f'username="{ADMIN_USER}" password="{admin}" user_{ADMIN_USER}="{admin}";')  # fmt: skip
+    path = material.folder / "broker.properties"
+    write_private(path, f"keystore_password={keystore_password}\nplain_jaas={jaas}\n".encode())
+    return path
 
-    print(ensure_material(Path(sys.argv[1] if len(sys.argv) > 1 else material_folder(Path(".data")))).folder)
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m shared.kafka.tls FOLDER``: make the material (``make kafka-up``, compose's kafka-secrets)."""
+    import argparse
+    import shutil
+
+    parser = argparse.ArgumentParser(prog="python -m shared.kafka.tls", description=main.__doc__)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--host", action="append", default=[], help="another name the broker is reached by (repeatable)")
+    parser.add_argument("--owner", help="UID:GID to own the folder's files (a container's broker user)")
+    parser.add_argument("--clients", type=Path, help="also copy ca.pem here, for the clients")
+    parser.add_argument("--admin", type=Path, help="also copy ca.pem and admin.password here, for provisioning")
+    parser.add_argument("--clients-owner", help="UID:GID to own the copies")
+    args = parser.parse_args(argv)
+    material = ensure_material(args.folder, hosts=tuple(args.host))
+    write_broker_properties(material)
+    copies = [p for p in (args.clients, args.admin) if p]
+    for folder in copies:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_private(folder / "ca.pem", material.ca_file.read_bytes())
+    if args.admin:
+        write_private(args.admin / "admin.password", (material.folder / "admin.password").read_bytes())
+    for folder, owner in ((material.folder, args.owner), *((f, args.clients_owner) for f in copies)):
+        if owner:
+            uid, gid = (int(x) for x in owner.split(":"))
+            for path in [folder, *folder.rglob("*")]:
+                shutil.chown(path, uid, gid)
+    print(material.folder)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -17,7 +17,7 @@ COMPOSE = yaml.safe_load((REPO_ROOT / "infra" / "docker-compose.yml").read_text(
 
 
 def test_every_service_of_the_code_is_in_compose_and_nothing_else_but_kafka() -> None:
-    assert set(COMPOSE["services"]) - {"kafka", "mailcatcher", "jwt-key"} == set(SERVICES)
+    assert set(COMPOSE["services"]) - {"kafka", "kafka-secrets", "kafka-setup", "mailcatcher", "jwt-key"} == set(SERVICES)
 
 
 def test_each_service_runs_an_existing_command_on_the_port_the_code_defaults_to() -> None:
@@ -33,15 +33,36 @@ def test_each_service_runs_an_existing_command_on_the_port_the_code_defaults_to(
         assert str(port) in " ".join(spec["healthcheck"]["test"])
 
 
-def test_services_reach_the_broker_compose_starts_and_wait_for_it_to_be_healthy() -> None:
+def test_services_reach_the_broker_compose_starts_once_their_principals_exist() -> None:
     kafka = COMPOSE["services"]["kafka"]
     assert kafka["image"].startswith("apache/kafka:")
     advertised = kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert COMPOSE["services"]["kafka-setup"]["depends_on"]["kafka"]["condition"] == "service_healthy"
     for service in SERVICES:
         spec = COMPOSE["services"][service]
         bootstrap = spec["environment"]["SMGUARD_KAFKA_BOOTSTRAP_SERVERS"]
         assert bootstrap in advertised
-        assert spec["depends_on"]["kafka"]["condition"] == "service_healthy"
+        assert spec["depends_on"]["kafka-setup"]["condition"] == "service_completed_successfully"
+
+
+def test_compose_secures_the_broker_as_make_run_does() -> None:
+    """TLS and SASL on every client listener, deny-by-default ACLs, each service its own principal,
+    no password in any environment, the host's port on loopback only."""
+    env = COMPOSE["services"]["kafka"]["environment"]
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert protocols == {"CONTROLLER": "SASL_PLAINTEXT", "INTERNAL": "SASL_SSL", "EXTERNAL": "SASL_SSL"}
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert COMPOSE["services"]["kafka"]["ports"] == ["127.0.0.1:9092:9092"]
+    secrets = [v for k, v in env.items() if k.endswith("PASSWORD") or k.endswith("PLAIN_SASL_JAAS_CONFIG")]
+    # "$$" is compose's escape for "$": Kafka's FileConfigProvider reads them from the broker's secret file.
+    assert len(secrets) == 4 and all(v.startswith("$${file:/kafka-broker/broker.properties:") for v in secrets)
+    for service in SERVICES:
+        spec = COMPOSE["services"][service]["environment"]
+        assert spec["SMGUARD_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert spec["SMGUARD_KAFKA_USERNAME"] == f"smguard-{service}"
+        assert spec["SMGUARD_KAFKA_PASSWORD_FILE"].endswith(f"/smguard-{service}.password")
+        assert "SMGUARD_KAFKA_PASSWORD" not in spec
 
 
 def test_every_setting_compose_passes_is_one_the_code_reads() -> None:
