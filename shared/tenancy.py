@@ -9,7 +9,7 @@ Pure: no HTTP, no storage; the incident service's views and the audit service's 
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 from shared.principal import READ_ALL_ROLES, Principal
 
@@ -41,3 +41,21 @@ def known(principal: Principal, operators: Iterable[str | None]) -> list[str]:
     if principal.role in READ_ALL_ROLES:
         return named
     return [o for o in named if principal.role == "operator" and o == principal.operator_id]
+
+
+WITHHELD_TITLE = "他の利用事業者の報告による事案（内容は非表示） / Reported by another operator (withheld)"
+# What an operator wrote when it opened an incident: its part, not that of the others it came to concern.
+_REPORTERS_WORDS = {"title": WITHHELD_TITLE, "description": "", "affected_assets": [], "operator_id": None, "connection_id": None}
+
+
+def opening(principal: Principal, opened: Mapping[str, Any]) -> dict[str, Any]:
+    """An incident's opening (title, description, affected assets …) as the caller sees it.
+
+    An incident that names operators is their report: an operator concerned only because its connections
+    were blocked for it (a block the SOC extended) sees the category, severity and TLP, not the others'
+    words or assets. An incident naming no operator (a fleet vulnerability) is the utility's: shown to all.
+    """
+    named = [o for o in opened.get("operator_ids") or [] if o]
+    if principal.role in READ_ALL_ROLES or not named or principal.operator_id in named:
+        return dict(opened)
+    return {**opened, **{k: v for k, v in _REPORTERS_WORDS.items() if k in opened}}

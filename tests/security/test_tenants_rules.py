@@ -62,6 +62,41 @@ class TestTheIncidentServiceAndTheAuditLogAgree:
         assert entry["data"]["connection_ids"] == ["con-a", "con-b", "con-unknown"]  # the stored entry is untouched
 
 
+class TestAnotherOperatorsReport:
+    """B reports; the SOC blocks A's connection for it too: A sees the incident, not B's words or assets."""
+
+    OPENED = {
+        "operator_id": B, "operator_ids": [B], "opened_by": "operator", "category": "unauthorized_access",
+        "severity": "high", "tlp": "AMBER", "title": "B社 設備番号 X-17 への侵入", "description": "B社の内部構成…",
+        "affected_assets": [{"kind": "special_meter", "id": "con-b"}], "connection_id": "con-b",
+    }  # fmt: skip
+
+    def test_a_concerned_operator_sees_the_category_and_severity_but_not_the_reporters_words(self):
+        seen = tenancy.opening(STAFF_A, self.OPENED)
+        assert seen["title"] == tenancy.WITHHELD_TITLE and seen["description"] == ""
+        assert seen["affected_assets"] == [] and seen["operator_id"] is None and seen["connection_id"] is None
+        assert (seen["category"], seen["severity"], seen["tlp"]) == ("unauthorized_access", "high", "AMBER")
+
+    def test_the_reporter_the_utility_and_a_fleet_vulnerabilitys_operators_see_all_of_it(self):
+        staff_b = Principal(sub="operator:op-b", role="operator", operator_id=B)
+        assert tenancy.opening(staff_b, self.OPENED) == self.OPENED
+        assert tenancy.opening(AUDITOR, self.OPENED) == self.OPENED
+        fleet = {**self.OPENED, "operator_ids": [], "operator_id": None, "opened_by": "utility", "title": "脆弱性"}
+        assert tenancy.opening(STAFF_A, fleet) == fleet
+
+    def test_the_incident_view_and_the_audit_dossier_withhold_the_same(self):
+        from services.audit.domain.dossier import summary
+
+        view = {**self.OPENED, "timeline": [], "reports": {"initial": [], "cause": []}, "clearing": None,
+                "anomalies": [{"operator_id": B, "connection_id": "con-b"}, {"operator_id": A, "connection_id": "con-a"}]}  # fmt: skip
+        incident = incident_for_reader(view, STAFF_A, operators=[A], blocks=[], blocked=0)
+        assert incident["title"] == tenancy.WITHHELD_TITLE and incident["description"] == ""
+        assert [a["connection_id"] for a in incident["anomalies"]] == ["con-a"]
+        entries = [{"subject": "inc-1", "type": "IncidentOpened", "data": self.OPENED, "time": "2026-12-01T00:00:00+00:00"}]
+        assert summary("inc-1", entries, operators=[A], principal=STAFF_A)["title"] == tenancy.WITHHELD_TITLE
+        assert summary("inc-1", entries, operators=[A, B], principal=AUDITOR)["title"] == self.OPENED["title"]
+
+
 class TestACredentialLeak:
     def _connection(self) -> Connection:
         registered = ConnectionRegistered(

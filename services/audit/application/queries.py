@@ -44,7 +44,7 @@ def dossier(log: AuditLog, incident_id: str, principal: Principal, *, now: datet
     entries = _unique([*own, *others, *window])
     event_ids = {e["event_id"] for e in entries if e["event_id"]}
     entries = _unique([*entries, *_notifications(log, {incident_id, *connections} | event_ids)])
-    summary = story.summary(incident_id, entries, operators=tenancy.known(principal, operators))
+    summary = story.summary(incident_id, entries, operators=tenancy.known(principal, operators), principal=principal)
     entries = _for_reader(log, principal, [e for e in entries if readers.shown(principal, e)])
     entries.sort(key=story.order_key)
     return {"summary": summary, "entries": entries, "generated_at": time_key(now)}

@@ -13,6 +13,7 @@ from itertools import groupby
 from typing import Any, Iterable
 
 from shared import tenancy
+from shared.principal import Principal
 from shared.topics import CONNECTION_EVENTS
 
 Entry = dict[str, Any]
@@ -55,10 +56,11 @@ def concerned(incident_id: str, named: list[Entry]) -> list[str]:
     return tenancy.concerned(own, blocked)
 
 
-def summary(incident_id: str, entries: list[Entry], *, operators: list[str]) -> dict[str, Any]:
-    """Title, category, severity and status from the incident's own events, with the operators the reader may know."""
+def summary(incident_id: str, entries: list[Entry], *, operators: list[str], principal: Principal) -> dict[str, Any]:
+    """Title, category, severity and status from the incident's own events, with the operators the reader may know
+    (another operator's report: its title withheld, ``shared.tenancy.opening``)."""
     own = [e for e in entries if e["subject"] == incident_id]
-    opened = next((e["data"] for e in own if e["type"] == "IncidentOpened"), {}) or {}
+    opened = tenancy.opening(principal, next((e["data"] for e in own if e["type"] == "IncidentOpened"), {}) or {})
     cleared = next((e for e in own if e["type"] == "IncidentCleared"), None)
     return {
         "incident_id": incident_id,

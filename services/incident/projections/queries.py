@@ -61,6 +61,8 @@ def for_reader(view: View, principal: Principal, *, operators: list[str], blocks
     def mine(operator_id: str | None) -> bool:
         return tenancy.shows(principal, [operator_id])
 
+    shown.update(tenancy.opening(principal, view))  # another operator's report: its words withheld
+    shown["anomalies"] = [a for a in shown.get("anomalies", []) if mine(a.get("operator_id"))]
     shown["operator_ids"] = [own]
     shown["timeline"] = [t for t in shown["timeline"] if mine(t["operator_id"])]
     for part in ("initial", "cause"):
