@@ -7,13 +7,17 @@ import logging
 from typing import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, TopicAuthorizationFailedError
 
 from shared.config import Settings
 from shared.kafka import clients
 from shared.topics import ALL_TOPICS, COMMAND_TOPICS, STATE_TOPICS
 
 log = logging.getLogger(__name__)
+
+
+class TopicsMissing(RuntimeError):
+    """Topics a service needs do not exist and its principal may not create them."""
 
 
 async def ensure_topics(settings: Settings, bases: Iterable[str] = ALL_TOPICS, *, timeout: float = 60.0) -> list[str]:
@@ -32,9 +36,15 @@ async def ensure_topics(settings: Settings, bases: Iterable[str] = ALL_TOPICS, *
                 for name in missing
             ]  # fmt: skip
             try:
-                await admin.create_topics(new)
+                response = await admin.create_topics(new)
             except TopicAlreadyExistsError:
-                pass  # another service created them in the meantime
+                response = None  # another service created them in the meantime
+            refused = [t[0] for t in getattr(response, "topic_errors", []) if t[1] == TopicAuthorizationFailedError.errno]
+            if refused:
+                raise TopicsMissing(
+                    f"topics {', '.join(refused)} do not exist and this principal may not create them: run "
+                    "`smguard kafka-user setup` as the broker's super-user first (smguard run does)"
+                )
             await _wait_for_metadata(admin, missing, timeout)
             log.info("created topics", extra={"topics": missing})
     finally:

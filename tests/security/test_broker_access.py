@@ -164,3 +164,13 @@ def test_no_service_may_write_another_services_topics() -> None:
     soc = rules("", SOC_CONSUMER, "soc-siem")
     assert {r.name for r in soc if r.resource == "topic"} == set(EVENT_TOPICS)
     assert all(op in ("READ", "DESCRIBE") for r in soc for op in r.operations)
+
+
+@pytest.mark.integration
+async def test_a_service_started_before_setup_says_so_instead_of_creating_others_topics(settings: Settings) -> None:
+    from shared.kafka.access import topics_of
+    from shared.kafka.admin import TopicsMissing, ensure_topics
+
+    incident = as_service(settings, "incident")  # its principal and ACLs, but no topics made for it
+    with pytest.raises(TopicsMissing, match="smguard kafka-user setup"):
+        await ensure_topics(incident, topics_of("incident"), timeout=30)
