@@ -43,12 +43,12 @@ def story(op: str, con: str, inc: str) -> list[tuple[str, object]]:
 
 
 class TestTheKeptRecord:
-    def test_a_record_with_secrets_keeps_the_fingerprint_and_hints_only(self):
+    def test_a_record_with_secrets_keeps_the_fingerprint_hints_and_key_id_only(self):
         (record,) = records_of(CONNECTION_EVENTS, story("op-a", "con-a", "inc-a")[:1], operator_id="op-a")
         kept = redact(record.value)
         secrets = json.loads(kept)["data"]["secrets"]
         assert CIPHERTEXT.encode() not in kept
-        assert secrets == {"fingerprint": "fp-4f1c", "hints": {"auth_id": "AU…78", "password": "••••"}}
+        assert secrets == {"fingerprint": "fp-4f1c", "hints": {"auth_id": "AU…78", "password": "••••"}, "key_id": None}
         assert facts_of(record.value).data["secrets"] == secrets
         assert redact(record.value) == kept  # the same record always gives the same bytes
 
@@ -112,7 +112,7 @@ class TestOnTheBroker:
             proof = (await client.get(f"/audit/proofs/inclusion/{registered['entry']}", headers=auditor)).json()
             verified = (await client.get("/audit/verify", headers=auditor)).json()
 
-        assert registered["data"]["secrets"] == {"fingerprint": "fp-4f1c", "hints": SEALED.hints}
+        assert registered["data"]["secrets"] == {"fingerprint": "fp-4f1c", "hints": SEALED.hints, "key_id": SEALED.key_id}
         for text in (json.dumps(entries), dossier.text, staff.text, json.dumps(proof)):
             assert CIPHERTEXT not in text
         value = base64.b64decode(proof["value_b64"])
