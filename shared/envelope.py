@@ -138,6 +138,8 @@ def decode(value: bytes | None, *, key: bytes | None = None, position: Position 
         raise DecodeError(f"{cls.__name__}: data is not a JSON object")
     try:
         version = int(attributes.get("schemaversion", 1))
+        if version > cls.schema_version:  # a newer writer's event: read as ours, its meaning could be lost
+            raise DecodeError(f"{cls.__name__}: schema version {version} is newer than this service reads ({cls.schema_version})")
         event = cls.model_validate(cls.upcast(data, version))
         sequence = int(attributes["sequence"])
     except (ValidationError, ValueError, KeyError, TypeError) as exc:

@@ -6,6 +6,8 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable
 
+from shared.supervision import Supervised
+
 log = logging.getLogger(__name__)
 
 
@@ -18,21 +20,25 @@ class Periodic:
         """``first_after``: seconds before the first tick (default: one interval; 0 ticks at once)."""
         self.name, self._tick, self._interval = name, tick, interval
         self._first = interval if first_after is None else first_after
-        self._task: asyncio.Task[None] | None = None
+        self._task = Supervised(name, self._run)
+        self._started = False
         self.ticks = 0
 
     async def start(self) -> None:
-        """Start ticking in the background."""
-        self._task = asyncio.create_task(self._run(), name=self.name)
+        """Start ticking in the background (watched: a timer that ends is started again)."""
+        self._task.start()
 
     async def stop(self) -> None:
         """Stop ticking (a tick under way is cancelled)."""
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._task.stop()
+
+    def supervised(self) -> list[Supervised]:
+        """The timer's task."""
+        return [self._task]
 
     async def _run(self) -> None:
-        await asyncio.sleep(self._first)
+        await asyncio.sleep(self._interval if self._started else self._first)
+        self._started = True
         while True:
             try:
                 result = self._tick()

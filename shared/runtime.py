@@ -20,6 +20,7 @@ from shared.kafka.deadletters import DeadLetters
 from shared.kafka.sinks import Sink
 from shared.kafka.subscriber import Subscriber
 from shared.periodic import Periodic
+from shared.supervision import Supervised, watched
 
 log = logging.getLogger(__name__)
 
@@ -164,11 +165,20 @@ class Runtime:
             ok = ok and store.ready
         detail["projections"] = {}
         for subscriber in self.subscribers:
+            # against the topics' end offsets now (lag), once what was there at start has been read
             lag = await subscriber.lag() if detail["broker"] else -1
             caught_up = await subscriber.caught_up() and 0 <= lag <= self.settings.readiness_max_lag
             detail["projections"][subscriber.name] = {"caught_up": caught_up, "lag": lag}
             ok = ok and caught_up
-        return ok, detail
+        detail["tasks"] = {task.name: task.view() for task in self.tasks()}
+        failing = sorted(task.name for task in self.tasks() if not task.healthy)
+        if failing:
+            detail["failing"] = failing
+        return ok and not failing, detail
+
+    def tasks(self) -> list[Supervised]:
+        """Every background task of the started components, watched (``shared.supervision``)."""
+        return watched(self._started)
 
     async def _broker_ok(self) -> bool:
         admin = clients.admin(self.settings, request_timeout_ms=3000)
@@ -205,11 +215,14 @@ class Runtime:
 
 
 class FaustComponent:
-    """Runs a faust app as one of the runtime's components, on the running loop."""
+    """Runs a faust app as one of the runtime's components, on the running loop; a crashed worker or agent
+    makes the service not ready (its task ``faust:<app>`` says why)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, poll_seconds: float = 1.0) -> None:
         self.app = app
         self._running: Any = None
+        self._poll = poll_seconds
+        self._watch = Supervised(f"faust:{app.conf.id}", self._crashed, restart=False)
 
     async def start(self) -> None:
         """Bind the app to this loop and start its agents."""
@@ -217,8 +230,24 @@ class FaustComponent:
 
         self._running = faust_app_running(self.app)
         await self._running.__aenter__()
+        self._watch.start()
 
     async def stop(self) -> None:
         """Stop the agents (offsets of processed records are committed)."""
+        await self._watch.stop()
         if self._running is not None:
             await self._running.__aexit__(None, None, None)
+
+    def supervised(self) -> list[Supervised]:
+        """The watch over the faust worker."""
+        return [self._watch]
+
+    async def _crashed(self) -> None:
+        """Returns (raising why) once the worker or one of its agents has crashed or stopped on its own."""
+        while True:
+            for service in [self.app, *self.app.agents.values()]:
+                if getattr(service, "crashed", False):
+                    raise RuntimeError(f"{service.label} crashed: {service.crash_reason!r}")
+                if getattr(service, "should_stop", False):
+                    raise RuntimeError(f"{service.label} stopped")
+            await asyncio.sleep(self._poll)

@@ -17,6 +17,7 @@ from aiokafka import ConsumerRecord
 from shared.eventstore.kafka import KafkaEventStore
 from shared.eventstore.ports import InboxRecord, StoreUnavailable
 from shared.kafka.deadletters import DeadLetters
+from shared.supervision import Supervised
 
 log = logging.getLogger(__name__)
 Handle = Callable[[int, list[ConsumerRecord]], Awaitable[None]]
@@ -27,18 +28,27 @@ class InboxLoop:
 
     def __init__(self, store: KafkaEventStore, handle: Handle, dead_letters: DeadLetters, *, name: str) -> None:
         self.store, self._handle, self._dlq, self.name = store, handle, dead_letters, name
-        self._task: asyncio.Task[None] | None = None
+        self._task = Supervised(f"inbox:{name}", self._run, on_restart=self._rewind)
         self.handled = 0
 
     async def start(self) -> None:
-        """Start reading in the background."""
-        self._task = asyncio.create_task(self._run(), name=f"inbox:{self.name}")
+        """Start reading in the background (watched: a loop that ends is started again)."""
+        self._task.start()
 
     async def stop(self) -> None:
         """Stop reading (what was not committed is read again by the next owner)."""
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._task.stop()
+
+    def supervised(self) -> list[Supervised]:
+        """The reading loop."""
+        return [self._task]
+
+    async def _rewind(self) -> None:
+        """Before the loop starts again: what it had fetched and not decided is read again (once what it had
+        staged is committed, so nothing decided is decided twice)."""
+        await self.store.quiet()
+        for partition in sorted(self.store.owned):
+            await self.store.ownership.rewind(partition)
 
     async def _run(self) -> None:
         while True:

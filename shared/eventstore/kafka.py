@@ -38,6 +38,7 @@ from shared.eventstore.ports import (
 from shared.eventstore.restore import restore_partition
 from shared.eventstore.state import Changes, Checkpoint, LocalState
 from shared.eventstore.writer import PartitionWriter, Pending
+from shared.supervision import Supervised
 
 log = logging.getLogger(__name__)
 TAKE_OVER_RETRY = Backoff(base=0.5, cap=10.0)
@@ -109,6 +110,10 @@ class KafkaEventStore(EventStore):
     def ready(self) -> bool:
         """Has an assignment, and every owned partition is restored."""
         return self._assigned_once.is_set() and not self.ownership.rebalancing and not self.restoring
+
+    def supervised(self) -> list[Supervised]:
+        """The commit loop of each partition's writer."""
+        return [writer.task for _, writer in sorted(self.writers.items())]
 
     @property
     def in_flight(self) -> int:

@@ -25,11 +25,13 @@ from aiokafka.errors import InvalidProducerEpoch, KafkaError, MessageSizeTooLarg
 from aiokafka.producer import sender as _sender
 from cloudevents.core.bindings.kafka import KafkaMessage
 
+from shared.backoff import Backoff
 from shared.kafka.clients import Access, aiokafka_options
 from shared.envelope import Envelope, Position, encode, kafka_headers
 from shared.eventstore.common import Encoded, RecordRefused, answer_json, snapshot_json
 from shared.eventstore.ports import AppendResult, InboxRecord, Snapshot, StoreUnavailable, WriterFenced
 from shared.eventstore.state import Changes, Checkpoint
+from shared.supervision import Supervised
 
 log = logging.getLogger(__name__)
 # After a commit the broker writes the transaction markers; a transaction begun meanwhile is told
@@ -44,6 +46,7 @@ refuses is not among them: the idempotent producer's sequence is spent, and only
 could fence a newer owner) would recover it — the batch fails as a whole, so keep the store's limit below
 every topic's ``max.message.bytes``."""
 MAX_BATCH = 500
+RECOVERY = Backoff(base=0.5, cap=10.0)
 AGGREGATE, KEY, CHECKPOINT = "a:", "k:", "c:"
 
 
@@ -95,7 +98,9 @@ class PartitionWriter:
             **aiokafka_options(kafka), transactional_id=transactional_id, enable_idempotence=True, acks="all", linger_ms=0
         )
         self._queue: asyncio.Queue[Pending] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self.task = Supervised(f"eventstore-writer:p{partition}", self._loop)
+        """The commit loop, watched: an unexpected error fails its batch and marks the writer degraded until a
+        commit succeeds again; a loop that ends anyway is started again."""
         self._outstanding = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -104,7 +109,7 @@ class PartitionWriter:
     async def start(self) -> None:
         """Initialise the transactional producer: any earlier writer of this partition is fenced from now on."""
         await self._producer.start()
-        self._task = asyncio.create_task(self._loop(), name=f"eventstore-writer:{self.partition}")
+        self.task.start()
 
     def put(self, pending: Pending) -> None:
         """Queue a staged append for the next transaction."""
@@ -133,9 +138,7 @@ class PartitionWriter:
 
     async def stop(self) -> None:
         """Stop after the transaction under way; what is still queued fails."""
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self.task.stop()
         self._fail_all(StoreUnavailable(f"partition {self.partition} is no longer written by this instance"))
         await self._producer.stop()
 
@@ -144,9 +147,32 @@ class PartitionWriter:
         async with self._producer.transaction():
             return await self._send_changelog(changes, events)
 
+    async def _next(self) -> Pending:
+        """The next staged append; while the writer is degraded and nothing comes, an empty transaction every
+        back-off tells when the producer works again (so readiness does not wait for traffic)."""
+        attempt = 0
+        while self.task.degraded is not None:
+            attempt += 1
+            try:
+                return await asyncio.wait_for(self._queue.get(), RECOVERY.delay(attempt))
+            except asyncio.TimeoutError:
+                pass
+            try:
+                async with self._producer.transaction():
+                    pass
+            except FENCED:
+                self.fenced = True
+                self.task.recover()  # not this writer's to write any more: the store drops it
+            except Exception as exc:  # noqa: BLE001 - still failing: say so, try again later
+                self.task.degrade(f"{type(exc).__name__}: {exc}")
+                await self._recover_transaction()
+            else:
+                self.task.recover()
+        return await self._queue.get()
+
     async def _loop(self) -> None:
         while True:
-            batch = [await self._queue.get()]
+            batch = [await self._next()]
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
@@ -154,9 +180,26 @@ class PartitionWriter:
             except FENCED as exc:
                 self.fenced = True
                 self._fail(batch + self._drained(), WriterFenced(f"partition {self.partition}: fenced ({exc})"))
-                return
+                continue  # put() refuses from now on; the store stops this writer at its next assignment
             except (KafkaError, OSError, ValueError, TypeError) as exc:  # no one record's: the whole batch
                 self._fail(batch + self._drained(), StoreUnavailable(f"append failed: {exc}"))
+            except Exception as exc:  # noqa: BLE001 - unexpected (a client's state machine): fail loudly, go on
+                reason = f"{type(exc).__name__}: {exc}"
+                log.exception("event store writer failed unexpectedly", extra={"partition": self.partition})
+                self.task.degrade(reason)
+                self._fail(batch + self._drained(), StoreUnavailable(f"append failed: {reason}"))
+                await self._recover_transaction()
+            else:
+                self.task.recover()
+
+    async def _recover_transaction(self) -> None:
+        """After an unexpected error, leave no transaction open: the next batch begins afresh."""
+        manager = getattr(self._producer, "_txn_manager", None)
+        try:
+            if manager is not None and manager.is_in_transaction():
+                await self._producer.abort_transaction()
+        except Exception:  # noqa: BLE001 - the next batch fails and reports it again
+            log.exception("could not abort the failed transaction", extra={"partition": self.partition})
 
     async def _commit_all_but_refused(self, batch: list[Pending]) -> None:
         """Commit the batch; a refused record takes its append (and the appends decided on it) out, and the rest

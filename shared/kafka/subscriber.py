@@ -16,6 +16,7 @@ from shared.kafka.reader import assign_all, committed_consumer, seek_to
 from shared.kafka.sinks import Sink
 from shared.logs import correlation_id
 from shared.periodic import Periodic
+from shared.supervision import Supervised
 
 log = logging.getLogger(__name__)
 BATCH = 250  # records applied in one transaction of the sink: bounds how long the event loop is held
@@ -49,7 +50,7 @@ class Subscriber:
         self._ends: dict[TopicPartition, int] = {}
         self._done: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task = Supervised(f"subscriber:{name}", self._run, on_restart=self._rewind)
         self._retry = Periodic(f"subscriber-retry:{name}", self.retry_parked, interval=retry_seconds)
         self.applied = 0
 
@@ -61,17 +62,25 @@ class Subscriber:
         await seek_to(self._consumer, partitions, self._sink.resume_positions())
         self._ends = await self._consumer.end_offsets(partitions)
         self._done = {tp: await self._consumer.position(tp) for tp in partitions}
-        self._task = asyncio.create_task(self._run(), name=f"subscriber:{self.name}")
+        self._task.start()
         await self._retry.start()
 
     async def stop(self) -> None:
         """Stop reading (what was applied stays applied)."""
         await self._retry.stop()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._task.stop()
         if self._consumer is not None:
             await self._consumer.stop()
+
+    def supervised(self) -> list[Supervised]:
+        """The reading loop and the retry timer."""
+        return [self._task, *self._retry.supervised()]
+
+    def _rewind(self) -> None:
+        """Before the loop starts again: read again from what was processed (a fetched record was maybe not)."""
+        assert self._consumer is not None
+        for tp, offset in self._done.items():
+            self._consumer.seek(tp, offset)
 
     async def caught_up(self) -> bool:
         """Whether everything that was in the topics when this subscriber started has been read."""
@@ -123,6 +132,8 @@ class Subscriber:
         for record in records:
             position = Position(record.topic, record.partition, record.offset)
             try:
+                if not record.key:  # an event topic is keyed by aggregate: unkeyed, its order is not its aggregate's
+                    raise DecodeError("no key: an event record must be keyed by its aggregate id")
                 envelope = decode(record.value, key=record.key, position=position)
             except DecodeError as exc:
                 await self._dlq.send(record, str(exc))

@@ -15,8 +15,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from shared.kafka import clients
 from services.audit.projections.log import AuditLog
 from shared.config import Settings
-from shared.kafka.reader import assign_all, committed_consumer, reached, seek_to
+from shared.kafka.reader import assign_all, committed_consumer, seek_to
 from shared.replay.records import Record
+from shared.supervision import Supervised
 from shared.topics import EVENT_TOPICS, position_key
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,8 @@ class AuditConsumer:
         self._log = audit_log
         self._consumer: AIOKafkaConsumer | None = None  # made in start(): aiokafka needs the running loop
         self._ends: dict[TopicPartition, int] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._done: dict[TopicPartition, int] = {}  # next offset per partition not logged (or skipped) yet
+        self._task = Supervised(f"consumer:{name}", self._run, on_restart=self._rewind)
         self._bases = {settings.topic(base): base for base in EVENT_TOPICS}
 
     async def start(self) -> None:
@@ -42,29 +44,38 @@ class AuditConsumer:
         logged = {tp: self._log.positions.get(position_key(self._bases[tp.topic], tp.partition)) for tp in partitions}
         await seek_to(self._consumer, partitions, {tp: offset for tp, offset in logged.items() if offset is not None})
         self._ends = await self._consumer.end_offsets(partitions)
-        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.name}")
+        self._done = {tp: await self._consumer.position(tp) for tp in partitions}
+        self._task.start()
 
     async def stop(self) -> None:
         """Stop reading."""
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._task.stop()
         if self._consumer:
             await self._consumer.stop()
 
+    def supervised(self) -> list[Supervised]:
+        """The reading loop."""
+        return [self._task]
+
+    def _rewind(self) -> None:
+        """Before the loop starts again: read again from the last logged record of each partition."""
+        assert self._consumer is not None
+        for tp in self._ends:
+            self._consumer.seek(tp, self._logged(tp))
+
+    def _logged(self, tp: TopicPartition) -> int:
+        return self._log.positions.get(position_key(self._bases[tp.topic], tp.partition), 0)
+
     async def caught_up(self) -> bool:
         """Whether what was in the topics at start has been logged."""
-        return self._consumer is not None and await reached(self._consumer, self._ends)
+        return self._consumer is not None and all(self._done.get(tp, 0) >= end for tp, end in self._ends.items())
 
     async def lag(self) -> int:
         """Records in the event topics now that are not logged yet."""
         if self._consumer is None:
             return -1
         ends = await self._consumer.end_offsets(list(self._ends))
-        behind = 0
-        for tp, end in ends.items():
-            behind += max(0, end - await self._consumer.position(tp))
-        return behind
+        return sum(max(0, end - self._done.get(tp, 0)) for tp, end in ends.items())
 
     def parked_view(self) -> list[dict[str, Any]]:
         """The log parks nothing: every record is appended as it is."""
@@ -81,5 +92,10 @@ class AuditConsumer:
                     self._log.append(batch)
                 except Exception:
                     log.exception("could not append to the audit log; re-reading from the last stored entry")
-                    self._consumer.seek(tp, self._log.positions.get(position_key(base, tp.partition), 0))
+                    self._consumer.seek(tp, self._logged(tp))
                     await asyncio.sleep(1.0)
+                    continue
+                self._done[tp] = records[-1].offset + 1
+            for tp in self._done:  # nothing fetched: logged up to the position (past transaction markers)
+                if not fetched.get(tp):
+                    self._done[tp] = max(self._done[tp], await self._consumer.position(tp))
