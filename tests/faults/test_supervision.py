@@ -149,3 +149,28 @@ async def test_the_audit_consumer_whose_fetch_raises_is_restarted_and_logs_what_
 
 async def _ready(client: Any) -> bool:
     return (await client.get("/readyz")).status_code == 200
+
+
+async def test_a_crashed_router_agent_makes_the_service_not_ready_and_says_which(settings):
+    from shared.runtime import FaustComponent
+    from tests.services.connection.helpers import app_for
+
+    app = app_for(settings)
+    async with serving(app) as client:
+        faust = next(c for c in app.state.runtime._started if isinstance(c, FaustComponent))
+        agent = next(iter(faust.app.agents.values()))
+        await agent.crash(RuntimeError("injected: the router's handler raised"))
+
+        async def not_ready() -> Any:
+            status, body = await readyz(client)
+            return body if status == 503 and body.get("failing") else None
+
+        body = await eventually(not_ready, what="/readyz false after the agent crashed")
+        task = body["tasks"][body["failing"][0]]
+        held = body["failing"][0].startswith("faust:") and "injected" in task["error"]
+        record(
+            fault="faust router agent crashes",
+            invariant="/readyz turns false naming the faust worker and the error (no silent stop)",
+            outcome="held" if held else "broken", failing=body["failing"],
+        )  # fmt: skip
+        assert held, body
