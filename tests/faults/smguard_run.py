@@ -21,7 +21,9 @@ STOP_DEADLINE = 30.0  # what smguard run promises on SIGINT or SIGTERM
 
 
 def _free(port: int) -> bool:
+    """Nothing holds the port (a connection in TIME_WAIT does not count: a server rebinds over it)."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
             return True
