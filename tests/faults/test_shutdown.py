@@ -74,10 +74,17 @@ class Reporter:
         self.thread.join(60)
 
 
-def _stop_and_check(run: Run, signum: int, *, group: bool, load: Reporter | None = None) -> dict:
-    """Send the signal; return the figures; fail if anything is left."""
-    how = f"{signal.Signals(signum).name} to the {'process group' if group else 'process'}"
+def _stop_and_check(run: Run, signum: int, *, group: bool, load: Reporter | None = None, repeat: bool = False) -> dict:
+    """Send the signal (``repeat``: once more while it stops, as ``make`` passes a group's SIGTERM on to its
+    child); return the figures; fail if anything is left."""
+    how = f"{signal.Signals(signum).name} to the {'process group' if group else 'process'}" + (", then again while stopping" if repeat else "")
     run.signal(signum, group=group)
+    if repeat:
+        deadline = time.monotonic() + STOP_DEADLINE
+        while "stopping (" not in run.text() and time.monotonic() < deadline and run.proc.poll() is None:  # type: ignore[union-attr]
+            time.sleep(0.05)
+        if run.proc.poll() is None:  # type: ignore[union-attr]
+            run.signal(signum, group=False)
     code, seconds = run.wait_stopped()
     if load is not None:
         load.stop()
@@ -132,7 +139,7 @@ def _scenario(tmp_path: Path, first: tuple[int, bool], second: tuple[int, bool])
     try:
         run.start()
         load = _with_load(run)
-        _stop_and_check(run, first[0], group=first[1], load=load)
+        _stop_and_check(run, first[0], group=first[1], load=load, repeat=True)
         again = Run(data)
         again.ports, again.kafka_port = run.ports, run.kafka_port  # the same system, started again
         again.start()
