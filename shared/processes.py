@@ -3,17 +3,22 @@
 One supervisor for ``smguard run`` and for everything that starts the system the same way
 (end-to-end tests, benchmarks): a process per service, its output in ``<log dir>/<service>.log``,
 ready when ``/readyz`` answers 200, stopped with SIGTERM (SIGKILL after a grace period).
+``Supervisor.keep_running`` is ``smguard run``'s watch: a process that ends while nobody asked it to
+stop is started again after a back-off (1 s doubling to 30 s, back to 1 s once it has stayed ready
+for a minute), and the restart is said in the run's output and in the service's own log.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import httpx
 
@@ -22,6 +27,31 @@ from shared.services import SERVICES
 
 STOP_GRACE_SECONDS = 20.0
 _SUPER_USER_ENV = ("SMGUARD_KAFKA_USERNAME", "SMGUARD_KAFKA_PASSWORD", "SMGUARD_KAFKA_PASSWORD_FILE")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How long to wait before starting a process that died again."""
+
+    first: float = 1.0
+    cap: float = 30.0
+    reset_after: float = 60.0
+    """Seconds ready without a death after which the next death waits ``first`` again."""
+
+    def delay(self, deaths_in_a_row: int) -> float:
+        """The wait before the restart after the n-th death in a row (n >= 1)."""
+        return min(self.cap, self.first * 2 ** (deaths_in_a_row - 1))
+
+
+@dataclass
+class _Watch:
+    """What the supervisor knows of one process it keeps running."""
+
+    deaths: int = 0
+    restarts: int = 0
+    restart_at: float | None = None
+    ready_since: float | None = None
+    awaiting_ready: bool = False
 
 
 class ServiceExited(RuntimeError):
@@ -42,10 +72,15 @@ def parse_name(name: str) -> tuple[str, int]:
 class Supervisor:
     """Service processes sharing one environment; a name is a service, or ``service/K`` for its instance K."""
 
-    def __init__(self, *, env: dict[str, str], log_dir: Path, url_of: Callable[[str], str]) -> None:
+    def __init__(
+        self, *, env: dict[str, str], log_dir: Path, url_of: Callable[[str], str], stop_request: StopRequest | None = None
+    ) -> None:
         self.env, self.log_dir, self.url_of = env, log_dir, url_of
+        self.stop_request = stop_request
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self._names: list[str] = []
+        self.restarts: dict[str, int] = {}
+        """How many times ``keep_running`` started each process again."""
 
     def log_names(self) -> list[str]:
         """Every process started so far (whose logs there are)."""
@@ -62,7 +97,8 @@ class Supervisor:
             service, instance = parse_name(name)
             if name not in self._names:
                 self._names.append(name)
-            with open(self.log(name), "ab") as out:
+            with open(self.log(name), "ab") as out, self._deferred():
+                # A stop signal arriving now acts once the child is recorded, so stop() always finds it.
                 self.children[name] = subprocess.Popen(
                     [sys.executable, "-m", "shared.cli", "serve", service, "--instance", str(instance)],
                     env=self.env, stdout=out, stderr=subprocess.STDOUT,
@@ -109,6 +145,63 @@ class Supervisor:
         return False, sum(lag for lag in lags if lag > 0)
 
 
+    def _deferred(self) -> Any:
+        return self.stop_request.deferred() if self.stop_request is not None else contextlib.nullcontext()
+
+    def keep_running(
+        self,
+        names: Iterable[str],
+        *,
+        until: Callable[[], bool],
+        say: Callable[[str], None],
+        backoff: Backoff = Backoff(),
+        interval: float = 0.5,
+    ) -> None:
+        """Watch the processes until ``until()`` is true: one that ends is started again after the back-off.
+
+        Each death, restart and return to readiness is said through ``say`` and noted in the process's
+        own log. A stop signal is the caller's business: ``until`` says it arrived, then call ``stop()``.
+        """
+        watches = {name: _Watch(ready_since=time.monotonic()) for name in names}
+        while not until():
+            now = time.monotonic()
+            for name, watch in watches.items():
+                child = self.children.get(name)
+                if watch.restart_at is None and child is not None and child.poll() is not None:
+                    self._died(name, child, watch, backoff, now, say)
+                elif watch.restart_at is not None and now >= watch.restart_at:
+                    if until():
+                        return
+                    watch.restart_at, watch.awaiting_ready = None, True
+                    watch.restarts += 1
+                    self.restarts[name] = watch.restarts
+                    self._note(name, f"restart {watch.restarts}: starting {name} again")
+                    self.start([name])
+                    say(f"{name} started again (pid {self.children[name].pid}, restart {watch.restarts})")
+                elif watch.awaiting_ready and self._probe(name)[0]:
+                    watch.awaiting_ready, watch.ready_since = False, now
+                    self._note(name, f"restart {watch.restarts}: {name} ready again")
+                    say(f"{name} ready again (pid {self.children[name].pid}, restart {watch.restarts})")
+                elif watch.deaths and watch.ready_since is not None and now - watch.ready_since > backoff.reset_after:
+                    watch.deaths = 0  # it stayed up: the next death waits the first delay again
+            time.sleep(interval)
+
+    def _died(self, name: str, child: subprocess.Popen[bytes], watch: _Watch, backoff: Backoff, now: float,
+              say: Callable[[str], None]) -> None:  # fmt: skip
+        watch.deaths += 1
+        watch.ready_since, watch.awaiting_ready = None, False
+        delay = backoff.delay(watch.deaths)
+        watch.restart_at = now + delay
+        how = _exit_description(child.returncode)
+        self._note(name, f"{name} (pid {child.pid}) {how}; starting it again in {delay:g} s")
+        say(f"{name} (pid {child.pid}) {how}; starting it again in {delay:g} s (see {self.log(name)})")
+
+    def _note(self, name: str, line: str) -> None:
+        """A line of the supervisor's own in a process's log."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with open(self.log(name), "a", encoding="utf-8") as out:
+            out.write(f"{stamp} [smguard run] {line}\n")
+
     def stopped(self) -> list[str]:
         """Services whose process has ended."""
         return [name for name, child in self.children.items() if child.poll() is not None]
@@ -132,6 +225,71 @@ class Supervisor:
         """The end of a service's log."""
         path = self.log(service)
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+
+def _exit_description(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class StopRequest:
+    """SIGINT and SIGTERM made into one orderly stop (``smguard run``).
+
+    The first signal is noted and, unless a child is being started right now, interrupts what the
+    main thread waits on (``KeyboardInterrupt``); once the stop has begun (``stopping()``), further
+    signals are only noted — a second SIGTERM (``make`` passes its own on to its child, so a signal to
+    the whole process group arrives twice) must not cut the stop short and leave the broker running.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._deferring = 0
+        self._stopping = False
+
+    def install(self) -> "StopRequest":
+        """Handle SIGINT and SIGTERM in this (main) thread from now on."""
+        for signum in self.SIGNALS:
+            signal.signal(signum, self._on_signal)
+        return self
+
+    def __call__(self) -> bool:
+        """Whether a stop signal arrived."""
+        return self.received is not None
+
+    def stopping(self) -> None:
+        """The stop has begun: from now on a signal interrupts nothing."""
+        self._stopping = True
+
+    def deferred(self) -> "_Deferred":
+        """A block a signal does not interrupt (a child started and recorded); it acts right after."""
+        return _Deferred(self)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        first = self.received is None
+        if first:
+            self.received = signum
+        if first and not self._stopping and not self._deferring:
+            raise KeyboardInterrupt
+
+
+class _Deferred:
+    def __init__(self, request: StopRequest) -> None:
+        self.request = request
+
+    def __enter__(self) -> None:
+        self.request._deferring += 1
+
+    def __exit__(self, *exc: object) -> None:
+        request = self.request
+        request._deferring -= 1
+        if request() and not request._deferring and not request._stopping and exc[0] is None:
+            raise KeyboardInterrupt
 
 
 class Progress:

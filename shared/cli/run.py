@@ -1,17 +1,20 @@
 """``smguard run``: the whole system on this machine — the Kafka broker and every service.
 
-Data stays in the git-ignored ``.data`` folder between runs; Ctrl-C stops everything.
+Data stays in the git-ignored ``.data`` folder between runs. It supervises: a service process that
+dies is started again (with a back-off); Ctrl-C, SIGINT or SIGTERM — to it or to its whole process
+group, as systemd, ``timeout`` and most supervisors send — stops every service and then the broker it
+started, each at most once, so nothing is left running.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import signal
 import socket
 import sys
-import time
 from pathlib import Path
 
 from shared import devsecrets
@@ -25,11 +28,12 @@ from shared.kafka.access import setup as setup_access
 from shared.kafka.clients import KafkaAccessError
 from shared.kafka.tls import ensure_material, material_folder
 from shared.localbroker import broker_module
-from shared.processes import ServiceExited, Supervisor, parse_name, process_name
+from shared.processes import ServiceExited, StopRequest, Supervisor, parse_name, process_name
 from shared.services import SERVICES
 
 DEV_SMTP_PORT = 8025
 DEV_HES_PORT = 8099
+DEV_KAFKA_PORT = 9092  # the local broker's client port; its controller listens on the next one
 DEV_WEBHOOK_NETWORKS = "127.0.0.0/8,::1/128"  # local webhook receivers; only this development run allows them
 
 
@@ -52,17 +56,37 @@ def _port_busy(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def start_broker(settings: Settings) -> object | None:
+def local_kafka_port() -> int:
+    """The client port of the broker ``smguard run`` starts: SMGUARD_LOCAL_KAFKA_PORT, else 9092."""
+    value = os.environ.get("SMGUARD_LOCAL_KAFKA_PORT", "").strip()
+    if not value:
+        return DEV_KAFKA_PORT
+    if not value.isdigit() or not 0 < int(value) < 65535:
+        raise ValueError(f"SMGUARD_LOCAL_KAFKA_PORT must be a port number below 65535, not {value!r}")
+    return int(value)
+
+
+def dev_hes_port() -> int:
+    """The port of the development HES stand-in: SMGUARD_DEV_HES_PORT, else 8099."""
+    value = os.environ.get("SMGUARD_DEV_HES_PORT", "").strip()
+    if value and (not value.isdigit() or not 0 < int(value) < 65536):
+        raise ValueError(f"SMGUARD_DEV_HES_PORT must be a port number, not {value!r}")
+    return int(value) if value else DEV_HES_PORT
+
+
+def start_broker(settings: Settings, stop: StopRequest | None = None, started: list[object] | None = None) -> object | None:
     """Start the local broker unless a bootstrap server was configured; None when not ours.
 
     Secured unless SMGUARD_KAFKA_SECURITY_PROTOCOL=PLAINTEXT: TLS with a CA and certificate made once
-    into ``<data dir>/kafka-security``, SASL, and ACLs that deny what they do not grant.
+    into ``<data dir>/kafka-security``, SASL, and ACLs that deny what they do not grant. The broker is
+    appended to ``started`` the moment its process exists, so a stop signal during its start-up still
+    stops it; a stop signal never splits its launch from that record (``stop.deferred()``).
     """
     if "SMGUARD_KAFKA_BOOTSTRAP_SERVERS" in os.environ:
         print(f"Using the Kafka broker at {settings.kafka_bootstrap_servers}")
         return None
     module = broker_module()
-    host, port = settings.kafka_bootstrap_servers.rsplit(":", 1)
+    port = settings.kafka_bootstrap_servers.rsplit(":", 1)[1]  # main() put the local port there
     secured = settings.kafka_security_protocol != "PLAINTEXT"
     if secured and settings.kafka_security_protocol != "SASL_SSL":
         raise module.PrerequisiteError("the local broker speaks SASL_SSL or PLAINTEXT: set SMGUARD_KAFKA_SECURITY_PROTOCOL to one of them")
@@ -77,7 +101,11 @@ def start_broker(settings: Settings) -> object | None:
             )
         print(f"Kafka already running on {broker.bootstrap}")
         return None
-    broker.start()
+    module.ensure_jars(broker.libs_dir)  # a first download may take minutes: Ctrl-C may interrupt it
+    with stop.deferred() if stop is not None else contextlib.nullcontext():
+        broker.start()
+        if started is not None:
+            started.append(broker)
     broker.wait_ready(60, progress=lambda: print(".", end="", flush=True))
     print(f"\nKafka ready on {broker.bootstrap} (data in {broker.data_dir})")
     return broker
@@ -92,71 +120,84 @@ def secure_broker(settings: Settings) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Start everything, say where it answers, wait for Ctrl-C, stop everything."""
+    """Start everything, say where it answers, keep the services running, stop everything on a signal."""
     settings = get_settings()
     if args.instances < 1:
         print("smguard run: --instances must be at least 1", file=sys.stderr)
         return 2
     try:
         check_settings(settings)  # before anything starts: each service would refuse these settings
-    except TokenConfigError as exc:
+        if "SMGUARD_KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
+            settings = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{local_kafka_port()}"})
+        hes_port = dev_hes_port()
+    except (TokenConfigError, ValueError) as exc:
         print(f"smguard run: {exc}", file=sys.stderr)
         return 2
     names = [process_name(s, k) for k in range(args.instances) for s in available_services()]
-    signal.signal(signal.SIGTERM, _stop_on_term)  # `kill` or a supervisor stops everything as Ctrl-C does
     wanted = {name: settings.port_of(*parse_name(name)) for name in names}
     if "SMGUARD_SMTP_HOST" not in os.environ:
         wanted["SMTP catcher"] = int(os.environ.get("SMGUARD_SMTP_PORT", DEV_SMTP_PORT))
     if "SMGUARD_ENFORCEMENT_URL" not in os.environ:
-        wanted["HES stand-in"] = DEV_HES_PORT
+        wanted["HES stand-in"] = hes_port
     busy = {name: port for name, port in wanted.items() if _port_busy(settings.host, port)}
     if busy:
         ports = ", ".join(f"{name} {port}" for name, port in busy.items())
         print(f"smguard run: port in use ({ports}); stop what holds it or set SMGUARD_<SERVICE>_PORT", file=sys.stderr)
         return 2
+    # From here on every start is undone however the run ends: SIGINT or SIGTERM (once or repeatedly, to
+    # this process or its group), a service that cannot start, an error.
+    stop = StopRequest().install()
+    started: list[object] = []  # the broker, once its process exists
+    helpers: list[object] = []
+    supervisor: Supervisor | None = None
     module = broker_module()
     try:
-        broker = start_broker(settings)
-    except module.PrerequisiteError as exc:
-        print(f"smguard run: {exc}", file=sys.stderr)
-        return 2
-    try:
-        secure_broker(settings)
-    except (AccessError, KafkaAccessError) as exc:
-        print(f"smguard run: {exc}", file=sys.stderr)
-        if broker is not None:
-            broker.stop()
-        return 1
-    env, helpers = _dev_peers(settings)
-    supervisor = Supervisor(env=env, log_dir=_log_dir(settings), url_of=lambda name: base_url(settings, *parse_name(name)))
-    try:
+        try:
+            start_broker(settings, stop, started)
+        except module.PrerequisiteError as exc:
+            print(f"smguard run: {exc}", file=sys.stderr)
+            return 2
+        try:
+            secure_broker(settings)
+        except (AccessError, KafkaAccessError) as exc:
+            print(f"smguard run: {exc}", file=sys.stderr)
+            return 1
+        env = {**os.environ, "SMGUARD_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers}
+        env = _dev_peers(settings, env, helpers, hes_port)
+        supervisor = Supervisor(env=env, log_dir=_log_dir(settings), url_of=lambda name: base_url(settings, *parse_name(name)),
+                                stop_request=stop)  # fmt: skip
         supervisor.start(names)
+        for name in names:
+            print(f"  {name:<15} started (pid {supervisor.children[name].pid})")
         supervisor.wait_ready(
             names, timeout=args.timeout, on_ready=lambda n: print(f"  {n:<15} ready"),
             on_progress=lambda n, what: print(f"  {n:<15} {what}"),
         )  # fmt: skip
         _print_where(settings, names)
-        while not supervisor.stopped():
-            time.sleep(0.5)
-        print(f"smguard run: {', '.join(supervisor.stopped())} stopped; see {_log_dir(settings)}", file=sys.stderr)
-        return 1
+        supervisor.keep_running(names, until=stop, say=lambda line: print(f"smguard run: {line}", flush=True))
+        raise KeyboardInterrupt  # a signal arrived between two checks
     except (ServiceExited, TimeoutError) as exc:
         print(f"smguard run: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nstopping …")
         return 0
     finally:
+        stop.stopping()  # a further signal (make passes SIGTERM on to its child) no longer interrupts this
+        _stop_everything(stop, supervisor, helpers, started)
+
+
+def _stop_everything(stop: StopRequest, supervisor: Supervisor | None, helpers: list[object], started: list[object]) -> None:
+    """The services (their in-flight requests finished or refused), the development peers, then the broker."""
+    why = f" ({signal.Signals(stop.received).name})" if stop.received else ""
+    print(f"\nstopping{why} …", flush=True)
+    if supervisor is not None:
         supervisor.stop()
-        for helper in helpers:
-            helper.stop()
-        if broker is not None:
-            broker.stop()
-        print("stopped")
-
-
-def _stop_on_term(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    for helper in helpers:
+        helper.stop()  # type: ignore[attr-defined]
+    for broker in started:
+        print(f"stopping Kafka (pid {broker.pid()}) …", flush=True)  # type: ignore[attr-defined]
+        broker.stop()  # type: ignore[attr-defined]
+    print("stopped", flush=True)
 
 
 def _log_dir(settings: Settings) -> Path:
@@ -165,9 +206,10 @@ def _log_dir(settings: Settings) -> Path:
     return path
 
 
-def _dev_peers(settings: Settings) -> tuple[dict[str, str], list[object]]:
-    """The development SMTP catcher and HES stand-in, unless real ones are configured."""
-    env, helpers = dict(os.environ), []
+def _dev_peers(settings: Settings, env: dict[str, str], helpers: list[object], hes_port: int) -> dict[str, str]:
+    """The development SMTP catcher and HES stand-in, unless real ones are configured (each added to
+    ``helpers`` once started); the services' environment."""
+    env = dict(env)
     if "SMGUARD_WEBHOOK_ALLOWED_CIDRS" not in os.environ:
         env["SMGUARD_WEBHOOK_ALLOWED_CIDRS"] = DEV_WEBHOOK_NETWORKS
         print(f"Contact webhooks may reach loopback ({DEV_WEBHOOK_NETWORKS}) for local receivers; production does not")
@@ -180,12 +222,12 @@ def _dev_peers(settings: Settings) -> tuple[dict[str, str], list[object]]:
         secret = devsecrets.configured_or_dev(
             os.environ.get("SMGUARD_ENFORCEMENT_SECRET"), settings.data_dir, devsecrets.ENFORCEMENT_SECRET
         ).decode()
-        hes = DevHes(port=DEV_HES_PORT, secret=secret, folder=settings.data_dir / "hes")
+        hes = DevHes(port=hes_port, secret=secret, folder=settings.data_dir / "hes")
         hes.start()
-        helpers.append(hes)
-        env.update(SMGUARD_ENFORCEMENT_URL=f"http://127.0.0.1:{DEV_HES_PORT}/enforce", SMGUARD_ENFORCEMENT_SECRET=secret)
-        print(f"Development HES stand-in on 127.0.0.1:{DEV_HES_PORT} (requests in {hes.log_file})")
-    return env, helpers
+        helpers.append(hes)  # once serving: stop() waits for the serving loop to end
+        env.update(SMGUARD_ENFORCEMENT_URL=f"http://127.0.0.1:{hes_port}/enforce", SMGUARD_ENFORCEMENT_SECRET=secret)
+        print(f"Development HES stand-in on 127.0.0.1:{hes_port} (requests in {hes.log_file})")
+    return env
 
 
 def _print_where(settings: Settings, names: list[str]) -> None:
@@ -195,4 +237,4 @@ def _print_where(settings: Settings, names: list[str]) -> None:
         print(f"  {name:<15} {base}   API docs {base}/docs")
     print("\nA token:  .venv/bin/smguard token --role utility_soc")
     print(f"Logs:     {_log_dir(settings)}/")
-    print("Ctrl-C stops everything.")
+    print("A service that dies is started again. Ctrl-C (or SIGTERM) stops everything.", flush=True)

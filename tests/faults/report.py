@@ -16,6 +16,8 @@ def record(*, fault: str, invariant: str, outcome: str, **figures: Any) -> None:
     without ``test_`` (or ``SMGUARD_FAULTS_AREA``)."""
     import inspect
 
+    if outcome not in ("held", "broken"):
+        raise ValueError(f"outcome is 'held' or 'broken', not {outcome!r}")
     caller = inspect.stack()[1].filename
     area = os.environ.get("SMGUARD_FAULTS_AREA") or Path(caller).stem.removeprefix("test_")
     RESULTS.mkdir(parents=True, exist_ok=True)
