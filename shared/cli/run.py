@@ -39,6 +39,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="give up when a service makes no progress towards readiness for this many seconds")
     parser.add_argument("--instances", type=int, default=1,
                         help="instances of each service (they share the work by partitions); the first keeps the default ports")
+    parser.add_argument("--brokers", type=int, default=1,
+                        help="Kafka brokers to start: 1, or a cluster of N (3: every topic replicated three times, "
+                             "written while two replicas are in sync, so one broker may fail); node k listens on the "
+                             "broker port + 2(k-1) and the next port")
 
 
 def available_services() -> list[str]:
@@ -83,6 +87,35 @@ def start_broker(settings: Settings) -> object | None:
     return broker
 
 
+def start_cluster(settings: Settings, brokers: int) -> tuple[object | None, dict[str, str]]:
+    """Start a local cluster of ``brokers`` nodes (secured as the single broker); the cluster (None when one
+    was configured) and the environment that points the services at it, with replicated topics."""
+    module = broker_module()
+    if "SMGUARD_KAFKA_BOOTSTRAP_SERVERS" in os.environ:
+        raise module.PrerequisiteError("--brokers starts a local cluster: unset SMGUARD_KAFKA_BOOTSTRAP_SERVERS, or "
+                                       "leave --brokers out to use the broker it names")  # fmt: skip
+    if settings.kafka_security_protocol not in ("SASL_SSL", "PLAINTEXT"):
+        raise module.PrerequisiteError("the local cluster speaks SASL_SSL or PLAINTEXT: set SMGUARD_KAFKA_SECURITY_PROTOCOL to one of them")
+    secured = settings.kafka_security_protocol == "SASL_SSL"
+    security_dir = ensure_material(material_folder(settings.data_dir)).folder if secured else None
+    first = int(settings.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+    cluster = module.LocalCluster(data_dir=settings.data_dir / f"kafka-cluster-{brokers}",
+                                  ports=[first + 2 * k for k in range(brokers)],
+                                  controller_ports=[first + 2 * k + 1 for k in range(brokers)], security_dir=security_dir)  # fmt: skip
+    env = {
+        "SMGUARD_KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrap,
+        "SMGUARD_TOPIC_REPLICATION_FACTOR": str(min(module.CLUSTER_REPLICATION_FACTOR, brokers)),
+        "SMGUARD_TOPIC_MIN_INSYNC_REPLICAS": str(min(module.CLUSTER_MIN_INSYNC_REPLICAS, brokers)),
+    }
+    if cluster.running() == [n.node_id for n in cluster.nodes]:
+        print(f"Kafka cluster already running on {cluster.bootstrap}")
+        return None, env
+    cluster.start()
+    cluster.wait_ready(120, progress=lambda: print(".", end="", flush=True))
+    print(f"\nKafka cluster of {brokers} ready on {cluster.bootstrap} (data in {cluster.data_dir})")
+    return cluster, env
+
+
 def secure_broker(settings: Settings) -> None:
     """Topics, the services' principals and their ACLs, on a secured broker (idempotent)."""
     if settings.kafka_security_protocol.startswith("SASL_"):
@@ -96,6 +129,9 @@ def main(args: argparse.Namespace) -> int:
     settings = get_settings()
     if args.instances < 1:
         print("smguard run: --instances must be at least 1", file=sys.stderr)
+        return 2
+    if args.brokers < 1:
+        print("smguard run: --brokers must be at least 1", file=sys.stderr)
         return 2
     try:
         check_settings(settings)  # before anything starts: each service would refuse these settings
@@ -115,8 +151,18 @@ def main(args: argparse.Namespace) -> int:
         print(f"smguard run: port in use ({ports}); stop what holds it or set SMGUARD_<SERVICE>_PORT", file=sys.stderr)
         return 2
     module = broker_module()
+    cluster_env: dict[str, str] = {}
     try:
-        broker = start_broker(settings)
+        if args.brokers > 1:
+            broker, cluster_env = start_cluster(settings, args.brokers)
+            os.environ.update(cluster_env)  # the services (and this process's provisioning) use the cluster
+            settings = settings.model_copy(update={
+                "kafka_bootstrap_servers": cluster_env["SMGUARD_KAFKA_BOOTSTRAP_SERVERS"],
+                "topic_replication_factor": int(cluster_env["SMGUARD_TOPIC_REPLICATION_FACTOR"]),
+                "topic_min_insync_replicas": int(cluster_env["SMGUARD_TOPIC_MIN_INSYNC_REPLICAS"]),
+            })  # fmt: skip
+        else:
+            broker = start_broker(settings)
     except module.PrerequisiteError as exc:
         print(f"smguard run: {exc}", file=sys.stderr)
         return 2
