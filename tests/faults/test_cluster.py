@@ -205,8 +205,10 @@ async def _kill_the_busiest_leader(cluster: Any, settings: Settings, load: Load)
 
 
 async def _lost_or_doubled(settings: Settings, load: Load) -> tuple[list[str], list[str]]:
+    """What was acknowledged before the read began and is not in the topic; what is in it twice."""
+    incidents, signals = set(load.incidents), set(load.signals)  # the load goes on while the topic is read
     opened, decided = await _read_back(settings, settings.topic(INCIDENT_EVENTS))
-    missing = sorted((set(load.incidents) - set(opened)) | (set(load.signals) - set(decided)))
+    missing = sorted((incidents - set(opened)) | (signals - set(decided)))
     return missing, [k for k, n in (opened + decided).items() if n > 1]
 
 
