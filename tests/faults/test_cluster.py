@@ -174,7 +174,7 @@ async def _loaded(cluster: Any, system: System) -> tuple[Settings, Load, asyncio
     assert (await _replicas(settings, settings.topic(INCIDENT_EVENTS))) == {3}, "every partition has three replicas"
     load, stop = Load(system, settings), asyncio.Event()
     if FULL:
-        load.connections = await asyncio.to_thread(_register, system, settings, 8)
+        load.connections = await _register(system, settings, 8)
         await eventually(lambda: _known(system, settings, load.connections), timeout=60, interval=0.5,
                          what="the incident service knows the connections")  # fmt: skip
     writers = asyncio.create_task(load.run(stop))
@@ -233,16 +233,25 @@ def _restart(cluster: Any, node_id: int) -> None:
     wait_for_brokers(cluster.bootstrap, len(cluster.running()), timeout=60)
 
 
-def _register(system: System, settings: Settings, count: int) -> list[str]:
+async def _register(system: System, settings: Settings, count: int) -> list[str]:
     soc, operator = bearer(settings, "utility_soc"), f"op-{uuid.uuid4().hex[:6]}"
-    with httpx.Client(base_url=system.url("connection"), headers=soc, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=system.url("connection"), headers=soc, timeout=30) as http:
+
+        async def accepted(path: str, body: dict[str, Any]) -> httpx.Response | None:
+            answer = await http.post(path, json=body, headers={"Idempotency-Key": key})
+            assert answer.status_code in (201, 503), answer.text  # 503: the partitions are still being assigned
+            return answer if answer.status_code == 201 else None
+
+        key = uuid.uuid4().hex
         onboard = {"operator_id": operator, "name": "東海スマートエナジー", "agreement_date": "2026-04-01"}
-        http.post("/operators", json=onboard).raise_for_status()
+        await eventually(lambda: accepted("/operators", onboard), timeout=60, interval=0.5, what="the operator onboarded")
         ids = []
         for i in range(count):
+            key = uuid.uuid4().hex
             body = {"operator_id": operator, "kind": "special_meter", "maker": "M", "model": "X", "firmware": "1.0",
                     "smart_meter_ids": [f"SM-{i}"], "secrets": {"auth_id": f"A-{i:06d}", "password": "p4ssword-x", "pairing_id": f"P-{i:06d}"}}
-            ids.append(http.post("/connections", json=body).raise_for_status().json()["id"])
+            answer = await eventually(lambda: accepted("/connections", body), timeout=60, interval=0.5, what="a connection registered")
+            ids.append(answer.json()["id"])
     return ids
 
 
