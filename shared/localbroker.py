@@ -11,6 +11,12 @@ first of:
 
 Whatever the source, the broker is confirmed with a real Kafka metadata request (aiokafka admin
 client) before it is used. The choice is logged on the logger "smguard.localbroker".
+
+``provide_cluster(n=3)`` yields a ``LocalCluster`` of n nodes from the jars (always local: the fault
+tests kill and restart its nodes), secured like the single broker, with this process's environment
+saying how to reach it and what every topic needs (SMGUARD_KAFKA_BOOTSTRAP_SERVERS,
+SMGUARD_TOPIC_REPLICATION_FACTOR=3, SMGUARD_TOPIC_MIN_INSYNC_REPLICAS=2), so services started from
+it (``shared.processes.System``) create their topics replicated.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from functools import lru_cache
@@ -221,7 +228,58 @@ def _local_broker() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _secured_env(material: BrokerMaterial, *, mechanism: str = "SCRAM-SHA-512") -> Iterator[None]:
+def provide_cluster(n: int = 3, *, ready_timeout: float = 120.0) -> Iterator[ModuleType]:
+    """A secured cluster of ``n`` KRaft nodes on free ports in a temporary dir; yields the ``LocalCluster``.
+
+    While it runs, this process's environment points at it (and at topics with replication factor
+    min(3, n) and min.insync.replicas min(2, n)); everything is stopped and deleted afterwards.
+    """
+    broker_mod = broker_module()
+    with tempfile.TemporaryDirectory(prefix="smguard-cluster-", ignore_cleanup_errors=True) as tmp:
+        material = ensure_material(Path(tmp) / "kafka-security")
+        cluster = broker_mod.LocalCluster.on_free_ports(data_dir=Path(tmp) / "kafka", nodes=n, security_dir=material.folder)
+        log.info("Kafka for tests: a cluster of %d local nodes on %s (data dir %s), TLS + SASL + ACLs", n,
+                 cluster.bootstrap, tmp)  # fmt: skip
+        layout = {
+            "SMGUARD_KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrap,
+            "SMGUARD_TOPIC_REPLICATION_FACTOR": str(min(broker_mod.CLUSTER_REPLICATION_FACTOR, n)),
+            "SMGUARD_TOPIC_MIN_INSYNC_REPLICAS": str(min(broker_mod.CLUSTER_MIN_INSYNC_REPLICAS, n)),
+        }
+        try:
+            cluster.start()
+            try:
+                took = cluster.wait_ready(ready_timeout)
+                with _secured_env(material, mechanism="PLAIN"):
+                    wait_for_brokers(cluster.bootstrap, n, timeout=60)
+                    _admin_scram(cluster.bootstrap)
+            except broker_mod.BrokerError as exc:
+                tails = "".join(f"\n--- node {node.node_id} server.log (tail) ---\n{_tail(node.server_log)}"
+                                for node in cluster.nodes)  # fmt: skip
+                raise RuntimeError(f"{exc}{tails}") from exc
+            log.info("Kafka for tests: the cluster is ready after %.1fs", took)
+            with _secured_env(material, extra=layout):
+                yield cluster
+        except broker_mod.BrokerError as exc:
+            raise RuntimeError(str(exc)) from None
+        finally:
+            cluster.stop()
+
+
+def wait_for_brokers(bootstrap: str, count: int, timeout: float = READY_TIMEOUT) -> dict:
+    """Block until the cluster's metadata lists ``count`` brokers (a restarted node has rejoined)."""
+    end = time.monotonic() + timeout
+    while True:
+        cluster = wait_for_metadata(bootstrap, timeout=max(1.0, end - time.monotonic()))
+        if len(cluster["brokers"]) >= count:
+            return cluster
+        if time.monotonic() > end:
+            raise TimeoutError(f"the cluster at {bootstrap} lists {len(cluster['brokers'])} brokers, not {count}")
+        time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def _secured_env(material: BrokerMaterial, *, mechanism: str = "SCRAM-SHA-512",
+                 extra: dict[str, str] | None = None) -> Iterator[None]:
     """This process and its children connect as the broker's super-user, over TLS + SASL (as tests do)."""
     values = {
         "SMGUARD_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
@@ -229,6 +287,7 @@ def _secured_env(material: BrokerMaterial, *, mechanism: str = "SCRAM-SHA-512") 
         "SMGUARD_KAFKA_CA_FILE": str(material.ca_file),
         "SMGUARD_KAFKA_USERNAME": ADMIN_USER,
         "SMGUARD_KAFKA_PASSWORD": material.admin_password,
+        **(extra or {}),
     }
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import re
 import shutil
@@ -73,6 +74,12 @@ JVM_OPTS = [
     "-XX:MaxGCPauseMillis=20",
     "-Djava.awt.headless=true",
 ]
+
+# A cluster (LocalCluster): three nodes on one machine, each with a small heap.
+CLUSTER_NODES = 3
+CLUSTER_REPLICATION_FACTOR = 3
+CLUSTER_MIN_INSYNC_REPLICAS = 2
+CLUSTER_HEAP = ["-Xms128m", "-Xmx256m"]
 
 JAVA_MISSING = (
     "smguard needs Java 17+ to run the local Kafka broker: install e.g. Debian package "
@@ -223,9 +230,14 @@ def ensure_jars(libs_dir: Path = DEFAULT_LIBS_DIR, *, quiet: bool = False) -> Pa
 
 
 def render_settings(
-    *, data_dir: Path, port: int, controller_port: int, security_dir: Path | None = None, host: str = HOST
+    *, data_dir: Path, port: int, controller_port: int, security_dir: Path | None = None, host: str = HOST,
+    node_id: int = 1, voters: dict[int, int] | None = None,
 ) -> dict[str, str]:
-    """The properties of a single-node KRaft broker+controller on ``host``.
+    """The properties of a KRaft broker+controller on ``host``: a single node, or node ``node_id`` of a cluster.
+
+    ``voters`` (node id → controller port on 127.0.0.1, every node of the cluster): a cluster with a static
+    controller quorum, every topic (the internal ones too) replicated to three nodes (fewer when the cluster
+    is smaller) and written only while two replicas are in sync. None: the single node, as before.
 
     Without ``security_dir``: PLAINTEXT, open to anyone who reaches the port. With it (the files of
     ``shared/kafka/tls.py``: ca.pem, broker.p12, broker.p12.password, admin.password): clients speak
@@ -256,9 +268,34 @@ def render_settings(
         "auto.create.topics.enable": "false",
         "log.retention.ms": "-1",
     }
+    if voters and len(voters) > 1:
+        settings.pop("controller.quorum.bootstrap.servers")  # static voters instead
+        settings.update(cluster_settings(node_id=node_id, voters=voters))
     if security_dir is not None:
         settings.update(security_settings(Path(security_dir), host=host, port=port, controller_port=controller_port))
     return settings
+
+
+def cluster_settings(*, node_id: int, voters: dict[int, int]) -> dict[str, str]:
+    """What a node of a cluster changes from the single node: its id, the quorum, replication everywhere."""
+    if node_id not in voters:
+        raise BrokerError(f"node {node_id} is not one of the cluster's nodes {sorted(voters)}")
+    replicas = str(min(CLUSTER_REPLICATION_FACTOR, len(voters)))
+    in_sync = str(min(CLUSTER_MIN_INSYNC_REPLICAS, len(voters)))
+    return {
+        "node.id": str(node_id),
+        # A static quorum: every node knows every voter from the start (formatted without --standalone).
+        "controller.quorum.voters": ",".join(f"{n}@{HOST}:{p}" for n, p in sorted(voters.items())),
+        "default.replication.factor": replicas,
+        "min.insync.replicas": in_sync,
+        "offsets.topic.replication.factor": replicas,
+        "transaction.state.log.replication.factor": replicas,
+        "transaction.state.log.min.isr": in_sync,
+        "share.coordinator.state.topic.replication.factor": replicas,
+        "share.coordinator.state.topic.min.isr": in_sync,
+        # Never elect a replica that was out of sync: an acknowledged write is never taken back.
+        "unclean.leader.election.enable": "false",
+    }
 
 
 def security_settings(
@@ -295,9 +332,13 @@ def security_settings(
     }
 
 
-def render_config(*, data_dir: Path, port: int, controller_port: int, security_dir: Path | None = None) -> str:
-    """server.properties of a single-node KRaft broker+controller on 127.0.0.1."""
-    settings = render_settings(data_dir=data_dir, port=port, controller_port=controller_port, security_dir=security_dir)
+def render_config(
+    *, data_dir: Path, port: int, controller_port: int, security_dir: Path | None = None,
+    node_id: int = 1, voters: dict[int, int] | None = None,
+) -> str:
+    """server.properties of a KRaft broker+controller on 127.0.0.1 (a single node, or a node of a cluster)."""
+    settings = render_settings(data_dir=data_dir, port=port, controller_port=controller_port, security_dir=security_dir,
+                               node_id=node_id, voters=voters)  # fmt: skip
     lines = ["# Rendered by infra/kafka/broker.py on every start; edit that file, not this one."]
     lines += [f"{key}={_escape_property(value)}" for key, value in settings.items()]
     return "\n".join(lines) + "\n"
@@ -409,8 +450,15 @@ class LocalBroker:
         controller_port: int = DEFAULT_CONTROLLER_PORT,
         libs_dir: Path = DEFAULT_LIBS_DIR,
         security_dir: Path | None = None,
+        node_id: int = 1,
+        voters: dict[int, int] | None = None,
+        cluster_id: str | None = None,
+        heap: list[str] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
+        # A node of a cluster (LocalCluster): its id, every node's controller port, the id they share.
+        self.node_id, self.voters, self.cluster_id = int(node_id), dict(voters or {}), cluster_id
+        self.heap = list(heap or [])  # e.g. ["-Xmx256m"]; KAFKA_HEAP_OPTS still wins
         # TLS + SASL + ACLs with the material in this folder (see render_settings); None: PLAINTEXT.
         self.security_dir = Path(security_dir).absolute() if security_dir else None
         self.port = int(port)
@@ -488,7 +536,7 @@ class LocalBroker:
 
     # lifecycle ----------------------------------------------------------------------
     def java_command(self, java: str, *, console_level: str = "WARN") -> list[str]:
-        heap = os.environ.get("KAFKA_HEAP_OPTS", "").split()
+        heap = os.environ.get("KAFKA_HEAP_OPTS", "").split() or self.heap
         opts = [o for o in JVM_OPTS if not (heap and o.startswith(("-Xms", "-Xmx")))] + heap
         return [
             java,
@@ -507,11 +555,13 @@ class LocalBroker:
         if (self.kraft_dir / "meta.properties").is_file():
             return
         self.kraft_dir.mkdir(parents=True, exist_ok=True)
+        # A single node is its own quorum (--standalone); a cluster's nodes share one id and static voters.
+        quorum = [] if len(self.voters) > 1 else ["--standalone"]
         cmd = [
             java, "-Xmx256m", f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
             f"-Dkafka.logs.dir={self.log_dir}", "-Dsmguard.kafka.console.level=WARN",
             "-cp", str(self.libs_dir / "*"), "kafka.tools.StorageTool", "format",
-            "--standalone", "-t", new_cluster_id(), "-c", str(self.config_file), "-g",
+            *quorum, "-t", self.cluster_id or new_cluster_id(), "-c", str(self.config_file), "-g",
         ]  # fmt: skip
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -549,7 +599,7 @@ class LocalBroker:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         config = render_config(
             data_dir=self.data_dir, port=self.port, controller_port=self.controller_port,
-            security_dir=self.security_dir,
+            security_dir=self.security_dir, node_id=self.node_id, voters=self.voters,
         )  # fmt: skip
         # It holds the broker's passwords when secured: owner-only from the first byte.
         fd = os.open(self.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -644,6 +694,20 @@ class LocalBroker:
         self.pid_file.unlink(missing_ok=True)
         return clean
 
+    def kill(self) -> None:
+        """SIGKILL at once, as a crash or a lost machine would end it (no clean shutdown)."""
+        pid = self.pid()
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._wait_exit(pid, 10)
+        if self._proc is not None:
+            self._proc.wait()
+            self._proc = None
+        self.pid_file.unlink(missing_ok=True)
+
     def _wait_exit(self, pid: int, timeout: float) -> bool:
         if self._proc is not None and self._proc.pid == pid:
             try:
@@ -667,6 +731,122 @@ class LocalBroker:
         return code
 
     def __enter__(self) -> LocalBroker:
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# --------------------------------------------------------------------------- a cluster
+
+
+class LocalCluster:
+    """N KRaft nodes (each broker and controller) from the same jars on 127.0.0.1, secured alike.
+
+    Node k (1..N) keeps its state in ``<data_dir>/node-<k>`` and listens on ``ports[k-1]`` (clients) and
+    ``controller_ports[k-1]`` (the quorum). Every topic is replicated to three nodes and written while two
+    are in sync (cluster_settings), so one node may die without losing or refusing a write. With
+    ``security_dir`` every node uses the same CA, certificate (it names 127.0.0.1) and passwords.
+    """
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        ports: list[int],
+        controller_ports: list[int],
+        libs_dir: Path = DEFAULT_LIBS_DIR,
+        security_dir: Path | None = None,
+        heap: list[str] | None = None,
+    ) -> None:
+        if len(ports) != len(controller_ports) or len(ports) < 1:
+            raise BrokerError("a cluster needs as many controller ports as client ports, at least one of each")
+        if len(set(ports) | set(controller_ports)) != 2 * len(ports):
+            raise PrerequisiteError("every port of a cluster must differ from the others")
+        self.data_dir = Path(data_dir).absolute()
+        voters = {k + 1: int(p) for k, p in enumerate(controller_ports)}
+        cluster_id = self._cluster_id()
+        self.nodes = [
+            LocalBroker(data_dir=self.data_dir / f"node-{k + 1}", port=port, controller_port=controller_ports[k],
+                        libs_dir=libs_dir, security_dir=security_dir, node_id=k + 1, voters=voters,
+                        cluster_id=cluster_id, heap=CLUSTER_HEAP if heap is None else heap)  # fmt: skip
+            for k, port in enumerate(ports)
+        ]
+
+    @classmethod
+    def on_free_ports(cls, *, data_dir: Path, nodes: int = CLUSTER_NODES, **kwargs) -> LocalCluster:
+        """A cluster of ``nodes`` nodes on ports free right now."""
+        ports: list[int] = []
+        while len(ports) < 2 * nodes:
+            port = free_port()
+            if port not in ports:
+                ports.append(port)
+        return cls(data_dir=data_dir, ports=ports[:nodes], controller_ports=ports[nodes:], **kwargs)
+
+    def __repr__(self) -> str:
+        return f"LocalCluster(bootstrap={self.bootstrap!r}, data_dir={str(self.data_dir)!r})"
+
+    def _cluster_id(self) -> str:
+        """The id every node is formatted with: kept in the data dir, so a restarted node rejoins its cluster."""
+        path = self.data_dir / "cluster.id"
+        try:
+            return path.read_text().strip()
+        except OSError:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            cluster_id = new_cluster_id()
+            path.write_text(cluster_id + "\n")
+            return cluster_id
+
+    @property
+    def bootstrap(self) -> str:
+        """Every node's client address, comma-separated (clients find the cluster from any one that answers)."""
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    def node(self, node_id: int) -> LocalBroker:
+        """The node with this id (1..N, the ids the cluster's metadata names as leaders)."""
+        for node in self.nodes:
+            if node.node_id == node_id:
+                return node
+        raise BrokerError(f"the cluster has no node {node_id} (nodes {[n.node_id for n in self.nodes]})")
+
+    def running(self) -> list[int]:
+        """The ids of the nodes whose JVM runs."""
+        return [node.node_id for node in self.nodes if node.is_running()]
+
+    def start(self) -> None:
+        """Start every node that does not run (they elect a controller together: wait_ready() after)."""
+        for node in self.nodes:
+            if not node.is_running():
+                node.start()
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT, *, progress=None) -> float:
+        """Block until every running node is ready; returns the seconds waited."""
+        began = time.monotonic()
+        for node in self.nodes:
+            if node.is_running() or node._proc is not None:
+                node.wait_ready(max(1.0, timeout - (time.monotonic() - began)), progress=progress)
+        return time.monotonic() - began
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
+        """Stop every node at once (SIGTERM; SIGKILL after timeout); True when all stopped cleanly.
+
+        All together: a node stopped after the others would wait in vain for a controller quorum.
+        """
+        for node in self.nodes:
+            pid = node.pid()
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        return all([node.stop(max(0.0, deadline - time.monotonic())) for node in self.nodes])
+
+    def __enter__(self) -> LocalCluster:
         self.start()
         try:
             self.wait_ready()

@@ -43,6 +43,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="give up when a service makes no progress towards readiness for this many seconds")
     parser.add_argument("--instances", type=int, default=1,
                         help="instances of each service (they share the work by partitions); the first keeps the default ports")
+    parser.add_argument("--brokers", type=int, default=1,
+                        help="Kafka brokers to start: 1, or a cluster of N (3: every topic replicated three times, "
+                             "written while two replicas are in sync, so one broker may fail); node k listens on the "
+                             "broker port + 2(k-1) and the next port")
 
 
 def available_services() -> list[str]:
@@ -111,6 +115,39 @@ def start_broker(settings: Settings, stop: StopRequest | None = None, started: l
     return broker
 
 
+def start_cluster(settings: Settings, brokers: int, stop: StopRequest | None = None, started: list[object] | None = None) -> dict[str, str]:
+    """Start a local cluster of ``brokers`` nodes (secured as the single broker; appended to ``started`` as soon
+    as its processes exist); the environment that points the services at it, with replicated topics."""
+    module = broker_module()
+    if "SMGUARD_KAFKA_BOOTSTRAP_SERVERS" in os.environ:
+        raise module.PrerequisiteError("--brokers starts a local cluster: unset SMGUARD_KAFKA_BOOTSTRAP_SERVERS, or "
+                                       "leave --brokers out to use the broker it names")  # fmt: skip
+    if settings.kafka_security_protocol not in ("SASL_SSL", "PLAINTEXT"):
+        raise module.PrerequisiteError("the local cluster speaks SASL_SSL or PLAINTEXT: set SMGUARD_KAFKA_SECURITY_PROTOCOL to one of them")
+    secured = settings.kafka_security_protocol == "SASL_SSL"
+    security_dir = ensure_material(material_folder(settings.data_dir)).folder if secured else None
+    first = int(settings.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+    cluster = module.LocalCluster(data_dir=settings.data_dir / f"kafka-cluster-{brokers}",
+                                  ports=[first + 2 * k for k in range(brokers)],
+                                  controller_ports=[first + 2 * k + 1 for k in range(brokers)], security_dir=security_dir)  # fmt: skip
+    env = {
+        "SMGUARD_KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrap,
+        "SMGUARD_TOPIC_REPLICATION_FACTOR": str(min(module.CLUSTER_REPLICATION_FACTOR, brokers)),
+        "SMGUARD_TOPIC_MIN_INSYNC_REPLICAS": str(min(module.CLUSTER_MIN_INSYNC_REPLICAS, brokers)),
+    }
+    if cluster.running() == [n.node_id for n in cluster.nodes]:
+        print(f"Kafka cluster already running on {cluster.bootstrap}")
+        return env
+    module.ensure_jars(cluster.nodes[0].libs_dir)
+    with stop.deferred() if stop is not None else contextlib.nullcontext():
+        cluster.start()
+        if started is not None:
+            started.append(cluster)
+    cluster.wait_ready(120, progress=lambda: print(".", end="", flush=True))
+    print(f"\nKafka cluster of {brokers} ready on {cluster.bootstrap} (data in {cluster.data_dir})")
+    return env
+
+
 def secure_broker(settings: Settings) -> None:
     """Topics, the services' principals and their ACLs, on a secured broker (idempotent)."""
     if settings.kafka_security_protocol.startswith("SASL_"):
@@ -124,6 +161,9 @@ def main(args: argparse.Namespace) -> int:
     settings = get_settings()
     if args.instances < 1:
         print("smguard run: --instances must be at least 1", file=sys.stderr)
+        return 2
+    if args.brokers < 1:
+        print("smguard run: --brokers must be at least 1", file=sys.stderr)
         return 2
     try:
         check_settings(settings)  # before anything starts: each service would refuse these settings
@@ -151,9 +191,18 @@ def main(args: argparse.Namespace) -> int:
     helpers: list[object] = []
     supervisor: Supervisor | None = None
     module = broker_module()
+    cluster_env: dict[str, str] = {}
     try:
         try:
-            start_broker(settings, stop, started)
+            if args.brokers > 1:
+                cluster_env = start_cluster(settings, args.brokers, stop, started)
+                settings = settings.model_copy(update={
+                    "kafka_bootstrap_servers": cluster_env["SMGUARD_KAFKA_BOOTSTRAP_SERVERS"],
+                    "topic_replication_factor": int(cluster_env["SMGUARD_TOPIC_REPLICATION_FACTOR"]),
+                    "topic_min_insync_replicas": int(cluster_env["SMGUARD_TOPIC_MIN_INSYNC_REPLICAS"]),
+                })  # fmt: skip
+            else:
+                start_broker(settings, stop, started)
         except module.PrerequisiteError as exc:
             print(f"smguard run: {exc}", file=sys.stderr)
             return 2
@@ -162,7 +211,7 @@ def main(args: argparse.Namespace) -> int:
         except (AccessError, KafkaAccessError) as exc:
             print(f"smguard run: {exc}", file=sys.stderr)
             return 1
-        env = {**os.environ, "SMGUARD_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers}
+        env = {**os.environ, "SMGUARD_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers, **cluster_env}
         env = _dev_peers(settings, env, helpers, hes_port)
         supervisor = Supervisor(env=env, log_dir=_log_dir(settings), url_of=lambda name: base_url(settings, *parse_name(name)),
                                 stop_request=stop)  # fmt: skip
@@ -195,7 +244,8 @@ def _stop_everything(stop: StopRequest, supervisor: Supervisor | None, helpers: 
     for helper in helpers:
         helper.stop()  # type: ignore[attr-defined]
     for broker in started:
-        print(f"stopping Kafka (pid {broker.pid()}) …", flush=True)  # type: ignore[attr-defined]
+        pids = [n.pid() for n in getattr(broker, "nodes", [broker])]  # a cluster stops all its nodes
+        print(f"stopping Kafka (pid {', '.join(str(p) for p in pids)}) …", flush=True)
         broker.stop()  # type: ignore[attr-defined]
     print("stopped", flush=True)
 

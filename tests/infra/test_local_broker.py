@@ -62,6 +62,66 @@ def test_render_config_single_node_kraft(tmp_path):
     assert props["log.retention.ms"] == "-1"
 
 
+def _props(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def test_render_config_cluster_node_replicates_everything(tmp_path):
+    voters = {1: 19093, 2: 19095, 3: 19097}
+    props = _props(broker.render_config(data_dir=tmp_path, port=19094, controller_port=19095, node_id=2, voters=voters))
+    assert props["node.id"] == "2"
+    assert props["process.roles"] == "broker,controller"
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:19093,2@127.0.0.1:19095,3@127.0.0.1:19097"
+    assert "controller.quorum.bootstrap.servers" not in props  # static voters, not a standalone quorum
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19094,CONTROLLER://127.0.0.1:19095"
+    for key in ("default.replication.factor", "offsets.topic.replication.factor",
+                "transaction.state.log.replication.factor", "share.coordinator.state.topic.replication.factor"):  # fmt: skip
+        assert props[key] == "3", key
+    for key in ("min.insync.replicas", "transaction.state.log.min.isr", "share.coordinator.state.topic.min.isr"):
+        assert props[key] == "2", key
+    assert props["unclean.leader.election.enable"] == "false"
+
+
+def test_render_config_cluster_node_secured_like_the_single_node(tmp_path):
+    from shared.kafka.tls import ensure_material
+
+    material = ensure_material(tmp_path / "sec")
+    voters = {1: 19093, 2: 19095, 3: 19097}
+    node = _props(broker.render_config(data_dir=tmp_path, port=19096, controller_port=19097, node_id=3, voters=voters,
+                                       security_dir=material.folder))  # fmt: skip
+    single = _props(broker.render_config(data_dir=tmp_path, port=19096, controller_port=19097, security_dir=material.folder))
+    assert node["advertised.listeners"] == "SASL_SSL://127.0.0.1:19096"
+    for key in ("ssl.keystore.location", "ssl.truststore.location", "super.users", "authorizer.class.name",
+                "allow.everyone.if.no.acl.found", "inter.broker.listener.name", "listener.security.protocol.map"):  # fmt: skip
+        assert node[key] == single[key], key
+
+
+def test_a_node_outside_the_voters_is_refused(tmp_path):
+    with pytest.raises(broker.BrokerError, match="node 4"):
+        broker.render_config(data_dir=tmp_path, port=1, controller_port=2, node_id=4, voters={1: 2, 2: 3, 3: 5})
+
+
+def test_local_cluster_layout(tmp_path):
+    cluster = broker.LocalCluster(data_dir=tmp_path, ports=[19092, 19094, 19096], controller_ports=[19093, 19095, 19097],
+                                  libs_dir=tmp_path / "libs")  # fmt: skip
+    assert cluster.bootstrap == "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096"
+    assert [n.node_id for n in cluster.nodes] == [1, 2, 3]
+    assert cluster.node(2).data_dir == tmp_path / "node-2"
+    assert len({n.cluster_id for n in cluster.nodes}) == 1  # one cluster
+    again = broker.LocalCluster(data_dir=tmp_path, ports=[19092, 19094, 19096], controller_ports=[19093, 19095, 19097])
+    assert again.nodes[0].cluster_id == cluster.nodes[0].cluster_id  # a restart rejoins the same cluster
+    cmd = cluster.node(1).java_command("/opt/java/bin/java")
+    assert "-Xmx256m" in cmd and "-Xmx512m" not in cmd  # three JVMs on one machine: small heaps
+    assert cluster.running() == []
+    with pytest.raises(broker.BrokerError, match="no node 4"):
+        cluster.node(4)
+
+
+def test_local_cluster_ports_must_differ(tmp_path):
+    with pytest.raises(broker.PrerequisiteError, match="differ"):
+        broker.LocalCluster(data_dir=tmp_path, ports=[19092, 19094], controller_ports=[19093, 19092])
+
+
 def test_java_command(tmp_path):
     local = broker.LocalBroker(
         data_dir=tmp_path, port=19092, controller_port=19093, libs_dir=tmp_path / "libs"
