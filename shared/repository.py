@@ -109,7 +109,7 @@ class Repository(Generic[A]):
         staged = self.stage(aggregate, context=context, idempotency_key=idempotency_key)
         if staged is None:
             return Saved(aggregate.id, aggregate.version)
-        return Saved.of(await staged.committed())
+        return Saved.of(await staged.committed(within=self.store.commit_deadline))
 
     async def create(
         self,

@@ -84,6 +84,7 @@ class Runtime:
                 key_window_seconds=s.key_window_days * 86400,
                 cache_size=s.state_cache_size,
                 session_timeout_ms=int(s.group_session_seconds * 1000),
+                commit_deadline=s.commit_deadline_seconds,
             )
         )
         self._components.append(self.store)

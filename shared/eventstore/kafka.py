@@ -64,6 +64,7 @@ class Layout:
     cache_size: int = 10_000
     session_timeout_ms: int = 10_000
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    commit_deadline: float | None = 30.0
 
 
 class KafkaEventStore(EventStore):
@@ -85,6 +86,7 @@ class KafkaEventStore(EventStore):
         self.restored_events = 0
         self._retries: set[asyncio.Task[None]] = set()
         self.max_record_bytes = layout.max_record_bytes
+        self.commit_deadline = layout.commit_deadline
         """The largest record an append may write (the service's ``max_event_bytes``): RecordTooLarge beyond."""
 
     # ------------------------------------------------------------------ life

@@ -35,6 +35,17 @@ class StoreUnavailable(Exception):
     """The store cannot append right now (not started, or recovering from a broker error)."""
 
 
+class CommitUnconfirmed(StoreUnavailable):
+    """The broker has not confirmed an append within the store's deadline (too few in-sync replicas, or it is
+    away). The append may still commit: a retry with the same idempotency key gets its answer, not a second one."""
+
+    def __init__(self, within: float) -> None:
+        super().__init__(
+            f"the broker has not confirmed this write within {within:g} s (too few in-sync replicas, or the broker "
+            "is away); it may still be committed: retry with the same Idempotency-Key"
+        )
+
+
 class NotOwner(StoreUnavailable):
     """Another instance owns the aggregate's partition (``owner``: its base URL), or no one does yet (None)."""
 
@@ -90,11 +101,16 @@ class Staged:
     def __init__(self, answer: asyncio.Future[AppendResult] | AppendResult) -> None:
         self._answer = answer
 
-    async def committed(self) -> AppendResult:
-        """The append's result once it is committed (a replayed idempotency key: the first call's result)."""
+    async def committed(self, *, within: float | None = None) -> AppendResult:
+        """The append's result once it is committed (a replayed idempotency key: the first call's result);
+        CommitUnconfirmed after ``within`` seconds (the append itself goes on: it may still commit)."""
         if isinstance(self._answer, AppendResult):
             return self._answer
-        return await asyncio.shield(self._answer)
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._answer), within)
+        except asyncio.TimeoutError:
+            assert within is not None
+            raise CommitUnconfirmed(within) from None
 
 
 class EventStore(abc.ABC):
@@ -104,6 +120,9 @@ class EventStore(abc.ABC):
     in this process answers (so a decision taken right after sees it), and the commit is under
     way. Load, decide and stage without an ``await`` in between and no other decision can slip in.
     """
+
+    commit_deadline: float | None = None
+    """How long a caller waits for the broker to confirm an append before CommitUnconfirmed (None: for ever)."""
 
     @abc.abstractmethod
     def partition_of(self, key: str) -> int:

@@ -136,3 +136,22 @@ class TestCommands:
         )
         assert saved.version == 2 and saved.first(ReportOverdue) is not None
         assert store.published[-1].operator_id == f"op-of-{case_id}"
+
+
+async def test_an_append_the_broker_does_not_confirm_in_time_is_a_503_that_lets_it_still_commit() -> None:
+    """Too few in-sync replicas (or the broker away): the caller hears so after the deadline instead of
+    waiting for ever, and the append itself is not cancelled (a retry with its key gets its answer)."""
+    import asyncio
+
+    from shared.eventstore.ports import AppendResult, CommitUnconfirmed, Staged, StoreUnavailable
+
+    answer: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+    staged = Staged(answer)
+    try:
+        await staged.committed(within=0.05)
+        raise AssertionError("an unconfirmed append must not answer")
+    except CommitUnconfirmed as exc:
+        assert isinstance(exc, StoreUnavailable) and "Idempotency-Key" in str(exc)
+    assert not answer.cancelled()
+    answer.set_result(AppendResult((), 3))
+    assert (await staged.committed(within=0.05)).version == 3
