@@ -192,17 +192,24 @@ class Rig:
         return history
 
     def replay(self) -> dict[str, list[str]]:
-        """``smguard replay`` for every service: its differences (none when the read models equal a rebuild)."""
-        found: dict[str, list[str]] = {}
+        """``smguard replay`` (every service): the differences of each (none when its read models equal a rebuild)."""
         env = {**self.system.env(), **{k: v for k, v in os.environ.items() if k.startswith("SMGUARD_KAFKA_")}}
         env["SMGUARD_KAFKA_BOOTSTRAP_SERVERS"] = self.system.bootstrap
-        for service in SERVICES:
-            done = subprocess.run([sys.executable, "-m", "shared.cli", "replay", "--service", service],
-                                  env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
-            if done.returncode != 0:
-                found[service] = [line.strip() for line in done.stdout.splitlines()[1:] if line.strip()] or [
-                    f"exit {done.returncode}: {done.stderr.strip()[-300:]}"]
-        return found
+        done = subprocess.run([sys.executable, "-m", "shared.cli", "replay"], env=env, capture_output=True, text=True,
+                              timeout=600)  # fmt: skip
+        found: dict[str, list[str]] = {service: [] for service in SERVICES}
+        current = ""
+        for line in done.stdout.splitlines():
+            head = line.split(":", 1)[0]
+            if head in found and not line.startswith(" "):
+                current = head
+                if "no difference" not in line:
+                    found[current].append(line)
+            elif line.strip() and current:
+                found[current].append(line.strip())
+        if done.returncode != 0 and not any(found.values()):
+            found["replay"] = [f"exit {done.returncode}: {done.stderr.strip()[-500:]}"]
+        return {service: lines for service, lines in found.items() if lines}
 
     async def audit_roots(self) -> tuple[str | None, str | None]:
         """The live audit root, then the root of an audit service rebuilt from nothing (same topics)."""

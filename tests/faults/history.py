@@ -80,6 +80,11 @@ class Verdict:
     def outcome(self, invariant: str) -> str:
         return "broken" if self.problems.get(invariant) else "held"
 
+    def figures_for(self, invariant: str) -> dict[str, object]:
+        """The figures of a result row, with the first problems when the invariant broke."""
+        found = self.problems.get(invariant) or []
+        return {**self.figures, **({"problems": found[:3]} if found else {})}
+
 
 def check(history: History) -> Verdict:
     """Hold the history against every invariant (pure: no I/O)."""

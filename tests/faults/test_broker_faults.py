@@ -106,8 +106,7 @@ async def outage(rig: Rig, fault: str, away: Callable[[], None], back: Callable[
     if recovered:
         verdict = h.check(await rig.read_back())
         for invariant in h.INVARIANTS:
-            record(fault=fault, invariant=invariant, outcome=verdict.outcome(invariant), **verdict.figures,
-                   problems=verdict.problems[invariant][:3])
+            record(fault=fault, invariant=invariant, outcome=verdict.outcome(invariant), **verdict.figures_for(invariant))
         findings += [f"{k}: {v}" for k, v in verdict.broken().items()]
     assert not_ready, "a service's /readyz stayed true while the broker was away"
     assert recovered, f"the services did not recover by themselves; statuses seen: {statuses}\n{rig.system.logs()[-3000:]}"

@@ -132,3 +132,27 @@ def test_the_report_is_a_table_with_machine_date_and_command_and_the_latest_row_
     assert "| SIGKILL incident | accounted | held | n=300 | `t::a` |" in text
     assert "broker \\| hang" in text and "**broken**" in text and "statuses=[503]" in text
     assert len(latest(rows)) == 2 and "1 of 2 results held" in text
+
+
+def test_a_result_row_carries_the_first_problems_only_when_the_invariant_broke() -> None:
+    history = clean()
+    history.anomalies += ["s8", "s9"]
+    verdict = check(history)
+    assert "problems" not in verdict.figures_for(h.ORDER)
+    assert verdict.figures_for(h.ACCOUNTED)["problems"] == ["anomaly s8 recorded on no incident",
+                                                           "anomaly s9 recorded on no incident"]
+
+
+def test_a_result_row_is_one_json_line_in_its_area_file(tmp_path, monkeypatch) -> None:
+    import pytest
+
+    from tests.faults import report
+
+    monkeypatch.setattr(report, "RESULTS_DIR", tmp_path)
+    path = report.record(fault="f", invariant="i", outcome="held", area="history", events=3)
+    report.record(fault="f", invariant="j", outcome="broken", area="history")
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert path.name == "history.jsonl" and [r["outcome"] for r in rows] == ["held", "broken"]
+    assert rows[0]["figures"] == {"events": 3} and rows[0]["test"].endswith("::test_a_result_row_is_one_json_line_in_its_area_file")
+    with pytest.raises(ValueError):
+        report.record(fault="f", invariant="i", outcome="fine")

@@ -33,8 +33,8 @@ async def run(rig: Rig, *, meters: int, per_service: int, services: tuple[str, .
     await rig.all_blocks_enforced(timeout=240)
     verdict = h.check(await rig.read_back())
     for invariant in h.INVARIANTS:
-        record(fault=fault, invariant=invariant, outcome=verdict.outcome(invariant), **figures, **verdict.figures,
-               problems=verdict.problems[invariant][:3])  # fmt: skip
+        record(fault=fault, invariant=invariant, outcome=verdict.outcome(invariant), **figures,
+               **verdict.figures_for(invariant))
     assert verdict.held, verdict.broken()
 
 
