@@ -29,7 +29,7 @@ from shared.kafka import clients
 from shared.kafka.tls import ensure_material
 from shared.processes import System
 from shared.services import SERVICES
-from shared.topics import ALL_TOPICS, SENSOR_ANOMALIES
+from shared.topics import ALL_TOPICS, DEAD_LETTERS, INCIDENT_EVENTS, SENSOR_ANOMALIES
 from tests.factories import TEST_SECRET, eventually
 from tests.faults import history as h
 
@@ -180,6 +180,33 @@ class Rig:
             blocked = {d.logical.rsplit(":", 1)[0] for d in self.deliveries() if d.peer == "enforcement"}
             return self.sent.attacked <= blocked
         await eventually(done, timeout=timeout, interval=0.5, what="a block request for every attacked meter")
+
+    async def all_anomalies_recorded(self, timeout: float) -> bool:
+        """Until every anomaly sent is recorded on an incident (False when some never are: the checker says which)."""
+        topic = self.settings.topic(INCIDENT_EVENTS)
+
+        async def recorded() -> bool:
+            events = await h.read_events(Settings(kafka_bootstrap_servers=self.system.bootstrap), [topic])
+            seen = {e.data.get("signal_id") for e in events}
+            return set(self.sent.anomalies) <= seen
+        try:
+            await eventually(recorded, timeout=timeout, interval=2, what="every anomaly recorded on an incident")
+            return True
+        except AssertionError:
+            return False
+
+    async def dead_letters(self) -> int:
+        """How many records were dead-lettered (set aside unread)."""
+        from shared.kafka.reader import assign_all, read_to_end
+
+        consumer = clients.consumer(Settings(kafka_bootstrap_servers=self.system.bootstrap), isolation_level="read_committed")
+        await consumer.start()
+        try:
+            partitions = await assign_all(consumer, [self.settings.topic(DEAD_LETTERS)])
+            await consumer.seek_to_beginning(*partitions)
+            return sum([len(batch) async for batch in read_to_end(consumer, partitions)])
+        finally:
+            await consumer.stop()
 
     async def read_back(self) -> h.History:
         """The history: what was sent, the topics (read_committed), the peers, a replay and a clean audit rebuild."""

@@ -31,7 +31,9 @@ async def run(rig: Rig, *, meters: int, per_service: int, services: tuple[str, .
     await rig.wait_known()
     figures = await kill_each_in_turn(rig, services, per_service)
     await rig.all_blocks_enforced(timeout=240)
+    await rig.all_anomalies_recorded(timeout=120)
     verdict = h.check(await rig.read_back())
+    figures["dead_letters"] = await rig.dead_letters()
     for invariant in h.INVARIANTS:
         record(fault=fault, invariant=invariant, outcome=verdict.outcome(invariant), **figures,
                **verdict.figures_for(invariant))
