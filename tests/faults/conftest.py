@@ -117,14 +117,13 @@ class Rig:
         url, soc = self.system.url("connection"), self.headers()
         mine = self.headers("operator", self.operator)
         async with httpx.AsyncClient(timeout=60) as http:
-            answer = await http.post(f"{url}/operators", headers=soc,
-                                     json={"operator_id": self.operator, "name": "障害試験事業者", "agreement_date": "2026-04-01"})
-            answer.raise_for_status()
+            (await send(http, "POST", f"{url}/operators", headers=soc, json={
+                "operator_id": self.operator, "name": "障害試験事業者", "agreement_date": "2026-04-01"})).raise_for_status()
             for kind in ("applicant", "security_incident"):
                 body = {"name": "保安 花子", "organisation": "試験室", "phone": "052-000-0000",
                         "email": f"{kind.replace('_', '-')}@{self.operator}.example"}
-                (await http.put(f"{self.system.url('notification')}/operators/{self.operator}/contacts/{kind}",
-                                headers=mine, json=body)).raise_for_status()
+                (await send(http, "PUT", f"{self.system.url('notification')}/operators/{self.operator}/contacts/{kind}",
+                            headers=mine, json=body)).raise_for_status()
             gate = asyncio.Semaphore(20)
 
             async def one(i: int) -> str:
@@ -132,7 +131,7 @@ class Rig:
                         "smart_meter_ids": [f"sm-{self.operator}-{i}"],
                         "secrets": {"auth_id": f"a{i}", "password": f"p{i}", "pairing_id": f"q{i}"}}
                 async with gate:
-                    created = await http.post(f"{url}/connections", headers=mine, json=body)
+                    created = await send(http, "POST", f"{url}/connections", headers=mine, json=body)
                 ident = created.raise_for_status().json()["id"]
                 self.sent.acknowledged[ident] = "connection"
                 return ident
@@ -259,6 +258,17 @@ class Rig:
                 return answer if answer.get("size", 0) >= live["size"] else None
             again = await eventually(rebuilt, timeout=120, interval=0.5, what="the rebuilt audit log caught up")
         return live["root"], (again["root"] if again["size"] == live["size"] else f"size {again['size']}")
+
+
+async def send(http: httpx.AsyncClient, method: str, url: str, **options: Any) -> httpx.Response:
+    """A request as a well-behaved client makes it: a 503 (a rebalance under way) is retried after its
+    Retry-After, for up to a minute."""
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        answer = await http.request(method, url, **options)
+        if answer.status_code != 503 or asyncio.get_running_loop().time() > deadline:
+            return answer
+        await asyncio.sleep(float(answer.headers.get("retry-after", "1")))  # what the server asked for
 
 
 def anomaly(connection: str) -> dict[str, Any]:
