@@ -128,6 +128,7 @@ async def outage(rig: Rig, fault: str, away: Callable[[], None], back: Callable[
                      f"answering 503 with Retry-After (statuses seen: {statuses})")
 
 
+@full_only  # about 2 minutes of its own: CI runs the service kills (test_kill_services) only
 async def test_a_broker_killed_and_started_again_mid_load_loses_nothing(rig: Rig, own_broker: OwnBroker) -> None:
     async def outage_seen(prober: Prober) -> None:  # the write route was tried while the broker was away
         before = sum(prober.statuses.values())
