@@ -4,6 +4,7 @@ processes pointed at it, real SMTP and enforcement peers, a load of anomalies, a
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -149,6 +150,7 @@ class Rig:
                     if answer.status_code == 202:
                         self.sent.anomalies.append(body["signal_id"])
                         self.sent.attacked.add(connection)
+                        self.sent.acknowledged[answer.json()["incident_id"]] = "incident"
                     return answer.status_code == 202
                 await eventually(accepted, timeout=90, interval=0.3, what="the incident service knows the meters")
 
@@ -277,8 +279,6 @@ def anomaly(connection: str) -> dict[str, Any]:
 
 
 def _json(body: dict[str, Any]) -> bytes:
-    import json
-
     return json.dumps(body).encode()
 
 

@@ -47,6 +47,7 @@ class Prober:
                     if answer.status_code == 202:
                         self.rig.sent.anomalies.append(body["signal_id"])
                         self.rig.sent.attacked.add(connection)
+                        self.rig.sent.acknowledged[answer.json()["incident_id"]] = "incident"
                     elif answer.status_code == 503 and "retry-after" not in answer.headers:
                         self.without_retry_after += 1
                 except httpx.TimeoutException:
