@@ -12,7 +12,7 @@ BROKER = $(BROKER_PY) infra/kafka/broker.py
 COMPOSE = docker compose -f infra/docker-compose.yml
 
 .DEFAULT_GOAL := help
-.PHONY: help venv python-version kafka-up kafka-down kafka-status test run bench schemas up down clean
+.PHONY: help venv python-version kafka-up kafka-down kafka-status test faults run bench schemas up down clean
 
 help: ## list the targets
 	@echo "smguard: make <target>"
@@ -53,6 +53,10 @@ kafka-status: ## show whether the local Kafka broker runs
 
 test: venv ## run the tests (they start their own broker); PYTEST_ARGS="-k name -x" passes options
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+faults: venv ## inject faults (service kills, broker crash and hang) with the long variants; the results table to docs/reliability.md
+	rm -f tests/faults/results/*.jsonl; SMGUARD_FAULTS_FULL=1 $(VENV)/bin/pytest tests/faults $(PYTEST_ARGS); status=$$?; \
+	$(VENV)/bin/python -m tests.faults.render --out docs/reliability.md && exit $$status
 
 run: venv ## start the local broker and all services
 	$(VENV)/bin/smguard run

@@ -1,26 +1,26 @@
-"""Result rows of the fault tests: one JSON line per fault, for the reliability report."""
+"""One result row per fault test, appended to ``tests/faults/results/<area>.jsonl`` for the report."""
 
 from __future__ import annotations
 
 import json
 import os
-import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-def record(*, fault: str, invariant: str, outcome: str, **figures: Any) -> None:
-    """Append a row (``outcome``: "held" or "broken") to ``results/<area>.jsonl``; the area is the test module's name
-    without ``test_`` (or ``SMGUARD_FAULTS_AREA``)."""
-    import inspect
-
+def record(*, fault: str, invariant: str, outcome: str, **figures: Any) -> Path:
+    """Append a row (fault, invariant, outcome "held"/"broken", figures) to this area's results file."""
     if outcome not in ("held", "broken"):
-        raise ValueError(f"outcome is 'held' or 'broken', not {outcome!r}")
-    caller = inspect.stack()[1].filename
-    area = os.environ.get("SMGUARD_FAULTS_AREA") or Path(caller).stem.removeprefix("test_")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    row = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "fault": fault, "invariant": invariant, "outcome": outcome, **figures}
-    with (RESULTS / f"{area}.jsonl").open("a", encoding="utf-8") as out:
+        raise ValueError(f'outcome must be "held" or "broken", not {outcome!r}')
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+    area = figures.pop("area", None) or (Path(test.split("::")[0]).stem.removeprefix("test_") if test else "faults")
+    row = {"fault": fault, "invariant": invariant, "outcome": outcome, "figures": figures, "test": test,
+           "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{area}.jsonl"
+    with path.open("a", encoding="utf-8") as out:
         out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    return path
