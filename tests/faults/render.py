@@ -74,12 +74,13 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.faults.render", description=__doc__)
     parser.add_argument("--out", type=Path, help="write here (default: standard output)")
+    parser.add_argument("--command", default=COMMAND, help="the command the results came from (default: %(default)s)")
     args = parser.parse_args(argv)
     rows = load()
     if not rows:
         print(f"no results in {RESULTS_DIR}: run the fault tests first (make faults)", file=sys.stderr)
         return 1
-    text = render(rows, machine=machine(), date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    text = render(rows, machine=machine(), date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), command=args.command)
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     else:
