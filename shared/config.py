@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     """How long idempotency keys and applied event ids are kept (a retry or redelivery later than this is new)."""
     state_cache_size: int = Field(default=10_000, ge=100)
     """Aggregate snapshots kept in memory per service instance (the rest are read from the local store)."""
-    commit_deadline_seconds: float = Field(default=30.0, gt=0, le=600)
+    commit_deadline_seconds: float = Field(default=10.0, gt=0, le=600)
     """How long a request waits for the broker to confirm its write before a 503 saying it may still commit
     (too few in-sync replicas, the broker away); a retry with the same Idempotency-Key gets the first answer."""
     group_session_seconds: float = Field(default=10.0, ge=6.0, le=300.0)

@@ -64,7 +64,7 @@ class Layout:
     cache_size: int = 10_000
     session_timeout_ms: int = 10_000
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
-    commit_deadline: float | None = 30.0
+    commit_deadline: float | None = 10.0
 
 
 class KafkaEventStore(EventStore):

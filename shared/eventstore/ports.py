@@ -11,10 +11,12 @@ from __future__ import annotations
 import abc
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence, TypeVar
 
 from shared.envelope import Envelope
 from shared.events import DomainEvent
+
+T = TypeVar("T")
 
 Index = Mapping[str, Sequence[str]]
 
@@ -44,6 +46,17 @@ class CommitUnconfirmed(StoreUnavailable):
             f"the broker has not confirmed this write within {within:g} s (too few in-sync replicas, or the broker "
             "is away); it may still be committed: retry with the same Idempotency-Key"
         )
+
+
+async def confirmed(work: Awaitable[T], *, within: float | None) -> T:
+    """``work`` (which waits for appends to commit), or CommitUnconfirmed after ``within`` seconds; the work goes
+    on in the background (what it staged still commits): for a request whose caller should hear in time."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), within)
+    except asyncio.TimeoutError:
+        assert within is not None
+        raise CommitUnconfirmed(within) from None
 
 
 class NotOwner(StoreUnavailable):

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from shared.auth import Parties, Readers, SensorOrSoc, Soc
+from shared.eventstore.ports import confirmed
 from shared.events.incident import CauseReport, InitialReport
 from shared.events.values import IncidentCategory, Severity
 from shared.http import ExpectedVersion, IdempotencyKey, Offset, PathId, QueryId, context_of, service_of
@@ -88,7 +89,8 @@ async def clear_incident(
 @router.post("/anomalies", status_code=202, response_model=AnomalyAccepted)
 async def post_anomaly(body: AnomalyCreate, principal: SensorOrSoc, svc: Service) -> dict:
     """An anomaly signal: opens an incident, attaches to the open one, or is recognised as a duplicate."""
-    outcome = await anomalies.record_anomaly(svc, Anomaly(**body.model_dump()), context=context_of(principal))
+    recorded = anomalies.record_anomaly(svc, Anomaly(**body.model_dump()), context=context_of(principal))
+    outcome = await confirmed(recorded, within=svc.store.commit_deadline)  # 503 in time when the broker is away
     return {"incident_id": outcome.incident_id, "attached": outcome.attached, "duplicate": outcome.duplicate}
 
 
