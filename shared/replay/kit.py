@@ -132,7 +132,7 @@ def _as_consumer_record(settings: Settings, record: Record) -> SimpleNamespace:
     """What ``Subscriber.process`` reads of a Kafka record, with the full topic name the live consumer sees."""
     return SimpleNamespace(
         topic=settings.topic(record.topic), partition=record.partition, offset=record.offset,
-        value=record.value, key=None, headers=(),
+        value=record.value, key=record.key, headers=(),
     )  # fmt: skip
 
 

@@ -26,6 +26,7 @@ class Record:
     partition: int
     offset: int
     value: bytes
+    key: bytes | None = None  # the aggregate id: a live subscriber dead-letters a record without one
 
 
 async def read_records(
@@ -80,7 +81,7 @@ def _take(records: list, limit: int, base: str, until: datetime | None) -> tuple
             return batch, True
         if until is not None and _after(r.value, until):
             return batch, True
-        batch.append(Record(base, r.partition, r.offset, r.value or b""))
+        batch.append(Record(base, r.partition, r.offset, r.value or b"", r.key))
     return batch, False
 
 
