@@ -105,14 +105,20 @@ def start_broker(settings: Settings, stop: StopRequest | None = None, started: l
             )
         print(f"Kafka already running on {broker.bootstrap}")
         return None
-    module.ensure_jars(broker.libs_dir)  # a first download may take minutes: Ctrl-C may interrupt it
-    with stop.deferred() if stop is not None else contextlib.nullcontext():
-        broker.start()
-        if started is not None:
-            started.append(broker)
-    broker.wait_ready(60, progress=lambda: print(".", end="", flush=True))
+    _launch(broker, broker.libs_dir, stop, started, ready_within=60)
     print(f"\nKafka ready on {broker.bootstrap} (data in {broker.data_dir})")
     return broker
+
+
+def _launch(kafka: object, libs_dir: Path, stop: StopRequest | None, started: list[object] | None, *, ready_within: float) -> None:
+    """Start a broker or cluster: recorded in ``started`` the moment its processes exist (a stop signal never
+    splits the launch from that record), then wait until it answers."""
+    broker_module().ensure_jars(libs_dir)  # a first download may take minutes: Ctrl-C may interrupt it
+    with stop.deferred() if stop is not None else contextlib.nullcontext():
+        kafka.start()  # type: ignore[attr-defined]
+        if started is not None:
+            started.append(kafka)
+    kafka.wait_ready(ready_within, progress=lambda: print(".", end="", flush=True))  # type: ignore[attr-defined]
 
 
 def start_cluster(settings: Settings, brokers: int, stop: StopRequest | None = None, started: list[object] | None = None) -> dict[str, str]:
@@ -138,12 +144,7 @@ def start_cluster(settings: Settings, brokers: int, stop: StopRequest | None = N
     if cluster.running() == [n.node_id for n in cluster.nodes]:
         print(f"Kafka cluster already running on {cluster.bootstrap}")
         return env
-    module.ensure_jars(cluster.nodes[0].libs_dir)
-    with stop.deferred() if stop is not None else contextlib.nullcontext():
-        cluster.start()
-        if started is not None:
-            started.append(cluster)
-    cluster.wait_ready(120, progress=lambda: print(".", end="", flush=True))
+    _launch(cluster, cluster.nodes[0].libs_dir, stop, started, ready_within=120)
     print(f"\nKafka cluster of {brokers} ready on {cluster.bootstrap} (data in {cluster.data_dir})")
     return env
 
