@@ -158,10 +158,10 @@ def _docker_broker() -> Iterator[str]:
         bootstrap = f"{host}:{port}"
         log.info("Kafka for tests: Docker container %s on %s, TLS + SASL + ACLs", KAFKA_IMAGE, bootstrap)
         with container:
-            with _secured_env(material, mechanism="PLAIN"):
+            with secured_env(material, mechanism="PLAIN"):
                 wait_for_metadata(bootstrap, timeout=DOCKER_READY_TIMEOUT)
-                _admin_scram(bootstrap)
-            with _secured_env(material):
+                admin_scram(bootstrap)
+            with secured_env(material):
                 yield bootstrap
 
 
@@ -208,9 +208,9 @@ def _local_broker() -> Iterator[str]:
             broker.start()
             try:
                 took = broker.wait_ready(READY_TIMEOUT)
-                with _secured_env(material, mechanism="PLAIN"):  # its SCRAM credential is made next
+                with secured_env(material, mechanism="PLAIN"):  # its SCRAM credential is made next
                     wait_for_metadata(broker.bootstrap, timeout=30)
-                    _admin_scram(broker.bootstrap)
+                    admin_scram(broker.bootstrap)
             except broker_mod.BrokerError as exc:
                 # The data dir (and its logs) is deleted on exit: show the end of the log now.
                 raise RuntimeError(
@@ -218,7 +218,7 @@ def _local_broker() -> Iterator[str]:
                     f"\n--- stdout.log (tail) ---\n{_tail(broker.stdout_log)}"
                 ) from exc
             log.info("Kafka for tests: local broker ready after %.1fs", took)
-            with _secured_env(material):
+            with secured_env(material):
                 yield broker.bootstrap
         except broker_mod.BrokerError as exc:
             # java/mvn missing, port taken, ...: a one-line explanation, no traceback noise.
@@ -249,15 +249,15 @@ def provide_cluster(n: int = 3, *, ready_timeout: float = 120.0) -> Iterator[Mod
             cluster.start()
             try:
                 took = cluster.wait_ready(ready_timeout)
-                with _secured_env(material, mechanism="PLAIN"):
+                with secured_env(material, mechanism="PLAIN"):
                     wait_for_brokers(cluster.bootstrap, n, timeout=60)
-                    _admin_scram(cluster.bootstrap)
+                    admin_scram(cluster.bootstrap)
             except broker_mod.BrokerError as exc:
                 tails = "".join(f"\n--- node {node.node_id} server.log (tail) ---\n{_tail(node.server_log)}"
                                 for node in cluster.nodes)  # fmt: skip
                 raise RuntimeError(f"{exc}{tails}") from exc
             log.info("Kafka for tests: the cluster is ready after %.1fs", took)
-            with _secured_env(material, extra=layout):
+            with secured_env(material, extra=layout):
                 yield cluster
         except broker_mod.BrokerError as exc:
             raise RuntimeError(str(exc)) from None
@@ -278,7 +278,7 @@ def wait_for_brokers(bootstrap: str, count: int, timeout: float = READY_TIMEOUT)
 
 
 @contextlib.contextmanager
-def _secured_env(material: BrokerMaterial, *, mechanism: str = "SCRAM-SHA-512",
+def secured_env(material: BrokerMaterial, *, mechanism: str = "SCRAM-SHA-512",
                  extra: dict[str, str] | None = None) -> Iterator[None]:
     """This process and its children connect as the broker's super-user, over TLS + SASL (as tests do)."""
     values = {
@@ -301,7 +301,7 @@ def _secured_env(material: BrokerMaterial, *, mechanism: str = "SCRAM-SHA-512",
                 os.environ[name] = value
 
 
-def _admin_scram(bootstrap: str) -> None:
+def admin_scram(bootstrap: str) -> None:
     """The super-user's SCRAM credential (the broker starts with PLAIN for it only)."""
     from shared.config import Settings
     from shared.kafka.access import admin_access, upsert_scram

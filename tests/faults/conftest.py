@@ -25,7 +25,7 @@ from shared.auth import mint_token
 from shared.config import Settings
 from shared.devhes import DevHes
 from shared.devmail import start_catcher
-from shared.localbroker import READY_TIMEOUT, _admin_scram, _secured_env, broker_module, wait_for_metadata
+from shared.localbroker import READY_TIMEOUT, admin_scram, secured_env, broker_module, wait_for_metadata
 from shared.kafka import clients
 from shared.kafka.tls import ensure_material
 from shared.processes import System
@@ -83,10 +83,10 @@ def own_broker() -> Iterator[OwnBroker]:
         broker = OwnBroker(Path(tmp))
         try:
             broker.start()
-            with _secured_env(broker.material, mechanism="PLAIN"):
+            with secured_env(broker.material, mechanism="PLAIN"):
                 wait_for_metadata(broker.bootstrap, timeout=30)
-                _admin_scram(broker.bootstrap)
-            with _secured_env(broker.material):
+                admin_scram(broker.bootstrap)
+            with secured_env(broker.material):
                 yield broker
         finally:
             with_pid = broker.broker.pid()
