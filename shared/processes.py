@@ -206,17 +206,19 @@ class Supervisor:
         """Services whose process has ended."""
         return [name for name, child in self.children.items() if child.poll() is not None]
 
-    def stop(self, services: Iterable[str] | None = None, *, kill: bool = False) -> None:
-        """Stop services (all by default): SIGTERM and a grace period, or SIGKILL at once with ``kill`` (a crash)."""
+    def stop(self, services: Iterable[str] | None = None, *, kill: bool = False, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop services (all by default): SIGTERM and ``grace`` seconds for all of them together, then SIGKILL;
+        or SIGKILL at once with ``kill`` (a crash)."""
         chosen = [s for s in (services or list(self.children)) if s in self.children]
         for service in chosen:
             child = self.children[service]
             if child.poll() is None:
                 child.kill() if kill else child.terminate()
+        deadline = time.monotonic() + grace
         for service in chosen:
             child = self.children.pop(service)
             try:
-                child.wait(timeout=STOP_GRACE_SECONDS)
+                child.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()

@@ -3,7 +3,7 @@
 Data stays in the git-ignored ``.data`` folder between runs. It supervises: a service process that
 dies is started again (with a back-off); Ctrl-C, SIGINT or SIGTERM — to it or to its whole process
 group, as systemd, ``timeout`` and most supervisors send — stops every service and then the broker it
-started, each at most once, so nothing is left running.
+started, each at most once and all within 30 s, so nothing is left running.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 
 from shared import devsecrets
@@ -33,6 +34,11 @@ from shared.services import SERVICES
 
 DEV_SMTP_PORT = 8025
 DEV_HES_PORT = 8099
+# A stop signal stops everything within 30 s: the services first (in-flight appends finished or refused,
+# then SIGKILL), then the broker with what is left of the budget (a clean shutdown; SIGKILL at the end).
+STOP_WITHIN = 28.0
+SERVICES_GRACE = 15.0
+BROKER_GRACE_MIN = 5.0
 DEV_KAFKA_PORT = 9092  # the local broker's client port; its controller listens on the next one
 DEV_WEBHOOK_NETWORKS = "127.0.0.0/8,::1/128"  # local webhook receivers; only this development run allows them
 
@@ -240,14 +246,15 @@ def _stop_everything(stop: StopRequest, supervisor: Supervisor | None, helpers: 
     """The services (their in-flight requests finished or refused), the development peers, then the broker."""
     why = f" ({signal.Signals(stop.received).name})" if stop.received else ""
     print(f"\nstopping{why} …", flush=True)
+    deadline = time.monotonic() + STOP_WITHIN
     if supervisor is not None:
-        supervisor.stop()
+        supervisor.stop(grace=SERVICES_GRACE)
     for helper in helpers:
         helper.stop()  # type: ignore[attr-defined]
     for broker in started:
         pids = [n.pid() for n in getattr(broker, "nodes", [broker])]  # a cluster stops all its nodes
         print(f"stopping Kafka (pid {', '.join(str(p) for p in pids)}) …", flush=True)
-        broker.stop()  # type: ignore[attr-defined]
+        broker.stop(max(BROKER_GRACE_MIN, deadline - time.monotonic()))  # type: ignore[attr-defined]
     print("stopped", flush=True)
 
 
