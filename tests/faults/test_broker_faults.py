@@ -15,13 +15,14 @@ import pytest
 from shared.services import SERVICES
 from tests.factories import eventually
 from tests.faults import history as h
-from tests.faults.conftest import OwnBroker, Rig, anomaly, full_only
+from tests.faults.conftest import FULL, OwnBroker, Rig, anomaly
 from tests.faults.report import record
 
 pytestmark = pytest.mark.integration
 
 AIOKAFKA_REQUEST_TIMEOUT_S = 40  # aiokafka's default request_timeout_ms, which the services keep
 RECOVERY_TIMEOUT = 180.0
+LOAD = 100 if FULL else 30  # anomalies sent before the outage, and again after it (CI: the smaller size)
 
 
 class Prober:
@@ -80,7 +81,7 @@ async def outage(rig: Rig, fault: str, away: Callable[[], None], back: Callable[
     prober = Prober(rig)
     probing = asyncio.create_task(prober.run())
     try:
-        await rig.produce(100)
+        await rig.produce(LOAD)
         await asyncio.to_thread(away)
         not_ready = True
         try:
@@ -94,7 +95,7 @@ async def outage(rig: Rig, fault: str, away: Callable[[], None], back: Callable[
         try:
             await eventually(lambda: prober.all_ready(True), timeout=RECOVERY_TIMEOUT, interval=1,
                              what="/readyz true everywhere after the broker came back")
-            await rig.produce(100, first=100)
+            await rig.produce(LOAD, first=LOAD)
             await rig.all_blocks_enforced(timeout=RECOVERY_TIMEOUT)
             await rig.all_anomalies_recorded(timeout=RECOVERY_TIMEOUT)
         except AssertionError:
@@ -128,7 +129,6 @@ async def outage(rig: Rig, fault: str, away: Callable[[], None], back: Callable[
                       f"with Retry-After (statuses seen: {statuses})")
 
 
-@full_only  # about 2 minutes of its own: CI runs the service kills (test_kill_services) only
 async def test_a_broker_killed_and_started_again_mid_load_loses_nothing(rig: Rig, own_broker: OwnBroker) -> None:
     async def outage_seen(prober: Prober) -> None:  # the write route was tried while the broker was away
         before = sum(prober.statuses.values())
@@ -138,7 +138,6 @@ async def test_a_broker_killed_and_started_again_mid_load_loses_nothing(rig: Rig
                  outage_seen)
 
 
-@full_only
 async def test_a_broker_hung_longer_than_the_request_timeout_loses_nothing(rig: Rig, own_broker: OwnBroker) -> None:
     async def hung_long_enough(prober: Prober) -> None:
         await asyncio.sleep(AIOKAFKA_REQUEST_TIMEOUT_S + 5)  # the fault's length (the probes run meanwhile)
