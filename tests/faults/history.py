@@ -21,7 +21,8 @@ READ_MODELS = "read models equal to a rebuild from the topics"
 AUDIT = "audit root equal to that of a clean rebuild"
 PEERS = "repeats seen by peers carry the same id (one id, one logical request)"
 BLOCKED_ONCE = "every attacked meter blocked once, its block request received"
-INVARIANTS = (ACCOUNTED, ONCE, ORDER, READ_MODELS, AUDIT, PEERS, BLOCKED_ONCE)
+MAILED = "every e-mail recorded as delivered reached the mail peer under its notification id"
+INVARIANTS = (ACCOUNTED, ONCE, ORDER, READ_MODELS, AUDIT, PEERS, BLOCKED_ONCE, MAILED)
 SHOWN = 10
 
 
@@ -124,6 +125,7 @@ def check(history: History) -> Verdict:
 
     problems[PEERS] += _peers(history.deliveries)
     problems[BLOCKED_ONCE] += _blocked_once(history.attacked, events, history.deliveries)
+    problems[MAILED] += _mailed(events, history.deliveries)
 
     figures = {
         "acknowledged": len(history.acknowledged),
@@ -185,6 +187,20 @@ def _blocked_once(attacked: set[str], events: list[Event], deliveries: list[Deli
             found.append(f"{connection}: block request {request} never reached the enforcement peer")
         if len(received.get(connection, set())) > 1:
             found.append(f"{connection}: the peer saw block requests {sorted(received[connection])}")
+    return found
+
+
+def _mailed(events: list[Event], deliveries: list[Delivery]) -> list[str]:
+    """Each NotificationDelivered by e-mail has a caught e-mail carrying its notification id."""
+    channel_of = {e.data.get("notification_id"): e.data.get("channel") for e in events if e.type == "NotificationQueued"}
+    caught = {d.id for d in deliveries if d.peer == "mail"}
+    found = []
+    for e in events:
+        if e.type != "NotificationDelivered":
+            continue
+        notification = e.data.get("notification_id")
+        if (e.data.get("channel") or channel_of.get(notification)) == "email" and notification not in caught:
+            found.append(f"notification {notification}: recorded as e-mailed, never reached the mail peer")
     return found
 
 

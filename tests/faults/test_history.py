@@ -10,6 +10,7 @@ from tests.faults.history import Delivery, Event, History, check
 from tests.faults.render import latest, render
 
 TOPIC = "p.smguard.connection.events"
+NOTICES = "p.smguard.notification.events"
 
 
 def ev(offset: int, subject: str, sequence: int, type_: str = "ConnectionRegistered", *, id_: str | None = None,
@@ -22,6 +23,8 @@ def clean() -> History:
         ev(0, "c1", 1), ev(1, "c1", 2, "ConnectionBlocked", request_id="r1"), ev(2, "c2", 1),
         ev(0, "i1", 1, "AnomalyDetected", topic="p.smguard.incident.events", signal_id="s1"),
         ev(1, "i1", 2, "AnomalyAttached", topic="p.smguard.incident.events", signal_id="s2"),
+        ev(0, "n1", 1, "NotificationQueued", topic=NOTICES, notification_id="n1", channel="email"),
+        ev(1, "n1", 2, "NotificationDelivered", topic=NOTICES, notification_id="n1"),
     ]
     return History(
         acknowledged={"c1": "connection", "c2": "connection"}, anomalies=["s1", "s2"], attacked={"c1"},
@@ -39,7 +42,7 @@ def broken(history: History) -> set[str]:
 def test_a_clean_history_holds_with_its_figures() -> None:
     verdict = check(clean())
     assert verdict.held, verdict.broken()
-    assert verdict.figures["events"] == 5 and verdict.figures["peer_repeats"] == 1
+    assert verdict.figures["events"] == 7 and verdict.figures["peer_repeats"] == 1
 
 
 def test_an_acknowledged_command_or_anomaly_missing_from_the_topics_breaks_accounting() -> None:
@@ -109,6 +112,16 @@ def test_an_attacked_meter_blocked_twice_never_or_without_its_request_breaks_blo
     history = clean()
     history.deliveries.append(Delivery("enforcement", "r9", "c1:block"))
     assert broken(history) == {h.BLOCKED_ONCE}
+
+
+def test_an_email_recorded_as_delivered_that_no_mail_carries_breaks_mailed() -> None:
+    history = clean()
+    history.deliveries = [d for d in history.deliveries if d.peer != "mail"]
+    assert broken(history) == {h.MAILED}
+    history = clean()  # a webhook delivery is not the mail peer's to have
+    history.events.append(ev(2, "n2", 1, "NotificationQueued", topic=NOTICES, notification_id="n2", channel="webhook"))
+    history.events.append(ev(3, "n2", 2, "NotificationDelivered", topic=NOTICES, notification_id="n2"))
+    assert broken(history) == set()
 
 
 def test_records_are_read_as_the_services_write_them() -> None:
