@@ -103,7 +103,11 @@ class Supervised:
                 error = "ended"
                 log.error("background task ended", extra={"task": self.name})
             except asyncio.CancelledError:
-                raise
+                if self.state == "stopped" or _asked_to_cancel():
+                    raise
+                # not a stop: a future the body awaited was cancelled by someone else — the body ended, restart it
+                error = "CancelledError: raised inside the task, which was not cancelled"
+                log.exception("background task failed", extra={"task": self.name, "error": error})
             except (KeyboardInterrupt, SystemExit) as exc:  # the process is ending: say so, do not restart
                 self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
                 raise
@@ -132,6 +136,13 @@ class Supervised:
             self.restarts += 1
             self.state = "running"
             log.warning("background task restarted", extra={"task": self.name, "restarts": self.restarts})
+
+
+def _asked_to_cancel() -> bool:
+    """Whether the running task was cancelled (``stop()``, the loop ending), rather than handed a CancelledError
+    by something it awaited."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 
 
 def watched(components: Iterable[object]) -> list[Supervised]:

@@ -48,15 +48,10 @@ def router_app(settings: Settings, sender: CommandSender, dead_letters: DeadLett
 
 async def forward_many(sender: CommandSender, messages: list[Any], dead_letters: DeadLetters) -> None:
     """Send the commands of a batch of incident records in their order and wait for all of them (faust acks
-    the batch only after); retried while the broker is away. An unreadable record is skipped (the read
-    models' subscriber dead-letters it); if a record cannot be routed, each record is routed alone so
-    that only that one is dead-lettered."""
-    envelopes = []
-    for message in messages:
-        try:
-            envelopes.append(decode(message.value, key=message.key, position=Position(message.topic, message.partition, message.offset)))
-        except DecodeError:
-            continue
+    the batch only after); retried while the broker is away. An unreadable or unkeyed record is skipped
+    (the read models' subscriber dead-letters it); if a record cannot be routed, each record is routed
+    alone so that only that one is dead-lettered."""
+    envelopes = [envelope for envelope in map(_readable, messages) if envelope is not None]
     try:
         commands = [command for envelope in envelopes for command in _commands(envelope)]
     except Exception:  # a bug must not stop the commands of every later incident event
@@ -68,9 +63,8 @@ async def forward_many(sender: CommandSender, messages: list[Any], dead_letters:
 
 async def forward(sender: CommandSender, message: Any, dead_letters: DeadLetters) -> None:
     """Send the commands one incident record calls for (as ``forward_many`` does for a batch)."""
-    try:
-        envelope = decode(message.value, key=message.key, position=Position(message.topic, message.partition, message.offset))
-    except DecodeError:
+    envelope = _readable(message)
+    if envelope is None:
         return
     try:
         commands = _commands(envelope)
@@ -89,6 +83,17 @@ async def _sending(sender: CommandSender, commands: list[tuple[str | None, dict[
             attempt += 1
             log.warning("incident events not routed yet; retrying", extra={"events": about, "error": repr(exc)})
             await asyncio.sleep(RETRY.delay(attempt))
+
+
+def _readable(message: Any) -> Envelope | None:
+    """The incident event of a record; None for one the read models' subscriber dead-letters (unreadable, or
+    without the key every event record has): the router acts on no record the service's own ledger leaves out."""
+    if not message.key:
+        return None
+    try:
+        return decode(message.value, key=message.key, position=Position(message.topic, message.partition, message.offset))
+    except DecodeError:
+        return None
 
 
 def _commands(envelope: Envelope) -> list[tuple[str | None, dict[str, Any]]]:
