@@ -45,7 +45,7 @@ log = logging.getLogger("smguard.localbroker")
 BROKER_PY = REPO_ROOT / "infra" / "kafka" / "broker.py"
 KAFKA_IMAGE = "apache/kafka:4.1.1"
 ENV_BOOTSTRAP = "KAFKA_BOOTSTRAP_SERVERS"
-READY_TIMEOUT = 60.0
+READY_TIMEOUT = 120.0  # a JVM start on a busy two-core machine
 DOCKER_READY_TIMEOUT = 120.0  # includes the JVM start inside a fresh container
 
 

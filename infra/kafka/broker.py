@@ -64,7 +64,7 @@ HOST = "127.0.0.1"
 ADMIN_USER = "admin"  # the broker's super-user when secured (see shared/kafka/tls.py)
 
 MIN_JAVA = 17
-READY_TIMEOUT = 60.0
+READY_TIMEOUT = 120.0  # a JVM start on a busy two-core machine
 STOP_TIMEOUT = 30.0
 STARTED_MARKERS = ("Kafka Server started", "Transition from STARTING to STARTED")
 JVM_OPTS = [
