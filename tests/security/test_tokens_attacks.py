@@ -26,7 +26,11 @@ from tests.factories import TEST_SECRET, delete_topics, listening, make_settings
 from tests.security.tokens_issuer import AUDIENCE, Issuer
 
 ROUTE = "/audit/entries"
-NOW = int(time.time())
+
+
+def now() -> int:
+    """The time each token is made at: a module-level constant would expire before a long run reaches these tests."""
+    return int(time.time())
 
 
 def b64(data: bytes) -> str:
@@ -41,7 +45,7 @@ def forge(header: dict[str, Any], claims: dict[str, Any], hmac_key: bytes | None
 
 
 def dev_claims(**overrides: Any) -> dict[str, Any]:
-    values = {"sub": "analyst-1", "role": "utility_soc", "iss": "smguard", "iat": NOW, "exp": NOW + 600} | overrides
+    values = {"sub": "analyst-1", "role": "utility_soc", "iss": "smguard", "iat": now(), "exp": now() + 600} | overrides
     return {k: v for k, v in values.items() if v is not None}
 
 
@@ -94,9 +98,9 @@ def refused(answer: httpx.Response) -> bool:
 # --------------------------------------------------------------------------- development (HS256, local key)
 
 DEVELOPMENT_ATTACKS: dict[str, Callable[[], str]] = {
-    "expired": lambda: dev(exp=NOW - 120),
-    "not yet valid (nbf)": lambda: dev(nbf=NOW + 3600),
-    "issued in the future (iat)": lambda: dev(iat=NOW + 3600),
+    "expired": lambda: dev(exp=now() - 120),
+    "not yet valid (nbf)": lambda: dev(nbf=now() + 3600),
+    "issued in the future (iat)": lambda: dev(iat=now() + 3600),
     "signed with another key": lambda: dev(key="another-key-" + TEST_SECRET),
     "alg none": lambda: forge({"alg": "none", "typ": "JWT"}, dev_claims()),
     "alg none, no signature part": lambda: forge({"alg": "none"}, dev_claims()).rstrip("."),
@@ -145,9 +149,9 @@ def _public_pem(issuer: Issuer) -> bytes:
 
 
 PRODUCTION_ATTACKS: dict[str, Callable[[Issuer], str]] = {
-    "expired": lambda i: i.token(exp=NOW - 120),
-    "not yet valid (nbf)": lambda i: i.token(nbf=NOW + 3600),
-    "issued in the future (iat)": lambda i: i.token(iat=NOW + 3600),
+    "expired": lambda i: i.token(exp=now() - 120),
+    "not yet valid (nbf)": lambda i: i.token(nbf=now() + 3600),
+    "issued in the future (iat)": lambda i: i.token(iat=now() + 3600),
     "signed with a key the issuer does not publish, naming a published kid": lambda i: jwt.encode(
         i.claims(), i.keys[i.add_key("RS256", publish=False)], algorithm="RS256", headers={"kid": i.rsa_kid}),
     "signed with an unknown key": lambda i: i.token(kid=i.add_key("ES256", publish=False)),
