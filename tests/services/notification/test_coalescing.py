@@ -10,10 +10,12 @@ decides it, over the in-memory store, the read models and recording channels (``
 from __future__ import annotations
 
 import json
+import random
 from datetime import timedelta
 
 import pytest
 
+from shared.backoff import Backoff
 from shared.domain import Conflict
 from shared.events.notification import (
     Coalescing,
@@ -24,13 +26,14 @@ from shared.events.notification import (
 )
 from services.notification.application import delivery, handlers
 from services.notification.domain.coalescing import MAX_LISTED, MEMBERS_PER_EVENT, STORM, Group, Pacing
-from services.notification.domain.model import Notification
+from services.notification.domain.model import Notification, RetryPolicy
 from services.notification.domain.routing import routes_for
 from tests.factories import FIXED_TIME, connection_blocked, envelope, incident_opened, report_overdue, uid
 from shared.events.notification import Recipient
 from tests.services.notification.helpers import handler_service, inbox_record, notify, of_type, project, register
 
 HOLD = timedelta(seconds=5)
+POLICY = RetryPolicy(3, Backoff(10, 15))
 TO = Recipient(kind="security_incident", operator_id="op-1", name="担当", email="si@op.example")
 
 
@@ -71,8 +74,8 @@ class TestTheNotice:
     def test_it_goes_out_when_its_hold_has_passed_and_takes_no_member_after_an_attempt(self):
         storm = notice(3)
         assert not storm.due_for_delivery(FIXED_TIME + timedelta(seconds=4)) and storm.due_for_delivery(FIXED_TIME + HOLD)
-        storm.record_attempt({"email": "refused"}, now=FIXED_TIME, policy=None, permanent=True)  # type: ignore[arg-type]
-        assert not storm.open_for_members(FIXED_TIME)
+        storm.record_attempt({"email": "refused"}, now=FIXED_TIME + HOLD, policy=POLICY)
+        assert not storm.open_for_members(FIXED_TIME)  # even were the clock to go back
 
     def test_it_is_found_by_its_group_until_a_digest_follows_it(self):
         storm = notice(3)
@@ -84,7 +87,7 @@ class TestTheNotice:
 
     def test_the_time_to_acknowledge_runs_from_its_first_member_as_a_notice_of_its_own_would(self):
         storm = notice(3, hold=timedelta(minutes=1))
-        storm.record_attempt({"email": None}, now=FIXED_TIME + timedelta(minutes=1), policy=None)  # type: ignore[arg-type]
+        storm.record_attempt({"email": None}, now=FIXED_TIME + timedelta(minutes=1), policy=POLICY)
         timeout = timedelta(minutes=30)
         assert not storm.due_for_escalation(FIXED_TIME + timedelta(minutes=29, seconds=59), ack_timeout=timeout)
         assert storm.due_for_escalation(FIXED_TIME + timedelta(minutes=30), ack_timeout=timeout)
@@ -246,3 +249,24 @@ class TestTheRule:
         sent = service.senders["email"].sent
         assert [m.recipient.email for m in sent] == ["si@op.example", "app@op.example"]
         assert all(c in sent[1].body for c in connections)
+
+    async def test_every_meter_is_in_exactly_one_notice_to_its_own_operator_whatever_the_timing(self):
+        service = handler_service(notice_hold_seconds=5, notice_digest_seconds=60)
+        await register(service, "security_incident")
+        pace = random.Random(15)
+        incidents = {"op-1": [uid("inc"), uid("inc")], "op-2": [uid("inc")]}
+        blocked: dict[str, list[str]] = {"op-1": [], "op-2": []}
+        for _ in range(300):
+            operator = pace.choice(["op-1", "op-1", "op-2"])
+            connection = uid("conn")
+            event = envelope(connection_blocked(connection, operator, pace.choice(incidents[operator])), connection)
+            await notify(service, event)
+            if pace.random() < 0.1:
+                await notify(service, event)  # delivered again
+            blocked[operator].append(connection)
+            service.clock.advance(seconds=pace.choice([0, 0, 1, 7, 30]))
+            if pace.random() < 0.3:
+                await delivery.dispatch(service)
+        for operator, connections in blocked.items():
+            told_of = [c for n in notices(service, operator) for c in told(service, n)]
+            assert sorted(told_of) == sorted(connections)  # each once, none lost, none of another operator
