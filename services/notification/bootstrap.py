@@ -32,6 +32,7 @@ from services.notification.application.delivery import dispatch
 from services.notification.application.ports import Destinations, Sender
 from services.notification.application.service import NotificationService
 from services.notification.config import NotificationSettings
+from services.notification.domain.coalescing import Pacing
 from services.notification.domain.contacts import OperatorContacts
 from services.notification.domain.model import Notification, RetryPolicy
 from services.notification.domain.recipients import Desk
@@ -112,6 +113,7 @@ def build_service(
         ack_timeout=timedelta(seconds=config.ack_timeout_seconds), base_url=config.public_base_url,
         views=views, knowledge=knowledge, clock=clock, webhook_master=master,
         destinations=destinations or ResolvingDestinations(config.destination_policy()),
+        pacing=Pacing(hold=timedelta(seconds=config.notice_hold_seconds), digest=timedelta(seconds=config.notice_digest_seconds)),
     )  # fmt: skip
 
 

@@ -39,6 +39,10 @@ class NotificationSettings(BaseSettings):
     retry_base_seconds: float = Field(default=5.0, gt=0)
     retry_max_seconds: float = Field(default=900.0, gt=0)
     dispatch_interval_seconds: float = Field(default=1.0, gt=0)
+    notice_hold_seconds: float = Field(default=5.0, ge=0, le=3600)
+    """How long a coalesced notice (a storm's: blocks, anomalies, reconnections …) waits for more members before it goes out."""
+    notice_digest_seconds: float = Field(default=60.0, ge=0, le=86400)
+    """The least time between two notices of one group: members that come after a notice went out wait for a digest."""
 
     @field_validator("webhook_secret")
     @classmethod

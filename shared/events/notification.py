@@ -22,6 +22,28 @@ class Recipient(Value):
     webhook_url: str | None = None
 
 
+class NoticeMember(Value):
+    """One thing a coalesced notice tells of: a connection (meter) and/or an incident, from one domain event."""
+
+    event_id: str
+    connection_id: str | None = None
+    incident_id: str | None = None
+    due_at: datetime | None = None
+
+
+class Coalescing(Value):
+    """How a notice coalesces: its group (operator, incident or storm, kind of notice), the members it was
+    queued with, when it may go out (``hold_until``), and its text without the member list (``head_*``)."""
+
+    group: str
+    members: list[NoticeMember]
+    first_at: datetime
+    hold_until: datetime
+    head_subject: str
+    head_body: str
+    digest_of: str | None = None
+
+
 class NotificationEvent(DomainEvent):
     """Base of the notification aggregate's events."""
 
@@ -45,6 +67,24 @@ class NotificationQueued(NotificationEvent):
     message_body: str = ""
     details: dict[str, Any] = {}
     escalation_of: str | None = None
+    coalescing: Coalescing | None = None
+
+
+class NotificationExtended(NotificationEvent):
+    """More members joined a coalesced notice before it went out; its text as it now reads."""
+
+    topic: ClassVar[str] = topics.NOTIFICATION_EVENTS
+    members: list[NoticeMember]
+    member_count: int
+    message_subject: str
+    message_body: str
+
+
+class NotificationFollowedUp(NotificationEvent):
+    """A coalesced notice went out (or was due to): later members of its group go to a digest."""
+
+    topic: ClassVar[str] = topics.NOTIFICATION_EVENTS
+    digest_id: str
 
 
 class NotificationDelivered(NotificationEvent):

@@ -96,6 +96,7 @@ EXPECTED: dict[Route, dict[str, int]] = {
     ("notification", "GET", "/desk/webhook-secret"): allows(404, "utility_soc"),  # no desk webhook is configured here
     ("notification", "GET", "/notifications"): allows(200, *READERS),
     ("notification", "GET", "/notifications/{notification_id}"): allows(200, *READERS, other=404),
+    ("notification", "GET", "/notifications/{notification_id}/members"): allows(200, *READERS, other=404),
     ("notification", "POST", "/notifications/{notification_id}/ack"): allows(200, "operator", other=404),  # A's to ack
     # audit service
     ("audit", "GET", "/audit/entries"): allows(200, *READERS),

@@ -47,8 +47,20 @@ class Templates(Texts):
 
     def message(self, context: dict[str, Any]) -> tuple[str, str]:
         """(subject, body) of a notification."""
+        subject, head = self.head(context)
+        return subject, head + self.env.get_template("footer.j2").render(context)
+
+    def head(self, context: dict[str, Any]) -> tuple[str, str]:
+        """(subject, body without the member list and the footer) of a notification."""
         subject = self.env.get_template("subject.j2").render(context).strip()
         return subject, self.env.get_template("body.j2").render(context)
+
+    def coalesced(self, context: dict[str, Any]) -> tuple[str, str]:
+        """(subject, body) of a coalesced notice: its head, the members it lists and how many, the footer."""
+        count = context["count"]
+        subject = context["head_subject"] + (f" (全{count}件 / {count} in all)" if count > 1 else "")
+        tail = self.env.get_template("members.j2").render(context) + self.env.get_template("footer.j2").render(context)
+        return subject, context["head_body"] + tail
 
     def escalation(self, context: dict[str, Any]) -> tuple[str, str]:
         """(subject, body) of the message to the fallback contact."""

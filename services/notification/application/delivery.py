@@ -16,7 +16,7 @@ from shared.eventstore import Context
 from shared.events.notification import NotificationQueued, Recipient
 from shared.repository import Saved
 from services.notification.application import compose
-from services.notification.application.handlers import SYSTEM_ACTOR
+from services.notification.application.queueing import SYSTEM_ACTOR
 from services.notification.application.ports import DeliveryError, Sender, Undeliverable
 from services.notification.application.service import NotificationService
 from services.notification.domain.model import Notification
@@ -60,16 +60,21 @@ async def deliver(service: NotificationService, notification_id: str, *, now: da
     """Try every channel that has not accepted the message yet, then record what each answered.
 
     The outcome is recorded whatever happened to the notification meanwhile (an acknowledgement may
-    arrive while a channel is still sending): what went out is a fact the audit trail keeps.
+    arrive while a channel is still sending): what went out is a fact the audit trail keeps. While it
+    is being sent, no member joins it (``service.sending``): they go to a digest.
     """
     notification = service.notifications.get(notification_id)
-    errors, permanent = await _send(service.senders, notification)
-    return await service.notifications.change(
-        notification_id,
-        lambda n: n.record_attempt(errors, now=now, policy=service.policy, permanent=permanent),
-        context=Context(actor=SYSTEM_ACTOR, operator_id=notification.operator_id),
-        idempotency_key=f"attempt:{notification_id}:{notification.attempts + 1}",
-    )
+    service.sending.add(notification_id)  # before the first await: no member joins a text on its way
+    try:
+        errors, permanent = await _send(service.senders, notification)
+        return await service.notifications.change(
+            notification_id,
+            lambda n: n.record_attempt(errors, now=now, policy=service.policy, permanent=permanent),
+            context=Context(actor=SYSTEM_ACTOR, operator_id=notification.operator_id),
+            idempotency_key=f"attempt:{notification_id}:{notification.attempts + 1}",
+        )
+    finally:
+        service.sending.discard(notification_id)
 
 
 async def _send(senders: Mapping[str, Sender], notification: Notification) -> tuple[dict[str, str | None], bool]:

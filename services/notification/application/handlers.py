@@ -19,16 +19,12 @@ from shared.events.contact import ContactEvent, ContactRegistered
 from shared.events.notification import NotificationAcknowledged
 from shared.principal import Principal
 from shared.repository import Saved
-from services.notification.application import compose
+from services.notification.application import queueing
 from services.notification.application.service import NotificationService
 from services.notification.domain.commands import QueueNotification
 from services.notification.domain.contacts import CONTACT_FIELDS, SetContact
 from services.notification.domain.destinations import DestinationRefused
-from services.notification.domain.model import Notification
-from services.notification.domain.recipients import primary
 from services.notification.domain.routing import routes_for
-
-SYSTEM_ACTOR = "system:notification"
 log = logging.getLogger(__name__)
 
 
@@ -117,52 +113,39 @@ def route(service: NotificationService, envelope: Envelope) -> list[QueueNotific
     connection it names are known as of the event.
     """
     operators = service.knowledge.operators_concerned(envelope)
-    routes = routes_for(envelope.event, event_id=envelope.id, operators=operators)
     incident_id = getattr(envelope.event, "incident_id", None)
     connection_id = getattr(envelope.event, "connection_id", None)
     incident = service.knowledge.incident(incident_id) or ({"id": incident_id} if incident_id else {})
+    routes = routes_for(envelope.event, event_id=envelope.id, operators=operators, incident=incident)
     connection = service.knowledge.connection(connection_id) or ({"id": connection_id} if connection_id else {})
     return [QueueNotification.of(r, envelope, incident=incident, connection=connection) for r in routes]
 
 
 async def queue(service: NotificationService, commands: Sequence[QueueNotification], *, inbox: InboxRecord) -> list[Saved]:
-    """Decide one inbox batch of queue commands: each route's key queues one notification, once.
+    """Decide one inbox batch of queue commands: each route's key is told once, in some notification.
 
-    A key seen before (a command delivered twice, or a route told before) queues nothing more. The
-    notification's id falls on the key's partition — this instance's — and its recipient comes from the
-    contacts read model now. The last append carries the inbox offset; a batch that queues nothing
-    commits the offset alone. Nothing is awaited between looking a key up and staging it.
+    A key seen before (a command delivered twice, or a route told before) queues nothing more. A plain
+    route queues a notification of its own, on its key's partition; a coalesced one joins its group's
+    notice (``queueing.decide``), on its group's partition — this instance's either way. The recipient
+    comes from the contacts read model now. The last append carries the inbox offset; a batch that
+    queues nothing commits the offset alone. Nothing is awaited between deciding and staging.
     """
-    fresh: dict[str, tuple[QueueNotification, Notification]] = {}
+    fresh: dict[str, QueueNotification] = {}
     for command in commands:
         if command.key not in fresh and not service.store.seen(command.key):
-            fresh[command.key] = (command, _notification(service, command))
+            fresh[command.key] = command
     if not fresh:
         await service.store.consumed(inbox).committed()
         return []
-    last = list(fresh)[-1]
+    decisions = queueing.decide(service, list(fresh.values()))
     staged = [
         service.notifications.stage(
-            notification, context=_context(command), idempotency_key=key, inbox=inbox if key == last else None
+            d.notification, context=d.context, idempotency_key=d.key, markers=d.markers,
+            inbox=inbox if n == len(decisions) - 1 else None,
         )
-        for key, (command, notification) in fresh.items()
-    ]
+        for n, d in enumerate(decisions)
+    ]  # fmt: skip
     saved = [Saved.of(await s.committed()) for s in staged if s is not None]
     for one in saved:
-        log.info("notification queued", extra={"notification_id": one.aggregate_id})
+        log.info("notification queued", extra={"notification_id": one.aggregate_id, "events": len(one.envelopes)})
     return saved
-
-
-def _notification(service: NotificationService, command: QueueNotification) -> Notification:
-    """The notification one route calls for, to the recipient the contacts read model gives now."""
-    contacts = service.views.contacts_of(command.operator_id) if command.operator_id else None
-    recipient = primary(command.target, operator_id=command.operator_id, contacts=contacts, desk=service.desk)
-    notification_id = service.notifications.new_id(near=command.key)
-    return Notification.queue(compose.notification(service, command, recipient, notification_id=notification_id))
-
-
-def _context(command: QueueNotification) -> Context:
-    return Context(
-        actor=SYSTEM_ACTOR, operator_id=command.operator_id, correlation_id=command.event.correlation_id,
-        causation_id=command.event.id,
-    )  # fmt: skip

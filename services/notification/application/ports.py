@@ -47,6 +47,14 @@ class Texts(abc.ABC):
         """(subject, body) of a notification."""
 
     @abc.abstractmethod
+    def head(self, context: dict[str, Any]) -> tuple[str, str]:
+        """(subject, body up to the member list) of a coalesced notice."""
+
+    @abc.abstractmethod
+    def coalesced(self, context: dict[str, Any]) -> tuple[str, str]:
+        """(subject, body) of a coalesced notice: its head, the members it lists, how many in all, the footer."""
+
+    @abc.abstractmethod
     def escalation(self, context: dict[str, Any]) -> tuple[str, str]:
         """(subject, body) of the message to a fallback contact."""
 

@@ -74,3 +74,16 @@ def notification(service: NotificationService, notification_id: str, *, principa
     if view is None or not principal.may_see_operator(view["operator_id"]):
         raise not_found("notification", notification_id)
     return view
+
+
+def members(
+    service: NotificationService, notification_id: str, *, principal: Principal, offset: int = 0, limit: int = 100
+) -> dict[str, Any]:
+    """Every member of a coalesced notice (connections, incidents), a page at a time (another tenant's: not found)."""
+    notification(service, notification_id, principal=principal)
+    items, total = service.views.members(notification_id, offset=offset, limit=limit)
+    more = offset + limit < total
+    return {
+        "notification_id": notification_id, "items": items, "total": total, "offset": offset, "limit": limit,
+        "next_offset": offset + limit if more else None,
+    }  # fmt: skip

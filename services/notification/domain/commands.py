@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.envelope import Envelope, decode, encode
+from shared.events.notification import NoticeMember
 from services.notification.domain.routing import Route, Target, direction_of
 
 
@@ -15,7 +16,9 @@ class QueueNotification:
     """Tell ``target`` (for ``operator_id``) of a domain event, once per ``key`` (the route's idempotency key).
 
     It carries what the router knew when it routed the event — the incident and connection it names —
-    so the instance that queues it renders the same text whatever its own read models hold yet.
+    so the instance that queues it renders the same text whatever its own read models hold yet. A
+    coalesced route names its ``group`` and the ``member`` it adds; it is keyed by its group on the inbox,
+    so one instance decides a group's members in order.
     """
 
     key: str
@@ -26,14 +29,22 @@ class QueueNotification:
     event: Envelope
     incident: dict[str, Any] = field(default_factory=dict)
     connection: dict[str, Any] = field(default_factory=dict)
+    group: str | None = None
+    member: NoticeMember | None = None
 
     @classmethod
     def of(cls, route: Route, event: Envelope, *, incident: dict[str, Any], connection: dict[str, Any]) -> "QueueNotification":
         """The command for one route of the table."""
         return cls(
             key=route.idempotency_key, target=route.target, operator_id=route.operator_id, title_ja=route.rule.title_ja,
-            title_en=route.rule.title_en, event=event, incident=incident, connection=connection,
+            title_en=route.rule.title_en, event=event, incident=incident, connection=connection, group=route.group,
+            member=route.member,
         )  # fmt: skip
+
+    @property
+    def partition_key(self) -> str:
+        """What the command is keyed by on the inbox: its group when coalesced, else its own key."""
+        return self.group or self.key
 
     @property
     def direction(self) -> str:
@@ -46,7 +57,8 @@ def command_record(command: QueueNotification) -> dict[str, Any]:
     return {
         "command": "queue", "key": command.key, "target": command.target, "operator_id": command.operator_id,
         "title_ja": command.title_ja, "title_en": command.title_en, "event": encode(command.event).value.decode(),
-        "incident": command.incident, "connection": command.connection,
+        "incident": command.incident, "connection": command.connection, "group": command.group,
+        "member": command.member.model_dump(mode="json") if command.member else None,
     }  # fmt: skip
 
 
@@ -58,5 +70,6 @@ def command_of(value: bytes) -> QueueNotification:
     return QueueNotification(
         key=body["key"], target=body["target"], operator_id=body["operator_id"], title_ja=body["title_ja"],
         title_en=body["title_en"], event=decode(body["event"].encode()), incident=dict(body["incident"]),
-        connection=dict(body["connection"]),
+        connection=dict(body["connection"]), group=body.get("group"),
+        member=NoticeMember.model_validate(body["member"]) if body.get("member") else None,
     )  # fmt: skip

@@ -83,6 +83,18 @@ async def get_notification(notification_id: PathId, principal: Readers, service:
     return queries.notification(service, notification_id, principal=principal)
 
 
+@router.get("/notifications/{notification_id}/members")
+async def get_notification_members(
+    notification_id: PathId,
+    principal: Readers,
+    service: Service,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """Every connection and incident a coalesced notice tells of, in the order they joined, a page at a time."""
+    return queries.members(service, notification_id, principal=principal, offset=offset, limit=limit)
+
+
 @router.post("/notifications/{notification_id}/ack")
 async def acknowledge(
     notification_id: PathId,

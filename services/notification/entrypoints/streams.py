@@ -4,7 +4,8 @@ How to run: both start with the service (``smguard serve notification``). The ro
 domain topic (incident, connection, policy, operator, contact) in its own consumer group, so the
 instances share its partitions. For each event it waits until the event is committed and the
 knowledge has applied it, then sends one ``queue`` command per route of the table to
-``smguard.notification.commands``, keyed by the route's idempotency key; it acks a record only once
+``smguard.notification.commands``, keyed by the route's idempotency key (a coalesced route's by its
+group, so one instance decides a group's members in order); it acks a record only once
 its commands are on the broker. The instance owning the key's partition decides them
 (``entrypoints/inbox.py``).
 """
@@ -60,7 +61,7 @@ class Router:
             try:
                 if await self._watch.committed(envelope):
                     commands = handlers.route(self._service, envelope)
-                    await self._sender.send_many(NOTIFICATION_COMMANDS, [(c.key, command_record(c)) for c in commands])
+                    await self._sender.send_many(NOTIFICATION_COMMANDS, [(c.partition_key, command_record(c)) for c in commands])
                 else:  # its transaction was aborted (or the projection parked it: then /ops/parked lists it)
                     log.warning("an event its projection did not apply is not routed", extra={"event_id": envelope.id})
                 return

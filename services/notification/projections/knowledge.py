@@ -15,7 +15,7 @@ from shared.envelope import Envelope
 from shared.events.connection import ConnectionBlocked, ConnectionEvent, ConnectionRegistered
 from shared.events.incident import IncidentCleared, IncidentEvent, IncidentOpened, VulnerabilityDeclared
 
-INCIDENTS = "incidents"  # key: incident id; title, category, severity, detected_at, opened_by, vulnerability
+INCIDENTS = "incidents"  # key: incident id; title, category, severity, detected_at, opened_by, origin, connection, vulnerability
 OPERATORS = "incident_operators"  # key: "<incident id>/<operator id>"; tag incident; sorted as they became known
 CONNECTIONS = "connections"  # key: connection id; operator, kind, maker, model, firmware
 PAGE = 500
@@ -43,7 +43,8 @@ def apply(docs: Documents, envelope: Envelope) -> None:
         incident = _incident(docs, event.incident_id)
         incident.update(
             title=event.title, category=event.category, severity=event.severity,
-            detected_at=event.detected_at.isoformat(), opened_by=event.opened_by,
+            detected_at=event.detected_at.isoformat(), opened_by=event.opened_by, origin=event.origin,
+            connection_id=event.connection_id,
         )  # fmt: skip
         docs.put(INCIDENTS, event.incident_id, incident)
         _concerns(docs, event.incident_id, event.operator_id, *event.operator_ids)

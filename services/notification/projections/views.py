@@ -9,16 +9,20 @@ from shared.documents import Documents, DocumentSink
 from shared.envelope import Envelope
 from shared.events.contact import ContactEvent
 from shared.events.notification import (
+    NoticeMember,
     NotificationAcknowledged,
     NotificationDelivered,
     NotificationEscalated,
+    NotificationExtended,
     NotificationFailed,
+    NotificationFollowedUp,
     NotificationQueued,
 )
 from services.notification.domain.contacts import CONTACT_FIELDS
 
 NOTIFICATIONS = "notifications"  # key: notification id; tags: operator, status; sorted by queued_at
 CONTACTS = "contacts"  # key: operator id; the operator's contacts by kind
+MEMBERS = "notification_members"  # key: "<notification id>/<n>"; tag notification; sorted in the order they joined
 
 
 def _queued(envelope: Envelope, event: NotificationQueued) -> dict[str, Any]:
@@ -46,7 +50,26 @@ def _queued(envelope: Envelope, event: NotificationQueued) -> dict[str, Any]:
         "escalated_to": None,
         "escalation_notification_id": None,
         "version": envelope.sequence,
+        **_coalescing(event),
     }
+
+
+def _coalescing(event: NotificationQueued) -> dict[str, Any]:
+    """What a coalesced notice shows of its group: how many members, when it goes out, what it follows."""
+    found = event.coalescing
+    if found is None:
+        return {"member_count": 0, "group": None}
+    return {
+        "member_count": len(found.members), "group": found.group, "hold_until": found.hold_until.isoformat(),
+        "digest_of": found.digest_of, "followed_by": None,
+    }  # fmt: skip
+
+
+def _members(docs: Documents, notification_id: str, members: list[NoticeMember], *, before: int) -> None:
+    """Each member a row of its own, numbered in the order it joined (the numbers follow from the events alone)."""
+    for n, joined in enumerate(members, start=before):
+        row = {"notification_id": notification_id, "n": n + 1, **joined.model_dump(mode="json")}
+        docs.put(MEMBERS, f"{notification_id}/{n:09d}", row, sort=f"{n:09d}", tags={"notification": notification_id})
 
 
 def _settle_status(view: dict[str, Any]) -> None:
@@ -77,6 +100,10 @@ def _changed(view: dict[str, Any], envelope: Envelope) -> None:
     elif isinstance(event, NotificationEscalated):
         view["escalated_to"] = event.escalated_to.model_dump(mode="json")
         view["escalation_notification_id"] = event.escalation_notification_id
+    elif isinstance(event, NotificationExtended):
+        view["member_count"], view["subject"] = event.member_count, event.message_subject
+    elif isinstance(event, NotificationFollowedUp):
+        view["followed_by"] = event.digest_id
     _settle_status(view)
 
 
@@ -95,11 +122,14 @@ def apply(docs: Documents, envelope: Envelope) -> None:
         return
     if isinstance(event, NotificationQueued):
         view = _queued(envelope, event)
+        _members(docs, view["id"], event.coalescing.members if event.coalescing else [], before=0)
     else:
         found = docs.get(NOTIFICATIONS, getattr(event, "notification_id", ""))
         if found is None:
             return
         view = found
+        if isinstance(event, NotificationExtended):
+            _members(docs, view["id"], event.members, before=event.member_count - len(event.members))
         _changed(view, envelope)
     tags = {"operator": view["operator_id"], "status": view["status"]}
     docs.put(NOTIFICATIONS, view["id"], view, sort=_sort_key(view), tags=tags)
@@ -119,6 +149,10 @@ class NotificationViews(DocumentSink):
     def notification(self, notification_id: str) -> dict[str, Any] | None:
         """One notification's view, or None."""
         return self.docs.get(NOTIFICATIONS, notification_id)
+
+    def members(self, notification_id: str, *, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """A page of a coalesced notice's members in the order they joined, and how many in all."""
+        return self.docs.query(MEMBERS, where={"notification": notification_id}, offset=offset, limit=limit, newest_first=False)
 
     def page(
         self, *, operator_id: str | None, status: str | None, offset: int, limit: int

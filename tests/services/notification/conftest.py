@@ -26,12 +26,13 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def config(smtp: SmtpServer) -> NotificationSettings:
-    """Notification settings pointing at the test SMTP server, with quick ticks."""
+    """Notification settings pointing at the test SMTP server, with quick ticks; coalesced notices not held (the
+    clock stands still unless a test moves it)."""
     return NotificationSettings(
         smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_from="smguard@test.example", smtp_timeout_seconds=3,
         webhook_secret=WEBHOOK_SECRET, webhook_allowed_cidrs=LOOPBACK, public_base_url="https://smguard.test", desk_email="desk@utility.example",
         desk_fallback_email="fallback@utility.example", ack_timeout_seconds=1800, delivery_max_attempts=5,
-        retry_base_seconds=30, dispatch_interval_seconds=0.05,
+        retry_base_seconds=30, dispatch_interval_seconds=0.05, notice_hold_seconds=0,
     )
 
 

@@ -79,11 +79,12 @@ class SmtpServer:
 
 
 def handler_service(dns: FixedDns | None = None, **config: Any) -> NotificationService:
-    """The service over an in-memory store, read models in memory, recording channels and a clock the test moves."""
+    """The service over an in-memory store, read models in memory, recording channels and a clock the test moves;
+    a coalesced notice goes out at once unless ``notice_hold_seconds`` says otherwise."""
     values: dict[str, Any] = {
         "desk_email": "desk@utility.example", "desk_fallback_email": "fallback@utility.example",
         "public_base_url": "http://smguard.test", "delivery_max_attempts": 3, "retry_base_seconds": 10,
-        "retry_max_seconds": 60, "ack_timeout_seconds": 1800,
+        "retry_max_seconds": 60, "ack_timeout_seconds": 1800, "notice_hold_seconds": 0,
     }  # fmt: skip
     senders = {"email": RecordingSender("email"), "webhook": RecordingSender("webhook")}
     settings = NotificationSettings(**(values | config))

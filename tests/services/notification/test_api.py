@@ -182,6 +182,8 @@ class TestNotifications:
         assert (await client.post(f"/notifications/{uid('n')}/ack", headers=soc)).status_code == 404
         assert (await client.get("/notifications", params={"limit": 100000}, headers=soc)).status_code == 422
         assert (await client.get("/notifications", params={"status": "lost"}, headers=soc)).status_code == 422
+        assert (await client.get(f"/notifications/{uid('n')}/members", headers=soc)).status_code == 404
+        assert (await client.get(f"/notifications/{uid('n')}/members", params={"limit": 501}, headers=soc)).status_code == 422
 
     async def test_the_list_is_one_page_of_a_tagged_query_newest_first_with_its_total(self, running, settings):
         operator = uid("op")

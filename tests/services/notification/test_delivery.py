@@ -159,20 +159,22 @@ class TestContactChangesAndVulnerabilities:
         assert "soc2@op.example" in changed[0].get_content() and "email" in changed[0].get_content()
         assert "app@op.example" in told.get_content()
 
-    async def test_an_operator_hit_by_a_vulnerability_is_told_once_however_many_units_are_blocked(self, settings, config, smtp, clock):
+    async def test_an_operator_hit_by_a_vulnerability_is_told_once_of_every_unit_blocked(self, settings, config, smtp, clock):
         operator, incident = uid("op"), uid("inc")
-        app = build_app(settings, config=config, clock=clock)
+        app = build_app(settings, config=config.model_copy(update={"notice_hold_seconds": 5}), clock=clock)
         async with serving(app) as client:
             await put_contact(client, settings, operator, "security_incident", "soc@op.example")
             first = await block(settings, operator, reason="serious_vulnerability", incident_id=incident)
-            await block(settings, operator, reason="serious_vulnerability", incident_id=incident)
+            second = await block(settings, operator, reason="serious_vulnerability", incident_id=incident)
             other = await block(settings, operator)
-            # 4 domain events routed (the contact, 3 blocks); 4 commands decided (2 of them under one key)
+            # 4 domain events routed (the contact, 3 blocks); 4 commands decided (the 2 blocks into one notice)
             await eventually(lambda: app.state.router.handled == 4 and app.state.inbox.handled == 4, what="all decided")
+            clock.advance(seconds=5)
             await eventually(lambda: all_delivered(client, settings, operator, count=3), what="every notification sent")
         vulnerability = [m for m in smtp.mailbox.to("soc@op.example") if "重大な脆弱性" in m["Subject"]]
         assert any(other.connection_id in m.get_content() for m in smtp.mailbox.to("soc@op.example"))
-        assert len(vulnerability) == 1 and first.connection_id in vulnerability[0].get_content()
+        assert len(vulnerability) == 1 and "(全2件 / 2 in all)" in vulnerability[0]["Subject"]
+        assert first.connection_id in vulnerability[0].get_content() and second.connection_id in vulnerability[0].get_content()
 
 
 async def all_delivered(client, settings, operator, *, count):

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import httpx
 
+from shared import topics
 from shared.cli import replay as cli_replay
 from shared.eventstore import Context
 from shared.events.values import Actor
@@ -19,7 +20,7 @@ from services.notification.bootstrap import READ_MODELS, build_app
 from services.notification.domain.contacts import SetContact
 from services.notification.projections.readmodel import snapshot
 from services.notification.projections.views import NOTIFICATIONS
-from tests.factories import bearer, connection_registered, envelope, eventually, listening, serving, uid
+from tests.factories import StandInWriter, bearer, connection_registered, envelope, eventually, listening, serving, uid
 from tests.services.notification.helpers import block, blocked, handler_service, notify, project, put_contact
 
 SOC = Principal(sub="soc", role="utility_soc")
@@ -100,6 +101,30 @@ class TestReadModelsAtTheLivePositions:
         assert replayed == live["read_models"] and set(replayed["contacts"]) == {first}
         assert set(everything["contacts"]) == {first, later}
 
+    async def test_a_coalesced_notice_and_its_digest_replay_with_every_member(self, settings, config, smtp, clock):
+        operator, incident = uid("op"), uid("inc")
+        app = build_app(settings, config=config.model_copy(update={"notice_hold_seconds": 5}), clock=clock)
+        async with serving(app) as client:
+            views = views_of(client)
+            await put_contact(client, settings, operator, "security_incident", "soc@op.example")
+            storm = [blocked(operator, incident_id=incident) for _ in range(30)]
+            async with StandInWriter(settings, [topics.CONNECTION_EVENTS]) as writer:
+                for event in storm:
+                    await writer.append(event.connection_id, [event])
+            (notice,) = await eventually(lambda: [n for n in notices(views) if n["member_count"] == 30], what="one notice of 30")
+            clock.advance(seconds=5)
+            await eventually(lambda: views.notification(notice["id"])["status"] == "delivered", what="the notice sent")
+            later = await block(settings, operator, incident_id=incident)
+            await eventually(lambda: views.notification(notice["id"])["followed_by"], what="a digest follows it")
+            live = await live_read_model(client, settings)
+            replayed = await rebuild(settings, READ_MODELS, positions=live["positions"])
+        assert replayed == live["read_models"]
+        digest = replayed["notifications"][replayed["notifications"][notice["id"]]["followed_by"]]
+        rows = replayed["notification_members"].values()
+        assert [m["connection_id"] for m in rows if m["notification_id"] == notice["id"]] == [e.connection_id for e in storm]
+        assert [m["connection_id"] for m in rows if m["notification_id"] == digest["id"]] == [later.connection_id]
+        assert digest["digest_of"] == notice["id"] and digest["status"] == "queued"  # held a minute after the notice
+
     async def test_only_the_soc_and_auditors_may_read_it(self, settings, config, clock):
         async with serving(build_app(settings, config=config, clock=clock)) as client:
             anonymous = await client.get("/ops/read-model")
@@ -109,7 +134,8 @@ class TestReadModelsAtTheLivePositions:
             ]
             soc = await client.get("/ops/read-model", headers=bearer(settings, "utility_soc"))
         assert anonymous.status_code == 401 and refused == [403, 403, 403]
-        empty = {"notifications": {}, "contacts": {}, "incidents": {}, "incident_operators": {}, "connections": {}}
+        empty = {"notifications": {}, "notification_members": {}, "contacts": {}, "incidents": {}, "incident_operators": {},
+                 "connections": {}}
         assert soc.status_code == 200 and soc.json() == {"positions": {}, "read_models": empty}
 
 

@@ -1,4 +1,5 @@
-"""The router on a real broker: it routes committed events only, once each, to the owner of each route's key."""
+"""The router on a real broker: it routes committed events only, once each, to the owner of each route's key
+(a coalesced route's: its group's)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ class TestRouter:
         assert [n["domain_event"]["subject"] for n in told] == [committed.connection_id]
         assert [m for m in smtp.mailbox.to("soc@op.example") if never in m.get_content()] == []
 
-    async def test_each_notification_lives_on_the_partition_of_its_routes_key(self, settings, config, smtp, clock):
+    async def test_each_notice_lives_on_the_partition_of_its_group_and_each_route_key_is_seen(self, settings, config, smtp, clock):
         operator = uid("op")
         app = build_app(settings, config=config, clock=clock)
         async with serving(app) as client:
@@ -56,10 +57,10 @@ class TestRouter:
             events = [await block(settings, operator) for _ in range(4)]
             told = await eventually(lambda: _count(notifications(client, settings, operator_id=operator), 4), what="queued")
             store = app.state.runtime.store
-            keys = {n["id"]: f"notify:{n['domain_event']['id']}:operator:{operator}" for n in told}
-            assert all(store.seen(key) for key in keys.values())
+            keys = [f"notify:{n['domain_event']['id']}:operator:{operator}" for n in told]
+            assert all(store.seen(key) for key in keys)
         assert {n["domain_event"]["subject"] for n in told} == {e.connection_id for e in events}
-        assert all(store.partition_of(notification_id) == store.partition_of(key) for notification_id, key in keys.items())
+        assert all(store.partition_of(n["id"]) == store.partition_of(n["group"]) for n in told)
 
 
 class TestInbox:
@@ -74,16 +75,17 @@ class TestInbox:
             sender = CommandSender(settings)
             await sender.start()
             try:
-                await sender.send_many(topics.NOTIFICATION_COMMANDS, [(command.key, command_record(command))] * 2)
+                await sender.send_many(topics.NOTIFICATION_COMMANDS, [(command.partition_key, command_record(command))] * 2)
                 await eventually(lambda: app.state.inbox.handled == 3, what="both records decided")
-                await sender.send(topics.NOTIFICATION_COMMANDS, command.key, command_record(command))  # later, once more
+                await sender.send(topics.NOTIFICATION_COMMANDS, command.partition_key, command_record(command))  # later, once more
             finally:
                 await sender.stop()
             await eventually(lambda: app.state.inbox.handled == 4, what="the third record decided")
             store = app.state.runtime.store
             queued = [i for i in store.find("unsettled", "1") if store.snapshot(i).state["queued"]["domain_event_id"] == told.id]
             (listed,) = await eventually(lambda: _of(told.id, notifications(client, settings, operator_id=operator)), what="listed")
-        assert queued == [listed["id"]] and store.partition_of(listed["id"]) == store.partition_of(command.key)
+        assert queued == [listed["id"]] and store.partition_of(listed["id"]) == store.partition_of(command.partition_key)
+        assert listed["member_count"] == 1
 
 
 async def _of(event_id: str, items) -> list[dict]:

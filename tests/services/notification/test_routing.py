@@ -77,13 +77,16 @@ class TestKeys:
         (route,) = routes_for(blocked("op-1"), event_id="e-9", operators=["op-1"])
         assert route.idempotency_key == "notify:e-9:operator:op-1"
 
-    def test_blocks_for_one_vulnerability_make_one_notice_per_operator(self):
+    def test_blocks_for_one_vulnerability_have_a_key_each_and_one_group_per_operator(self):
         incident = uid("inc")
-        keys = {
-            routes_for(blocked("op-1", reason="serious_vulnerability", incident_id=incident), event_id=uid("e"), operators=["op-1"])[0].idempotency_key
-            for _ in range(3)
-        }
-        assert keys == {f"notify:vulnerability:{incident}:operator:op-1"}
+        routes = [
+            routes_for(blocked(op, reason="serious_vulnerability", incident_id=incident), event_id=uid("e"), operators=[op])[0]
+            for op in ("op-1", "op-1", "op-1", "op-2")
+        ]
+        assert len({r.idempotency_key for r in routes}) == 4  # each block is told: none is lost to a shared key
+        assert [r.group for r in routes] == [f"group:blocked-vulnerability:{incident}:operator:op-1"] * 3 + [
+            f"group:blocked-vulnerability:{incident}:operator:op-2"
+        ]
 
     def test_an_incident_opened_for_a_vulnerability_waits_for_the_blocks(self):
         event = IncidentOpened(incident_id="i", category="vulnerability", severity="critical", title="t",
