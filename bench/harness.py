@@ -47,10 +47,17 @@ def goal(text: str, metric: str, op: str, value: float, unit: str = "") -> dict[
 
 
 def judge(row: dict[str, Any]) -> dict[str, Any]:
-    """Each goal of the row with what was measured, whether it is met and the gap (how far off; 0 when met)."""
+    """Each goal of the row with what was measured, whether it is met and the gap (how far off; 0 when met).
+
+    A row whose rate is known only to lie below a bound (``below_per_s``: no rate tried held) misses a
+    ``>=`` goal above that bound by at least the difference (``gap_at_least``)."""
     for g in row.get("goals", []):
         measured = row.get(g["metric"])
         g["measured"] = measured
+        bound = _bound(row, g["metric"])
+        if measured is None and bound is not None and g["op"] == ">=" and bound < g["value"]:
+            g["met"], g["gap"], g["gap_at_least"] = False, round(g["value"] - bound, 2), True
+            continue
         if measured is None:
             g["met"], g["gap"] = None, None
             continue
@@ -59,11 +66,22 @@ def judge(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _bound(row: dict[str, Any], metric: str) -> float | None:
+    below = row.get("below_per_s")
+    if below is None:
+        return None
+    if metric == "throughput_per_s":
+        return below
+    return row.get("ratio_below") if metric == "ratio_to_bare" else None
+
+
 def add_ratios(rows: list[dict[str, Any]], bare_per_s: float | None) -> None:
     """Every rate as a fraction of the bare consume → produce loop measured in the same run."""
     for row in rows:
         rate = row.get("throughput_per_s")
         row["ratio_to_bare"] = round(rate / bare_per_s, 4) if rate is not None and bare_per_s else None
+        if row.get("below_per_s") is not None and bare_per_s:
+            row["ratio_below"] = round(row["below_per_s"] / bare_per_s, 4)
         judge(row)
 
 
@@ -143,7 +161,8 @@ def gap_text(row: dict[str, Any]) -> str:
         else:
             value = f"{g['gap']:,.2f}" if g["unit"] == "×" else f"{g['gap']:,.0f}"
             unit = {"ms": " ms", "s": " s", "×": "× bare"}.get(g["unit"], g["unit"])
-            parts.append(f"{'over' if g['op'] == '<=' else 'short'} by {value}{unit}")
+            at_least = "more than " if g.get("gap_at_least") else ""
+            parts.append(f"{'over' if g['op'] == '<=' else 'short'} by {at_least}{value}{unit}")
     return "; ".join(parts)
 
 
@@ -152,6 +171,8 @@ def cells(row: dict[str, Any]) -> list[str]:
     if row.get("not_measured"):
         return [row["scenario"], "", "", "", "", "", "", goal_text(row), "not measured"]
     ratio = row.get("ratio_to_bare")
+    if row.get("below_per_s") is not None and row.get("throughput_per_s") is None:
+        return [row["scenario"], "", f"< {row['below_per_s']:,}", "", "", "", "", goal_text(row), gap_text(row)]
     return [
         row["scenario"], _number(row.get("count")), _number(row.get("throughput_per_s")),
         *(_ms(row.get(k)) for k in ("p50_ms", "p95_ms", "p99_ms")),

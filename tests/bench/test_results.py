@@ -118,3 +118,13 @@ async def test_the_peer_notes_the_first_signed_block_request_of_each_meter_and_r
         assert await peer.wait(["conn-1", "conn-2"], stall=0.05) == ["conn-2"]
     finally:
         await peer.stop()
+
+
+def test_when_no_rate_held_the_sustained_rate_is_shown_below_the_lowest_tried_and_misses_its_goals() -> None:
+    row = {"key": "steady", "scenario": "highest sustained anomaly rate", "count": None, "throughput_per_s": None,
+           "below_per_s": 100, "goals": [goal("≥ 10,000/s", "throughput_per_s", ">=", 10000, "/s"),
+                                         goal("≥ 0.25 × bare loop", "ratio_to_bare", ">=", 0.25, "×")]}  # fmt: skip
+    add_ratios([row], 20000)
+    assert [(g["met"], g["gap"]) for g in row["goals"]] == [(False, 9900), (False, 0.24)]
+    cells = render.cells(row)  # as the table and the page show it
+    assert cells[2] == "< 100" and cells[-1] == "short by more than 9,900/s; short by more than 0.24× bare"
