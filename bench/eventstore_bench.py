@@ -65,7 +65,7 @@ async def run(bootstrap: str, *, count: int = 5000, concurrency: int = 200) -> d
         elapsed = time.perf_counter() - began
         await store.stop()
     return {
-        "scenario": f"event store append ({concurrency} concurrent callers, {settings.topic_partitions} partitions)",
+        "key": "store", "scenario": f"event store append ({concurrency} concurrent callers, {settings.topic_partitions} partitions)",
         "count": count,
         "throughput_per_s": round(count / elapsed),
         **percentiles(latencies),

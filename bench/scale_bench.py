@@ -19,22 +19,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from shared.kafka import clients
-from bench.hot_path_bench import SECRET, Peer, _register, _wait_known
+from bench.peer import Peer
 from shared.auth import mint_token
 from shared.config import Settings
 from shared.envelope import Envelope, encode
 from shared.events.connection import ConnectionRegistered, SealedSecrets
 from shared.kafka.admin import ensure_topics
 from shared.kafka.reader import assign_all
-from shared.localbroker import broker_module
 from shared.processes import System
 from shared.services import SERVICES
 from shared.topics import CONNECTION_EVENTS, EVENT_TOPICS, INCIDENT_EVENTS, SENSOR_ANOMALIES
 
 CONNECTIONS = 50
+SECRET = "bench-signing-key-0123456789-0123456789"
+ENFORCEMENT_SECRET = "bench-enforcement-secret-0123456789-0123"
 
 
 async def run(bootstrap: str, *, history: int = 1_000_000, small: int = 1_000, intake: int = 20_000) -> list[dict[str, Any]]:
@@ -52,11 +52,10 @@ async def run(bootstrap: str, *, history: int = 1_000_000, small: int = 1_000, i
 
 
 async def _after_history(bootstrap: str, size: int) -> dict[str, Any]:
-    peer, port = Peer(), broker_module().free_port()
-    server = uvicorn.Server(uvicorn.Config(peer.app, host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
+    peer = Peer(ENFORCEMENT_SECRET)
+    url = await peer.start()
     with tempfile.TemporaryDirectory(prefix="smguard-bench-scale-") as tmp:
-        system = _system(bootstrap, Path(tmp), {"SMGUARD_ENFORCEMENT_URL": f"http://127.0.0.1:{port}/enforce"})
+        system = _system(bootstrap, Path(tmp), {"SMGUARD_ENFORCEMENT_URL": url, "SMGUARD_ENFORCEMENT_SECRET": ENFORCEMENT_SECRET})
         try:
             await asyncio.to_thread(system.start)
             settings = _settings(bootstrap, system)
@@ -76,10 +75,9 @@ async def _after_history(bootstrap: str, size: int) -> dict[str, Any]:
             folded = {s: _folded_at_restore(system, s) for s in ("incident", "connection", "notification")}
         finally:
             await asyncio.to_thread(system.stop)
-            server.should_exit = True
-            await serving
+            await peer.stop()
     return {
-        "scenario": f"after a history of {size:,} anomalies ({events:,} records on the event topics)",
+        "key": "scale", "scenario": f"after a history of {size:,} anomalies ({events:,} records on the event topics)",
         "count": events, "throughput_per_s": round(size / processing),
         "startup_s": startup, "rss_mb": memory, "folded_at_restore": folded, "incident_record_bytes": record_bytes, "disk_mb": disk,
     }  # fmt: skip
@@ -99,7 +97,7 @@ async def _intake(bootstrap: str, count: int, instances: int) -> dict[str, Any]:
         finally:
             await asyncio.to_thread(system.stop)
     return {
-        "scenario": f"incident intake with {instances} instance(s): {count:,} anomalies on {CONNECTIONS} connections "
+        "key": "scale", "scenario": f"incident intake with {instances} instance(s): {count:,} anomalies on {CONNECTIONS} connections "
         f"(both instances share 2 cores with the broker)",
         "count": count, "throughput_per_s": round(count / elapsed),
     }  # fmt: skip
@@ -129,6 +127,38 @@ async def _anomalies(settings: Settings, connections: list[str], count: int) -> 
         await producer.flush()
     finally:
         await producer.stop()
+
+
+async def _register(client: httpx.AsyncClient, system: System, headers: dict, count: int) -> list[str]:
+    """An operator and ``count`` connections of its, registered over HTTP."""
+    operator = f"op-bench-{uuid.uuid4().hex[:6]}"
+    url = system.url("connection")
+    body = {"operator_id": operator, "name": "ベンチ事業者", "agreement_date": "2026-04-01"}
+    (await client.post(f"{url}/operators", json=body, headers=headers)).raise_for_status()
+    gate = asyncio.Semaphore(50)
+
+    async def one(i: int) -> str:
+        connection = {
+            "operator_id": operator, "kind": "special_meter", "maker": "M", "model": "X", "firmware": "1.0.0",
+            "smart_meter_ids": [f"sm-{i}"], "secrets": {"auth_id": f"a{i}", "password": f"p{i}", "pairing_id": f"q{i}"},
+        }
+        async with gate:
+            response = await client.post(f"{url}/connections", json=connection, headers=headers)
+        return response.raise_for_status().json()["id"]
+
+    return list(await asyncio.gather(*[one(i) for i in range(count)]))
+
+
+async def _wait_known(client: httpx.AsyncClient, system: System, connection: str, headers: dict) -> None:
+    """The incident service knows a connection once an anomaly on it is accepted over HTTP."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        body = {"signal_id": uuid.uuid4().hex, "connection_id": connection, "type": "unauthorized_access",
+                "severity": "high", "observed_at": datetime.now(timezone.utc).isoformat()}  # fmt: skip
+        if (await client.post(f"{system.url('incident')}/anomalies", json=body, headers=headers)).status_code == 202:
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError("the incident service never learned the connections")
 
 
 async def _known_connections(settings: Settings, count: int) -> list[str]:

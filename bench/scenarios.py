@@ -1,0 +1,149 @@
+"""The scenarios ``make bench`` knows, by name (``BENCH_ONLY`` picks them), and what each is given.
+
+A scenario is an async function of a ``Bench`` returning result rows (``bench.harness``). Register one
+with ``@scenario("name", "what it measures", system=...)`` in a module listed in ``MODULES``; a later
+registration of a name replaces an earlier one. ``bulk`` (bulk registration) and ``replay`` (replay
+and verify) are registered here as placeholders that report "not measured": the work that builds
+those paths plugs its own scenario in under the same name, measured against the goals below.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from bench.harness import goal, not_measured
+
+if TYPE_CHECKING:
+    from bench.system_bench import Rig
+
+MODULES = ("bench.system_bench", "bench.extras")
+"""Modules that register scenarios, imported by ``load()`` after this one's placeholders."""
+
+DEFAULT = ("steady", "burst", "fleet", "http", "bulk", "replay")
+"""What ``make bench`` runs without ``BENCH_ONLY``; the others (``store``, ``scale``) are extras."""
+
+# The targets of the issue, each held against what the scenario measures.
+BULK_GOAL = goal("≥ 5,000 meters/s", "throughput_per_s", ">=", 5000, "/s")
+REPLAY_GOAL = goal("≥ 50,000 events/s", "throughput_per_s", ">=", 50000, "/s")
+VERIFY_GOAL = goal("≥ 200,000 entries/s", "throughput_per_s", ">=", 200000, "/s")
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """The sizes of a run (``BENCH_*`` environment variables)."""
+
+    seconds: float = 60.0
+    rates: tuple[int, ...] = (100, 1000)
+    max_rate: int = 32000
+    meters: int = 10_000
+    burst: int = 10_000
+    fleet: int = 100_000
+    http_rate: int = 200
+    bare_records: int = 200_000
+    replay_events: int = 1_000_000
+    registration_concurrency: int = 50
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> "Parameters":
+        """Read ``BENCH_SECONDS``, ``BENCH_RATES``, ``BENCH_MAX_RATE``, ``BENCH_METERS``, ``BENCH_BURST``,
+        ``BENCH_FLEET``, ``BENCH_HTTP_RATE``, ``BENCH_BARE_RECORDS``, ``BENCH_REPLAY_EVENTS``; ValueError names a bad one."""
+        def number(name: str, default: float, kind: type = int) -> Any:
+            text = env.get(name, "").replace("_", "").strip()
+            try:
+                value = kind(text) if text else default
+            except ValueError:
+                raise ValueError(f"{name} must be a number, not {text!r}") from None
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, not {text!r}")
+            return value
+
+        rates_text = env.get("BENCH_RATES", "").strip()
+        try:
+            rates = tuple(sorted({int(r) for r in rates_text.replace("_", "").split(",") if r.strip()})) or cls.rates
+        except ValueError:
+            raise ValueError(f"BENCH_RATES must be rates per second separated by commas, not {rates_text!r}") from None
+        if any(r <= 0 for r in rates):
+            raise ValueError(f"BENCH_RATES must be positive, not {rates_text!r}")
+        return cls(
+            seconds=number("BENCH_SECONDS", cls.seconds, float), rates=rates,
+            max_rate=number("BENCH_MAX_RATE", cls.max_rate), meters=number("BENCH_METERS", cls.meters),
+            burst=number("BENCH_BURST", cls.burst), fleet=number("BENCH_FLEET", cls.fleet),
+            http_rate=number("BENCH_HTTP_RATE", cls.http_rate), bare_records=number("BENCH_BARE_RECORDS", cls.bare_records),
+            replay_events=number("BENCH_REPLAY_EVENTS", cls.replay_events),
+        )  # fmt: skip
+
+
+@dataclass
+class Bench:
+    """What a scenario is given: the broker, the sizes, the bare loop's rate, and the running system."""
+
+    bootstrap: str
+    parameters: Parameters
+    bare_per_s: float | None = None
+    rig: "Rig | None" = None
+    """The whole system as ``smguard run`` starts it, with the HES peer and the SMTP catcher (scenarios with ``system=True``)."""
+    shared: dict[str, Any] = field(default_factory=dict)
+    """What one scenario leaves for a later one (e.g. the highest rate that held)."""
+
+
+Run = Callable[[Bench], Awaitable[list[dict[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named benchmark: ``run(bench)`` returns its rows; ``system``: it needs the running system."""
+
+    name: str
+    describe: str
+    run: Run
+    system: bool = True
+
+
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(name: str, describe: str, *, system: bool = True) -> Callable[[Run], Run]:
+    """Register ``run`` under ``name`` (replacing what was registered under it)."""
+
+    def register(run: Run) -> Run:
+        SCENARIOS[name] = Scenario(name, describe, run, system)
+        return run
+
+    return register
+
+
+def load() -> dict[str, Scenario]:
+    """Every scenario, the placeholders replaced by what the modules register."""
+    for module in MODULES:
+        importlib.import_module(module)
+    return SCENARIOS
+
+
+def choose(only: str | None) -> list[Scenario]:
+    """The scenarios ``BENCH_ONLY`` names (comma-separated, in its order); ``DEFAULT`` without it."""
+    known = load()
+    names = [n.strip() for n in only.split(",") if n.strip()] if only else list(DEFAULT)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"BENCH_ONLY: unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    return [known[n] for n in dict.fromkeys(names)]
+
+
+@scenario("bulk", "bulk registration of meters (POST /connections/bulk)", system=True)
+async def bulk_placeholder(bench: Bench) -> list[dict[str, Any]]:
+    """Placeholder until bulk registration exists: replaced by its own scenario under the name ``bulk``."""
+    return [not_measured("bulk", f"bulk registration, {bench.parameters.fleet:,} meters",
+                         "bulk registration (POST /connections/bulk) is not in this build", [dict(BULK_GOAL)])]  # fmt: skip
+
+
+@scenario("replay", "replay and verify over the recorded events", system=False)
+async def replay_placeholder(bench: Bench) -> list[dict[str, Any]]:
+    """Placeholder until fast replay and verify exist: replaced by their own scenario under the name ``replay``."""
+    why = "its scenario comes with the fast replay and verify work; not in this build"
+    events = bench.parameters.replay_events
+    return [
+        not_measured("replay", f"replay, {events:,} events", why, [dict(REPLAY_GOAL)]),
+        not_measured("replay", f"verify, {events:,} audit entries", why, [dict(VERIFY_GOAL)]),
+    ]
