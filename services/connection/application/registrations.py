@@ -15,10 +15,11 @@ registered rows as the first call did and decides only the rows that were not re
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
-from services.connection.application.handlers import for_tenant, onboarded
+from services.connection.application.handlers import onboarded
 from services.connection.application.ports import PlainSecrets
 from services.connection.application.service import ConnectionService
 from services.connection.domain.commands import RegisterConnection
@@ -90,38 +91,41 @@ async def register_connections(
         else:
             todo.append(r)
     ids = [service.connections.new_id(near=key, prefix="conn-") for _ in todo]  # NotOwner before anything
-    waiting: list[tuple[int, Staged]] = []
+    contexts = {tenant: replace(context, operator_id=tenant) for tenant in known}
+    staged: deque[list[tuple[int, Staged]]] = deque()  # chunks waiting for their commit, oldest first
     for start in range(0, len(todo), CHUNK):
-        if len(waiting) > CHUNK * IN_FLIGHT:
-            await _settle(service, waiting[:CHUNK], outcomes)
-            del waiting[:CHUNK]
+        if len(staged) >= IN_FLIGHT:
+            await _settle(service, staged.popleft(), outcomes)
+        chunk = []
         for r, connection_id in zip(todo[start : start + CHUNK], ids[start : start + CHUNK]):
             try:
-                waiting.append((r.row, _stage(service, r, connection_id, tenants[r.row], context=context, key=key)))
+                tenant = tenants[r.row]
+                chunk.append((r.row, _stage(service, r, connection_id, tenant, context=contexts[tenant], key=key)))
             except UNWRITTEN as exc:
                 outcomes[r.row] = _refused(r.row, str(exc), code=getattr(exc, "code", "unavailable"))
+        staged.append(chunk)
         await asyncio.sleep(0)  # let the writers send what is staged
-    await _settle(service, waiting, outcomes)
+    while staged:
+        await _settle(service, staged.popleft(), outcomes)
     return [outcomes[r.row] for r in sorted(rows, key=lambda r: r.row)]
 
 
 def _stage(
     service: ConnectionService, r: Registration, connection_id: str, operator_id: str, *, context: Context, key: str | None
 ) -> Staged:
-    """Seal, decide and stage one row (synchronous: nothing else decides in between)."""
+    """Seal, decide and stage one row (synchronous: nothing else decides in between); ``context`` is the tenant's."""
     connection = Connection.register(
         connection_id, operator_id=operator_id, kind=r.cmd.kind, maker=r.cmd.maker, model=r.cmd.model,
         firmware=r.cmd.firmware, smart_meter_ids=list(r.cmd.smart_meter_ids), secrets=service.sealer.seal(r.secrets),
     )  # fmt: skip
-    staged = service.connections.stage(
-        connection, context=for_tenant(context), idempotency_key=row_key(key, r.row) if key else None
-    )
+    staged = service.connections.stage(connection, context=context, idempotency_key=row_key(key, r.row) if key else None)
     assert staged is not None  # a registration always decides an event
     return staged
 
 
 async def _settle(service: ConnectionService, waiting: list[tuple[int, Staged]], outcomes: dict[int, Outcome]) -> None:
-    """Wait for these rows' commits (CommitUnconfirmed past the store's deadline); a failed one is refused alone."""
+    """Wait for one chunk's commits: CommitUnconfirmed when the broker confirms none of it within the store's
+    deadline (what is staged may still commit); a row whose append failed is refused alone."""
     results = await confirmed(
         asyncio.gather(*(staged.committed() for _, staged in waiting), return_exceptions=True),
         within=service.store.commit_deadline,
