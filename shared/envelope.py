@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
@@ -69,8 +69,11 @@ class Envelope:
         return self.event.event_type()
 
     def at(self, position: Position) -> "Envelope":
-        """The same envelope, known to sit at ``position``."""
-        return replace(self, position=position)
+        """The same envelope, known to sit at ``position`` (built directly: the writer places every event it sends)."""
+        return Envelope(
+            self.event, self.subject, self.sequence, self.source, self.id, self.time, self.operator_id, self.actor,
+            self.correlation_id, self.causation_id, self.idempotency_key, self.traceparent, position,
+        )  # fmt: skip
 
 
 _EXTENSIONS = {

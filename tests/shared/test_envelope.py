@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import ClassVar
 
@@ -93,6 +94,18 @@ class TestTheSdksRecords:
         plain = outcome()
         monkeypatch.setattr(envelope_module, "_read_plain", lambda _: None)
         assert plain == outcome()
+
+
+class TestPosition:
+    def test_an_envelope_placed_at_a_position_keeps_every_other_attribute(self) -> None:
+        original = SAMPLES[1]
+        placed = original.at(envelope_module.Position("t", 1, 42))
+        assert placed == dataclasses.replace(original, position=envelope_module.Position("t", 1, 42))
+        # at() names every field (it is built directly, for speed): a new field must be added there too
+        assert [f.name for f in dataclasses.fields(Envelope)] == [
+            "event", "subject", "sequence", "source", "id", "time", "operator_id", "actor", "correlation_id",
+            "causation_id", "idempotency_key", "traceparent", "position",
+        ]  # fmt: skip
 
 
 class TestDecodeErrors:

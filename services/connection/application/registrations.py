@@ -26,7 +26,7 @@ from services.connection.domain.commands import RegisterConnection
 from services.connection.domain.model import Connection
 from shared.domain import DomainError
 from shared.eventstore import AppendResult, Context, Staged, StoreUnavailable, WriterFenced
-from shared.eventstore.ports import confirmed
+from shared.eventstore.ports import CommitUnconfirmed
 from shared.principal import Principal
 
 CHUNK = 250
@@ -124,19 +124,31 @@ def _stage(
 
 
 async def _settle(service: ConnectionService, waiting: list[tuple[int, Staged]], outcomes: dict[int, Outcome]) -> None:
-    """Wait for one chunk's commits: CommitUnconfirmed when the broker confirms none of it within the store's
-    deadline (what is staged may still commit); a row whose append failed is refused alone."""
-    results = await confirmed(
-        asyncio.gather(*(staged.committed() for _, staged in waiting), return_exceptions=True),
-        within=service.store.commit_deadline,
-    )
-    for (row, _), result in zip(waiting, results):
-        if isinstance(result, AppendResult):
-            outcomes[row] = _registered(row, result)
-        elif isinstance(result, UNWRITTEN):
-            outcomes[row] = _refused(row, f"not registered: {result} (retry the row)", code=getattr(result, "code", "unavailable"))
-        else:
-            raise result
+    """Wait for one chunk's commits while the broker confirms some of it: CommitUnconfirmed when it confirms none
+    within the store's deadline (what is staged may still commit); a row whose append failed is refused alone."""
+    rows = {asyncio.ensure_future(staged.committed()): row for row, staged in waiting}
+    for task in rows:
+        task.add_done_callback(_retrieved)
+    pending = set(rows)
+    while pending:
+        done, pending = await asyncio.wait(pending, timeout=service.store.commit_deadline)
+        if not done:
+            assert service.store.commit_deadline is not None
+            raise CommitUnconfirmed(service.store.commit_deadline)
+        for task in done:
+            row, error = rows[task], task.exception()
+            if error is None:
+                outcomes[row] = _registered(row, task.result())
+            elif isinstance(error, UNWRITTEN):
+                outcomes[row] = _refused(row, f"not registered: {error} (retry the row)", code=getattr(error, "code", "unavailable"))
+            else:
+                raise error
+
+
+def _retrieved(task: asyncio.Future[AppendResult]) -> None:
+    """A row's outcome nobody waits for any more (the request answered 503) is still looked at: asyncio stays quiet."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _onboarded(service: ConnectionService, operators: set[str]) -> dict[str, bool]:
