@@ -27,7 +27,7 @@ from services.connection.entrypoints.schemas import (
 from shared.auth import Parties, Readers, Soc
 from shared.domain import Forbidden
 from shared.events.connection import ConnectionBlocked, ConnectionReconnected
-from shared.http import ExpectedVersion, IdempotencyKey, Offset, PathId, QueryId, context_of, service_of
+from shared.http import ErrorPublic, ExpectedVersion, IdempotencyKey, Offset, PathId, QueryId, context_of, service_of
 
 router = APIRouter(tags=["connections"])
 Service = Annotated[ConnectionService, Depends(service_of)]
@@ -77,7 +77,7 @@ _BULK_BODY = {
 @router.post(
     BULK_PATH, response_model=BulkPublic, openapi_extra={"requestBody": _BULK_BODY},
     responses={207: {"model": BulkPublic, "description": "Some rows were refused (each says why); the others registered"},
-               415: {"description": "Neither JSON nor CSV"}},
+               415: {"model": ErrorPublic, "description": "Neither JSON nor CSV"}},
 )  # fmt: skip
 async def register_connections(request: Request, principal: Parties, service: Service, key: IdempotencyKey) -> JSONResponse:
     """Register many connections at once: a JSON array of what ``POST /connections`` takes, or CSV with a header row
