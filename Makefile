@@ -61,7 +61,7 @@ faults: venv ## inject faults (service kills, broker crash and hang) with the lo
 run: venv ## start the local broker and all services
 	$(VENV)/bin/smguard run
 
-bench: venv ## measure the event store, the hot path and scale (BENCH_HISTORY, BENCH_ONLY) on a real broker; figures to bench/results/
+bench: venv ## measure the event store, the hot path, scale and bulk registration (BENCH_HISTORY, BENCH_BULK, BENCH_ONLY) on a real broker; figures to bench/results/
 	$(VENV)/bin/python -m bench
 
 schemas: venv ## regenerate the event schemas
