@@ -43,11 +43,11 @@ def csv_row(operator_id: str = "", *, kind: str = "special_meter", maker: str = 
 
 class TestMixedRows:
     async def test_valid_rows_are_registered_invalid_ones_not_each_says_why_and_secrets_stay_write_only(self, settings, caplog):
-        caplog.set_level(logging.DEBUG)
         async with serving(app_for(settings)) as client:
             operator = uid("op")
             await onboard(client, settings, operator)
             staff = bearer(settings, "operator", operator)
+            caplog.set_level(logging.DEBUG)  # every log line from here on: the secrets travel from here on
             rows = [
                 connection_body(), connection_body(maker=""), connection_body(kind="hes"),
                 connection_body(smart_meter_ids=["SM-A", "SM-B"]), connection_body(secrets={"password": PASSWORD}),
