@@ -29,9 +29,10 @@ from shared.eventstore import AppendResult, Context, Staged, StoreUnavailable, W
 from shared.eventstore.ports import CommitUnconfirmed
 from shared.principal import Principal
 
-CHUNK = 250
-"""Rows staged with no ``await`` in between: the writers commit while the next chunk is decided."""
-IN_FLIGHT = 8
+CHUNK = 100
+"""Rows staged with no ``await`` in between: the writers commit while the next chunk is decided, and the loop
+is never held long (group heartbeats, other requests)."""
+IN_FLIGHT = 20
 """Chunks staged and not committed yet at most: the rows wait in the request, not in the writers' queues."""
 UNWRITTEN = (DomainError, StoreUnavailable, WriterFenced)
 """What refuses one row alone: the rules (a record too large), or its partition's writer (lost, failed, fenced)."""
@@ -90,16 +91,17 @@ async def register_connections(
             outcomes[r.row] = _registered(r.row, earlier)
         else:
             todo.append(r)
-    ids = [service.connections.new_id(near=key, prefix="conn-") for _ in todo]  # NotOwner before anything
+    if todo:
+        service.connections.new_id(near=key, prefix="conn-")  # NotOwner before anything is staged
     contexts = {tenant: replace(context, operator_id=tenant) for tenant in known}
     staged: deque[list[tuple[int, Staged]]] = deque()  # chunks waiting for their commit, oldest first
     for start in range(0, len(todo), CHUNK):
         if len(staged) >= IN_FLIGHT:
             await _settle(service, staged.popleft(), outcomes)
         chunk = []
-        for r, connection_id in zip(todo[start : start + CHUNK], ids[start : start + CHUNK]):
+        for r in todo[start : start + CHUNK]:
             try:
-                tenant = tenants[r.row]
+                tenant, connection_id = tenants[r.row], service.connections.new_id(near=key, prefix="conn-")
                 chunk.append((r.row, _stage(service, r, connection_id, tenant, context=contexts[tenant], key=key)))
             except UNWRITTEN as exc:
                 outcomes[r.row] = _refused(r.row, str(exc), code=getattr(exc, "code", "unavailable"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -84,8 +85,9 @@ async def register_connections(request: Request, principal: Parties, service: Se
     (``kind, maker, model, firmware, smart_meter_ids`` (``;``-separated), ``auth_id, password, pairing_id`` and, for
     the SOC, ``operator_id``). Each row is registered or refused on its own, never half; 200 when every row was
     registered, 207 when some were refused. At most ``SMGUARD_MAX_BULK_ROWS`` rows (413)."""
-    try:
-        rows = bulk.rows_of(request.headers.get("content-type"), await request.body(), max_rows=request.app.state.max_bulk_rows)
+    body, media, bound = await request.body(), request.headers.get("content-type"), request.app.state.max_bulk_rows
+    try:  # thousands of rows take a while to read: in a thread, so the loop (heartbeats, commits) goes on meanwhile
+        rows = await asyncio.to_thread(bulk.rows_of, media, body, max_rows=bound)
     except bulk.BulkRefused as exc:
         return JSONResponse({"detail": exc.detail, "code": exc.code}, status_code=exc.status)
     foreign = [r.row for r in rows if principal.role == "operator" and r.operator_id not in (None, principal.operator_id)]
