@@ -18,7 +18,7 @@ from bench.harness import goal, not_measured
 if TYPE_CHECKING:
     from bench.system_bench import Rig
 
-MODULES = ("bench.system_bench", "bench.extras")
+MODULES = ("bench.system_bench", "bench.extras", "bench.bulk_bench")
 """Modules that register scenarios, imported by ``load()`` after this one's placeholders."""
 
 DEFAULT = ("steady", "burst", "fleet", "http", "bulk", "replay")
@@ -40,15 +40,15 @@ class Parameters:
     meters: int = 10_000
     burst: int = 10_000
     fleet: int = 100_000
+    bulk: int = 100_000
     http_rate: int = 200
     bare_records: int = 200_000
     replay_events: int = 1_000_000
-    registration_concurrency: int = 50
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> "Parameters":
         """Read ``BENCH_SECONDS``, ``BENCH_RATES``, ``BENCH_MAX_RATE``, ``BENCH_METERS``, ``BENCH_BURST``,
-        ``BENCH_FLEET``, ``BENCH_HTTP_RATE``, ``BENCH_BARE_RECORDS``, ``BENCH_REPLAY_EVENTS``; ValueError names a bad one."""
+        ``BENCH_FLEET``, ``BENCH_BULK``, ``BENCH_HTTP_RATE``, ``BENCH_BARE_RECORDS``, ``BENCH_REPLAY_EVENTS``; ValueError names a bad one."""
         def number(name: str, default: float, kind: type = int) -> Any:
             text = env.get(name, "").replace("_", "").strip()
             try:
@@ -69,7 +69,7 @@ class Parameters:
         return cls(
             seconds=number("BENCH_SECONDS", cls.seconds, float), rates=rates,
             max_rate=number("BENCH_MAX_RATE", cls.max_rate), meters=number("BENCH_METERS", cls.meters),
-            burst=number("BENCH_BURST", cls.burst), fleet=number("BENCH_FLEET", cls.fleet),
+            burst=number("BENCH_BURST", cls.burst), fleet=number("BENCH_FLEET", cls.fleet), bulk=number("BENCH_BULK", cls.bulk),
             http_rate=number("BENCH_HTTP_RATE", cls.http_rate), bare_records=number("BENCH_BARE_RECORDS", cls.bare_records),
             replay_events=number("BENCH_REPLAY_EVENTS", cls.replay_events),
         )  # fmt: skip
@@ -134,7 +134,7 @@ def choose(only: str | None) -> list[Scenario]:
 @scenario("bulk", "bulk registration of meters (POST /connections/bulk)", system=True)
 async def bulk_placeholder(bench: Bench) -> list[dict[str, Any]]:
     """Placeholder until bulk registration exists: replaced by its own scenario under the name ``bulk``."""
-    return [not_measured("bulk", f"bulk registration, {bench.parameters.fleet:,} meters",
+    return [not_measured("bulk", f"bulk registration, {bench.parameters.bulk:,} meters",
                          "bulk registration (POST /connections/bulk) is not in this build", [dict(BULK_GOAL)])]  # fmt: skip
 
 

@@ -1,9 +1,11 @@
-"""The CloudEvents 1.0 envelope (structured JSON mode) through the official SDK's Kafka binding."""
+"""The CloudEvents 1.0 envelope (structured JSON mode), as the official SDK's Kafka binding writes and reads it."""
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
@@ -16,6 +18,8 @@ from shared.events import DomainEvent, UnknownEventType, event_class
 
 TYPE_PREFIX = "jp.smguard."
 SCHEMA_PREFIX = "urn:smguard:event:"
+SPECVERSION = "1.0"
+STRUCTURED_CONTENT_TYPE = JSONFormat.CONTENT_TYPE.encode()
 _FORMAT = JSONFormat()
 
 
@@ -65,8 +69,11 @@ class Envelope:
         return self.event.event_type()
 
     def at(self, position: Position) -> "Envelope":
-        """The same envelope, known to sit at ``position``."""
-        return replace(self, position=position)
+        """The same envelope, known to sit at ``position`` (built directly: the writer places every event it sends)."""
+        return Envelope(
+            self.event, self.subject, self.sequence, self.source, self.id, self.time, self.operator_id, self.actor,
+            self.correlation_id, self.causation_id, self.idempotency_key, self.traceparent, position,
+        )  # fmt: skip
 
 
 _EXTENSIONS = {
@@ -80,7 +87,34 @@ _EXTENSIONS = {
 
 
 def encode(envelope: Envelope) -> KafkaMessage:
-    """Serialise to a Kafka message: JSON CloudEvent as value, the subject as key."""
+    """Serialise to a Kafka message: JSON CloudEvent as value, the subject as key.
+
+    The record is byte for byte what the SDK's ``to_structured`` with ``JSONFormat`` writes
+    (``encode_with_sdk``; a test holds them equal), built without its per-event object and checks:
+    an envelope's attributes are ours, valid by construction, and this runs for every event written.
+    """
+    attributes = _attributes(envelope)
+    body = dict(attributes, time=_time_text(envelope.time), specversion=SPECVERSION, data=envelope.event.model_dump(mode="json"))
+    headers = {"content-type": STRUCTURED_CONTENT_TYPE}
+    for name in ("correlationid", "traceparent"):
+        if attributes.get(name):
+            headers[name] = str(attributes[name]).encode()
+    return KafkaMessage(headers=headers, key=envelope.subject.encode(), value=json.dumps(body).encode())
+
+
+def encode_with_sdk(envelope: Envelope) -> KafkaMessage:
+    """The same record through the official SDK's Kafka binding (the reference ``encode`` is held to)."""
+    attributes = _attributes(envelope)
+    event = CloudEvent(attributes, envelope.event.model_dump(mode="json"))
+    message = to_structured(event, _FORMAT, key_mapper=lambda _: envelope.subject.encode())
+    headers = dict(message.headers)
+    for name in ("correlationid", "traceparent"):
+        if attributes.get(name):
+            headers[name] = str(attributes[name]).encode()
+    return KafkaMessage(headers=headers, key=message.key, value=message.value)
+
+
+def _attributes(envelope: Envelope) -> dict[str, Any]:
     cls = type(envelope.event)
     attributes: dict[str, Any] = {
         "id": envelope.id,
@@ -97,13 +131,13 @@ def encode(envelope: Envelope) -> KafkaMessage:
         value = getattr(envelope, attr)
         if value is not None:
             attributes[ext] = value
-    event = CloudEvent(attributes, envelope.event.model_dump(mode="json"))
-    message = to_structured(event, _FORMAT, key_mapper=lambda _: envelope.subject.encode())
-    headers = dict(message.headers)
-    for name in ("correlationid", "traceparent"):
-        if attributes.get(name):
-            headers[name] = str(attributes[name]).encode()
-    return KafkaMessage(headers=headers, key=message.key, value=message.value)
+    return attributes
+
+
+def _time_text(time: datetime) -> str:
+    """A time as the SDK's JSON format writes it (RFC 3339, ``Z`` for UTC)."""
+    text = time.isoformat()
+    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
 
 
 def record_size(message: KafkaMessage) -> int:
@@ -121,11 +155,15 @@ def decode(value: bytes | None, *, key: bytes | None = None, position: Position 
     """Parse a Kafka record into an envelope, upcasting old schema versions; DecodeError if not ours."""
     if not value:
         raise DecodeError("empty record value")
-    try:
-        cloud = from_structured(KafkaMessage(headers={}, key=None, value=value), _FORMAT, CloudEvent)
-    except Exception as exc:  # the SDK raises several kinds for malformed input
-        raise DecodeError(f"not a CloudEvents JSON record: {exc}") from None
-    attributes = cloud.get_attributes()
+    attributes = _read_plain(value)
+    if attributes is None:  # not plainly what ``encode`` writes: the SDK reads it (and says why it cannot)
+        try:
+            cloud = from_structured(KafkaMessage(headers={}, key=None, value=value), _FORMAT, CloudEvent)
+        except Exception as exc:  # the SDK raises several kinds for malformed input
+            raise DecodeError(f"not a CloudEvents JSON record: {exc}") from None
+        attributes, data = cloud.get_attributes(), cloud.get_data()
+    else:
+        data = attributes.pop("data")
     event_type = str(attributes.get("type", ""))
     if not event_type.startswith(TYPE_PREFIX):
         raise DecodeError(f"not a smguard event type: {event_type!r}")
@@ -133,7 +171,6 @@ def decode(value: bytes | None, *, key: bytes | None = None, position: Position 
         cls = event_class(event_type.removeprefix(TYPE_PREFIX))
     except UnknownEventType as exc:
         raise DecodeError(str(exc)) from None
-    data = cloud.get_data()
     if not isinstance(data, dict):
         raise DecodeError(f"{cls.__name__}: data is not a JSON object")
     try:
@@ -157,3 +194,39 @@ def decode(value: bytes | None, *, key: bytes | None = None, position: Position 
         position=position,
         **{attr: attributes.get(ext) for ext, attr in _EXTENSIONS.items()},
     )
+
+
+_PLAIN_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?(Z|[+-]\d{2}:\d{2})$")
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]+$")
+_REQUIRED = ("id", "source", "type")
+_OPTIONAL_TEXT = ("subject", "datacontenttype", "dataschema")
+
+
+def _read_plain(value: bytes) -> dict[str, Any] | None:
+    """The attributes and ``data`` of a record shaped exactly as ``encode`` writes it — a version 1.0 structured
+    CloudEvent the SDK would read to the same attributes — or None for anything else (the SDK then reads it).
+
+    Reading these directly spares every consumer the SDK's per-record object and checks; what it accepts is
+    a subset of what the SDK accepts, with the same result (a test holds them equal).
+    """
+    try:
+        body = json.loads(value)
+    except ValueError:  # not JSON, or not UTF-8: the SDK says so
+        return None
+    if type(body) is not dict or body.get("specversion") != SPECVERSION or "data_base64" in body or "data" not in body:
+        return None
+    if not all(type(body.get(name)) is str and body[name] for name in _REQUIRED):
+        return None
+    if not all(type(body[name]) is str and body[name] for name in _OPTIONAL_TEXT if name in body):
+        return None
+    if any(name not in _KNOWN_ATTRIBUTES and not _EXTENSION_NAME.match(name) for name in body):
+        return None
+    if "time" in body:
+        text = body["time"]
+        if type(text) is not str or not _PLAIN_TIME.match(text):
+            return None
+        body["time"] = datetime.fromisoformat(text)
+    return body
+
+
+_KNOWN_ATTRIBUTES = frozenset({"specversion", "data", "time", *_REQUIRED, *_OPTIONAL_TEXT})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Mapping
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
@@ -58,12 +58,16 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 """The error answers every route may give, for its OpenAPI document."""
 
 
-def install(app: FastAPI, *, service: str) -> None:
-    """Add the shared middleware, error handlers and operations routes to a service's app."""
+def install(app: FastAPI, *, service: str, bodies: Mapping[str, int] | None = None) -> None:
+    """Add the shared middleware, error handlers and operations routes to a service's app.
+
+    ``bodies``: the routes (exact paths) that may read a larger body than ``SMGUARD_MAX_BODY_BYTES``, and
+    their own bound (e.g. a bulk upload).
+    """
     settings = getattr(app.state, "settings", None)
     app.add_middleware(
         BoundedBody, max_bytes=settings.max_body_bytes if settings else 1024 * 1024,
-        skew=settings.clock_skew_seconds if settings else 300.0,
+        skew=settings.clock_skew_seconds if settings else 300.0, routes=dict(bodies or {}),
     )  # fmt: skip
 
     @app.middleware("http")
@@ -140,31 +144,33 @@ class BoundedBody:
 
     A declared ``Content-Length`` over the cap is refused before a byte is read; a body that streams
     (chunked) is counted as it arrives and refused once it passes the cap, so nothing ever holds more
-    than the cap in memory. It also tells the request schemas the clock skew they allow.
+    than the cap in memory. ``routes`` gives some paths (exact) a cap of their own. It also tells the
+    request schemas the clock skew they allow.
     """
 
-    def __init__(self, app: Any, *, max_bytes: int, skew: float) -> None:
-        self.app, self.max_bytes, self.skew = app, max_bytes, skew
+    def __init__(self, app: Any, *, max_bytes: int, skew: float, routes: Mapping[str, int] | None = None) -> None:
+        self.app, self.max_bytes, self.skew, self.routes = app, max_bytes, skew, dict(routes or {})
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         token = clock_skew.set(self.skew)
+        cap = self.routes.get(scope.get("path", ""), self.max_bytes)
         try:
             declared = dict(scope.get("headers") or ()).get(b"content-length")
             if declared is not None and not declared.isdigit():
                 body = {"detail": "Content-Length must be a number of bytes", "code": "invalid_input"}
                 await JSONResponse(body, status_code=400)(scope, receive, send)
                 return
-            if declared is not None and int(declared) > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if declared is not None and int(declared) > cap:
+                await self._refuse(scope, receive, send, cap)
                 return
-            await self._bounded(scope, receive, send)
+            await self._bounded(scope, receive, send, cap)
         finally:
             clock_skew.reset(token)
 
-    async def _bounded(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def _bounded(self, scope: dict[str, Any], receive: Any, send: Any, cap: int) -> None:
         seen, started = 0, False
 
         async def counting() -> dict[str, Any]:
@@ -172,8 +178,8 @@ class BoundedBody:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if seen > cap:
+                    raise BodyTooLarge(cap)
             return message
 
         async def sending(message: dict[str, Any]) -> None:
@@ -188,11 +194,15 @@ class BoundedBody:
                 raise
             await too_large(exc)(scope, receive, send)
 
-    async def _refuse(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await too_large(BodyTooLarge(self.max_bytes))(scope, receive, send)
+    async def _refuse(self, scope: dict[str, Any], receive: Any, send: Any, cap: int) -> None:
+        await too_large(BodyTooLarge(cap))(scope, receive, send)
 
 
 FORWARDED_BY = "X-Smguard-Forwarded-By"
+FORWARD_TIMEOUT = 30.0
+FORWARD_BYTES_PER_SECOND = 100_000
+"""How long the owner may take to answer a forwarded request: 30 s, and a second more per 100 kB of body (a bulk
+registration of 10,000 rows, some 3 MB, may take a minute on a busy machine)."""
 _HOP_BY_HOP = {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "te", "upgrade"}
 
 
@@ -203,13 +213,14 @@ async def forward(request: Request, owner: str) -> Response:
     """
     client: httpx.AsyncClient | None = getattr(request.app.state, "forwarder", None)
     if client is None:
-        client = request.app.state.forwarder = httpx.AsyncClient(timeout=30.0)
+        client = request.app.state.forwarder = httpx.AsyncClient(timeout=FORWARD_TIMEOUT)
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
     headers[FORWARDED_BY] = f"{request.app.state.runtime.service}/{request.app.state.settings.instance}"
+    body = await request.body()
     try:
         answer = await client.request(
             request.method, f"{owner}{request.url.path}", params=request.query_params, headers=headers,
-            content=await request.body(),
+            content=body, timeout=FORWARD_TIMEOUT + len(body) / FORWARD_BYTES_PER_SECOND,
         )  # fmt: skip
     except httpx.HTTPError as exc:
         body = {"detail": f"the owner {owner} did not answer: {type(exc).__name__}", "code": "rebalancing"}

@@ -133,6 +133,8 @@ def build_app(settings: Settings, own: ConnectionSettings | None = None, *, cloc
         title="smguard connection service",
         description="Operators, connections and their secrets, blocks, block policy, reconnection, enforcement.",
         routers=[api.router, api_compliance.router, api_policy.router, api_secrets.router],
+        bodies={api.BULK_PATH: max(own.max_bulk_body_bytes, settings.max_body_bytes)},
     )
     app.state.views, app.state.enforcement, app.state.compliance_check = views, worker, checks
+    app.state.max_bulk_rows = own.max_bulk_rows
     return app

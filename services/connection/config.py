@@ -40,3 +40,8 @@ class ConnectionSettings(BaseSettings):
     """How often the overdue check of part 5 runs (it also runs at start)."""
     compliance_upcoming_days: int = Field(default=30, ge=0)
     """A due date this many days ahead or fewer shows as upcoming on the compliance status."""
+    max_bulk_rows: int = Field(default=10_000, ge=1, le=1_000_000)
+    """The most rows one ``POST /connections/bulk`` may hold (413 beyond, nothing registered)."""
+    max_bulk_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    """The largest body ``POST /connections/bulk`` reads (413 beyond it, before any parsing); every other route
+    keeps ``SMGUARD_MAX_BODY_BYTES``."""

@@ -78,10 +78,12 @@ def answer_of(text: str) -> AppendResult:
 
 @dataclass(frozen=True, slots=True)
 class Encoded:
-    """An append's records as they will be written: the events' messages and the answer kept under its keys."""
+    """An append's records as they will be written: the events' messages, the answer kept under its keys, and
+    the snapshot's changelog value (``snapshot_json``, made once)."""
 
     messages: list[KafkaMessage]
     answer: str | None
+    snapshot: bytes | None = None
 
 
 def encode_append(
@@ -96,7 +98,8 @@ def encode_append(
     except (TypeError, ValueError) as exc:
         raise Invalid(f"{aggregate_id}: the events cannot be written as JSON ({type(exc).__name__})") from None
     sizes = [(f"the event {e.type}", record_size(m)) for e, m in zip(envelopes, messages)]
-    sizes.append(("its snapshot", len(aggregate_id) + len(snapshot_json(snapshot))))
+    snapshot_value = snapshot_json(snapshot)
+    sizes.append(("its snapshot", len(aggregate_id) + len(snapshot_value)))
     answer = None
     if keyed:
         result = AppendResult(tuple(envelopes), envelopes[-1].sequence)
@@ -108,7 +111,7 @@ def encode_append(
                 f"{aggregate_id}: {what} would be {size} bytes, over the limit of {limit} bytes for one record "
                 "(SMGUARD_MAX_EVENT_BYTES): send less text or fewer items"
             )
-    return Encoded(messages, answer)
+    return Encoded(messages, answer, snapshot_value)
 
 
 def snapshot_json(snapshot: Snapshot) -> bytes:

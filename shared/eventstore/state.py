@@ -146,21 +146,23 @@ class LocalState:
         self.db.close()
 
     def _write(self, part: int, changes: Changes) -> None:
-        for aggregate_id, snapshot in changes.snapshots.items():
-            self.db.execute("DELETE FROM idx WHERE id = ?", (aggregate_id,))
-            if snapshot is None:
-                self.db.execute("DELETE FROM aggregates WHERE id = ?", (aggregate_id,))
-                continue
-            self.db.execute(
-                "INSERT OR REPLACE INTO aggregates VALUES (?, ?, ?, ?, ?)",
-                (aggregate_id, part, snapshot.version, _json(snapshot.state), _json(snapshot.index)),
-            )
-            self.db.executemany("INSERT OR IGNORE INTO idx VALUES (?, ?, ?, ?)", _rows(aggregate_id, part, snapshot))
-        for key, kept in changes.keys.items():
-            if kept is None:
-                self.db.execute("DELETE FROM keys WHERE key = ?", (key,))
-            else:
-                self.db.execute("INSERT OR REPLACE INTO keys VALUES (?, ?, ?, ?)", (key, part, kept[0], kept[1]))
+        """One statement per kind of change for the whole transaction (a batch holds hundreds of aggregates)."""
+        snapshots = changes.snapshots.items()
+        self.db.executemany("DELETE FROM idx WHERE id = ?", [(aggregate_id,) for aggregate_id, _ in snapshots])
+        self.db.executemany("DELETE FROM aggregates WHERE id = ?", [(i,) for i, snapshot in snapshots if snapshot is None])
+        self.db.executemany(
+            "INSERT OR REPLACE INTO aggregates VALUES (?, ?, ?, ?, ?)",
+            [(i, part, s.version, _json(s.state), _json(s.index)) for i, s in snapshots if s is not None],
+        )
+        self.db.executemany(
+            "INSERT OR IGNORE INTO idx VALUES (?, ?, ?, ?)",
+            [row for i, s in snapshots if s is not None for row in _rows(i, part, s)],
+        )
+        keys = changes.keys.items()
+        self.db.executemany("DELETE FROM keys WHERE key = ?", [(key,) for key, kept in keys if kept is None])
+        self.db.executemany(
+            "INSERT OR REPLACE INTO keys VALUES (?, ?, ?, ?)", [(key, part, k[0], k[1]) for key, k in keys if k is not None]
+        )
         if changes.checkpoint is not None:
             self.db.execute(
                 "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",

@@ -250,8 +250,9 @@ class PartitionWriter:
                     event_sends.append((pending, send))
             placed = [await send for _, send in event_sends]
             self._place(batch, placed)
-            events = self._collect(batch, changes, owners)
-            checkpoint = await self._send_changelog(changes, events, owners)
+            encoded: dict[str, bytes | None] = {}
+            events = self._collect(batch, changes, owners, encoded)
+            checkpoint = await self._send_changelog(changes, events, owners, encoded)
             offsets = self._inbox_offsets(batch)
             if offsets:
                 assert self._group_id is not None, "an inbox record needs the store's group"
@@ -283,9 +284,12 @@ class PartitionWriter:
         for pending in batch:
             pending.envelopes = [e.at(Position(m.topic, m.partition, m.offset)) for e, m in zip(pending.envelopes, positions)]
 
-    def _collect(self, batch: list[Pending], changes: Changes, owners: dict[str, Pending]) -> dict[str, int]:
-        """What the batch changes on the changelog (``owners``: changelog key → the append it is for); returns the
-        next event offset per topic base."""
+    def _collect(
+        self, batch: list[Pending], changes: Changes, owners: dict[str, Pending], encoded: dict[str, bytes | None]
+    ) -> dict[str, int]:
+        """What the batch changes on the changelog (``owners``: changelog key → the append it is for; ``encoded``:
+        aggregate → its snapshot's changelog value when the append made it already); returns the next event
+        offset per topic base."""
         events: dict[str, int] = {}
         for pending in batch:
             for envelope in pending.envelopes:
@@ -295,6 +299,7 @@ class PartitionWriter:
             if pending.snapshot is not None and pending.aggregate_id is not None:
                 changes.snapshots[pending.aggregate_id] = pending.snapshot
                 owners[AGGREGATE + pending.aggregate_id] = pending
+                encoded[pending.aggregate_id] = pending.encoded.snapshot if pending.encoded else None
             if pending.keys and pending.envelopes:
                 answer = pending.encoded.answer if pending.encoded else None
                 if answer is None:
@@ -306,9 +311,11 @@ class PartitionWriter:
         return events
 
     async def _send_changelog(
-        self, changes: Changes, events: dict[str, int], owners: dict[str, Pending] | None = None
+        self, changes: Changes, events: dict[str, int], owners: dict[str, Pending] | None = None,
+        encoded: dict[str, bytes | None] | None = None,
     ) -> Checkpoint:
-        records = [(AGGREGATE + i, snapshot_json(s)) for i, s in changes.snapshots.items() if s is not None]
+        made = encoded or {}
+        records = [(AGGREGATE + i, made.get(i) or snapshot_json(s)) for i, s in changes.snapshots.items() if s is not None]
         records += [(KEY + key, _key_json(kept)) for key, kept in changes.keys.items()]
         records.append((CHECKPOINT + str(self.partition), json.dumps({"events": events}).encode()))
         owner = (owners or {}).get

@@ -69,6 +69,7 @@ EXPECTED: dict[Route, dict[str, int]] = {
     ("incident", "POST", "/vulnerabilities"): allows(201, "utility_soc"),
     # connection service
     ("connection", "POST", "/connections"): allows(201, "utility_soc", "operator", other=403),  # B naming A
+    ("connection", "POST", "/connections/bulk"): allows(200, "utility_soc", "operator", other=403),  # B naming A
     ("connection", "GET", "/connections"): allows(200, *READERS),
     ("connection", "GET", "/connections/{connection_id}"): allows(200, *READERS, other=404),
     ("connection", "POST", "/connections/{connection_id}/secrets"): allows(200, "utility_soc", "operator", other=404),
@@ -239,7 +240,7 @@ async def _ok(answer: Any) -> bool:
 # ------------------------------------------------------------------------------------ requests per route
 
 
-def request_for(w: World, route: Route) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+def request_for(w: World, route: Route) -> tuple[str, dict[str, Any], Any]:
     """The path, query and body of one valid request of the route, about operator A's seeded objects."""
     _, method, template = route
     ids = w.ids
@@ -254,7 +255,7 @@ def request_for(w: World, route: Route) -> tuple[str, dict[str, Any], dict[str, 
     return path, query, BODIES.get((method, template), lambda _: None)(w) if method != "GET" else None
 
 
-BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
+BODIES: dict[tuple[str, str], Callable[[World], Any]] = {
     ("POST", "/incidents"): lambda w: {
         "category": "security_incident", "severity": "low", "title": "確認", "detected_at": NOW.isoformat(),
         "operator_id": w.a, "affected_assets": [{"kind": "special_meter", "id": w.ids["connection_id"]}],
@@ -277,6 +278,10 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
         "kind": "wireless_terminal", "maker": "M", "model": "W1", "firmware": "1.0", "operator_id": w.a,
         "secrets": {"auth_id": "AUTH-0002", "password": "pass-0002", "pairing_id": "PAIR-0002"},
     },
+    ("POST", "/connections/bulk"): lambda w: [{
+        "kind": "wireless_terminal", "maker": "M", "model": "W2", "firmware": "1.0", "operator_id": w.a,
+        "secrets": {"auth_id": "AUTH-0004", "password": "pass-0004", "pairing_id": "PAIR-0004"},
+    }],
     ("POST", "/connections/{connection_id}/secrets"): lambda w: {
         "auth_id": "AUTH-0003", "password": "pass-0003", "pairing_id": "PAIR-0003",
     },

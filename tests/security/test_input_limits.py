@@ -20,22 +20,26 @@ class Note(BaseModel):
     text: str
 
 
-def app_capped_at(max_bytes: int) -> FastAPI:
-    """An app with the shared edge and one route that reads a body."""
+def app_capped_at(max_bytes: int, bodies: dict[str, int] | None = None) -> FastAPI:
+    """An app with the shared edge and two routes that read a body (``bodies``: routes with a cap of their own)."""
     app = FastAPI()
     app.state.settings = Settings(max_body_bytes=max_bytes)
-    install(app, service="test")
+    install(app, service="test", bodies=bodies)
 
     @app.post("/notes")
     async def note(body: Note) -> dict:
         return {"length": len(body.text)}
 
+    @app.post("/notes/bulk")
+    async def notes(body: list[Note]) -> dict:
+        return {"length": sum(len(n.text) for n in body)}
+
     return app
 
 
-async def post(app: FastAPI, **request) -> httpx.Response:
+async def post(app: FastAPI, path: str = "/notes", **request) -> httpx.Response:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        return await client.post("/notes", headers={"content-type": "application/json"}, **request)
+        return await client.post(path, headers={"content-type": "application/json"}, **request)
 
 
 async def chunks(total: int):
@@ -63,6 +67,16 @@ class TestBodyCap:
     async def test_japanese_text_counts_its_bytes_against_the_cap(self) -> None:
         assert (await post(app_capped_at(4096), json={"text": "報" * 1000})).status_code == 200
         assert (await post(app_capped_at(4096), content='{"text": "' + "報" * 1400 + '"}')).status_code == 413
+
+
+    async def test_a_route_with_a_cap_of_its_own_reads_more_and_the_others_keep_theirs(self) -> None:
+        app = app_capped_at(4096, bodies={"/notes/bulk": 16384})
+        many = [{"text": "x" * 1000} for _ in range(8)]
+        assert (await post(app, "/notes/bulk", json=many)).json() == {"length": 8000}
+        assert (await post(app, "/notes", json={"text": "x" * 8000})).status_code == 413
+        refused = await post(app, "/notes/bulk", json=many * 3)
+        assert refused.status_code == 413 and refused.json()["detail"] == "the request body is larger than 16384 bytes"
+        assert (await post(app, "/notes/bulk", content=chunks(20000))).status_code == 413
 
 
 class TestFreeFormJson:

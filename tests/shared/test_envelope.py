@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import ClassVar
 
 import pytest
 
-from tests.factories import incident_opened
-from shared.envelope import DecodeError, Envelope, decode, encode
+from datetime import datetime, timedelta, timezone
+
+from tests.factories import connection_blocked, connection_registered, incident_opened, operator_onboarded
+from shared import envelope as envelope_module
+from shared.envelope import DecodeError, Envelope, decode, encode, encode_with_sdk
 from shared.events.base import CATALOG, DomainEvent
 
 
@@ -37,6 +41,71 @@ class TestEncoding:
     def test_a_plain_json_consumer_can_read_the_time_in_utc_with_its_zone(self) -> None:
         body = json.loads(encode(envelope_of(incident_opened("inc-1"))).value)
         assert body["time"].endswith("Z") or body["time"].endswith("+00:00")
+
+
+SAMPLES = [
+    envelope_of(incident_opened("inc-1", title="無線端末紛失 — \"発生事象\"\n")),
+    envelope_of(connection_registered("conn-1", "op-1", smart_meter_ids=["SM-1", "SM-2"]), operator_id="op-1",
+                actor="staff-1", correlation_id="c-1", causation_id="e-0", idempotency_key="sub|POST /x|k#3",
+                traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),  # fmt: skip
+    envelope_of(connection_blocked("conn-1", "op-1", "inc-1"), time=datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc)),
+    envelope_of(operator_onboarded("事業者-1"), time=datetime(2026, 12, 7, 18, 0, 0, 123, tzinfo=timezone(timedelta(hours=9)))),
+]
+
+
+class TestTheSdksRecords:
+    """``encode`` writes and ``decode`` reads without the SDK's objects: what a SOC consumer sees must not change."""
+
+    @pytest.mark.parametrize("original", SAMPLES)
+    def test_encode_writes_byte_for_byte_what_the_sdk_writes(self, original: Envelope) -> None:
+        assert encode(original) == encode_with_sdk(original)
+
+    @pytest.mark.parametrize("original", SAMPLES)
+    def test_decode_reads_what_the_sdk_reads(self, original: Envelope, monkeypatch: pytest.MonkeyPatch) -> None:
+        value = encode(original).value
+        plain = decode(value)
+        monkeypatch.setattr(envelope_module, "_read_plain", lambda _: None)  # every record through the SDK
+        through_sdk = decode(value)
+        assert plain == through_sdk == original
+        assert plain.time.utcoffset() == through_sdk.time.utcoffset()
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            lambda body: body.update(specversion="0.3"),
+            lambda body: body.update(time="2026-12-07 09:00:00Z"),  # a time the SDK's parser reads more loosely
+            lambda body: body.update(Extra="x"),  # not an extension name the SDK accepts
+            lambda body: body.update(subject=""),
+            lambda body: body.pop("data"),
+            lambda body: body.update(data_base64="e30="),
+        ],
+    )
+    def test_a_record_shaped_otherwise_is_read_by_the_sdk_with_its_answer(self, change, monkeypatch) -> None:
+        body = json.loads(encode(SAMPLES[1]).value)
+        change(body)
+        value = json.dumps(body).encode()
+
+        def outcome() -> object:
+            try:
+                return decode(value)
+            except DecodeError as exc:
+                return str(exc)
+
+        plain = outcome()
+        monkeypatch.setattr(envelope_module, "_read_plain", lambda _: None)
+        assert plain == outcome()
+
+
+class TestPosition:
+    def test_an_envelope_placed_at_a_position_keeps_every_other_attribute(self) -> None:
+        original = SAMPLES[1]
+        placed = original.at(envelope_module.Position("t", 1, 42))
+        assert placed == dataclasses.replace(original, position=envelope_module.Position("t", 1, 42))
+        # at() names every field (it is built directly, for speed): a new field must be added there too
+        assert [f.name for f in dataclasses.fields(Envelope)] == [
+            "event", "subject", "sequence", "source", "id", "time", "operator_id", "actor", "correlation_id",
+            "causation_id", "idempotency_key", "traceparent", "position",
+        ]  # fmt: skip
 
 
 class TestDecodeErrors:

@@ -69,22 +69,30 @@ class FernetSealer(SecretSealer):
 
     def __init__(self, ring: KeyRing) -> None:
         self.ring = ring
+        self._sealing: tuple[str, bytes, Fernet, bytes] | None = None  # the sealing key made ready once (bulk seals many)
 
     def seal(self, secrets: PlainSecrets) -> SealedSecrets:
         """Ciphertext of the JSON of the secrets, an HMAC-SHA256 fingerprint under the same key, masked hints."""
-        key_id, key = self.ring.sealing
+        key_id, fernet, fingerprint_key = self._sealer()
         plain = json.dumps(
             {"auth_id": secrets.auth_id, "password": secrets.password, "pairing_id": secrets.pairing_id},
             ensure_ascii=False,
             sort_keys=True,
         ).encode()
-        fingerprint_key = hmac.new(key, b"smguard connection secret fingerprint", hashlib.sha256).digest()
         return SealedSecrets(
-            ciphertext=Fernet(key).encrypt(plain).decode(),
+            ciphertext=fernet.encrypt(plain).decode(),
             fingerprint=hmac.new(fingerprint_key, plain, hashlib.sha256).hexdigest(),
             hints=hints_of(secrets),
             key_id=key_id,
         )
+
+    def _sealer(self) -> tuple[str, Fernet, bytes]:
+        """The sealing key's id, its Fernet and its fingerprint key (made again when the ring's sealing key changes)."""
+        key_id, key = self.ring.sealing
+        if self._sealing is None or self._sealing[:2] != (key_id, key):
+            fingerprint_key = hmac.new(key, b"smguard connection secret fingerprint", hashlib.sha256).digest()
+            self._sealing = (key_id, key, Fernet(key), fingerprint_key)
+        return self._sealing[0], self._sealing[2], self._sealing[3]
 
     def open(self, sealed: SealedSecrets) -> PlainSecrets:
         """The plain secrets; KeyError when no key of the ring opens them (their key was retired)."""

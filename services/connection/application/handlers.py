@@ -71,7 +71,7 @@ async def register_connection(
     operator_id = by.acts_for(cmd.operator_id)
     if operator_id is None:
         raise Invalid("operator_id is required when the utility registers a connection")
-    if not await _onboarded(service, operator_id):
+    if not await onboarded(service, operator_id):
         raise Invalid(f"operator {operator_id} is not onboarded: the utility onboards it first")
     sealed = service.sealer.seal(secrets)
 
@@ -84,7 +84,7 @@ async def register_connection(
     return await service.connections.create(registered, context=for_tenant(context), idempotency_key=key, prefix="conn-")
 
 
-async def _onboarded(service: ConnectionService, operator_id: str) -> bool:
+async def onboarded(service: ConnectionService, operator_id: str) -> bool:
     """Whether the read models know the operator as onboarded — waiting a moment for them when they do not yet
     (it may have been onboarded on another instance an instant ago)."""
     known = lambda docs: operator(docs, operator_id) is not None  # noqa: E731

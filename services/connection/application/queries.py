@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Sequence
 
 from services.connection.application.service import ConnectionService
 from services.connection.domain.model import Connection
@@ -31,6 +31,18 @@ async def settled(service: ConnectionService, saved: Saved) -> None:
         return doc is not None and doc["version"] >= saved.version
 
     await service.views.wait_for(shown, timeout=SETTLE_SECONDS)
+
+
+async def settled_registrations(service: ConnectionService, connection_ids: Sequence[str]) -> None:
+    """Wait until the read models show these new connections (given in the order they were staged); on time-out, go on.
+
+    Each partition's events are applied in the order they were written, so the last of each partition shown
+    means every one shown: only those are looked at.
+    """
+    last = {service.store.partition_of(i): i for i in connection_ids}
+    shown = lambda docs: all(docs.get(CONNECTIONS, i) is not None for i in last.values())  # noqa: E731
+    if last:
+        await service.views.wait_for(shown, timeout=SETTLE_SECONDS)
 
 
 def owned_connection(service: ConnectionService, principal: Principal, connection_id: str) -> Connection:

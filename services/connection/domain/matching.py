@@ -8,6 +8,7 @@ a maker, only a model or neither find their candidates too. The firmware is chec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from shared.events.values import OPERATOR_ASSET_KINDS
 from shared.firmware import Firmware
@@ -21,8 +22,13 @@ def _norm(text: str | None) -> str:
 
 def model_keys(*, kind: str, maker: str, model: str) -> list[str]:
     """The ``model`` index values of one connection: its exact key and the keys with wildcards."""
+    return list(_model_keys(kind, maker, model))
+
+
+@lru_cache(maxsize=4096)  # a fleet has few models, and every snapshot of its connections asks again
+def _model_keys(kind: str, maker: str, model: str) -> tuple[str, ...]:
     maker_, model_ = _norm(maker), _norm(model)
-    return sorted({f"{kind}|{m}|{x}" for m in (maker_, ANY) for x in (model_, ANY)})
+    return tuple(sorted({f"{kind}|{m}|{x}" for m in (maker_, ANY) for x in (model_, ANY)}))
 
 
 @dataclass(frozen=True)

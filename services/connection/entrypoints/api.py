@@ -1,18 +1,24 @@
-"""HTTP routes of connections: register, read, rotate secrets, block, approve reconnection."""
+"""HTTP routes of connections: register (one, or many at once), read, rotate secrets, block, approve reconnection."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 
-from services.connection.application import handlers, queries
+from services.connection.application import handlers, queries, registrations
 from services.connection.application.ports import PlainSecrets
+from services.connection.application.registrations import Registration
 from services.connection.application.service import ConnectionService
 from services.connection.domain.commands import BlockConnection, RegisterConnection
+from services.connection.entrypoints import bulk
 from services.connection.entrypoints.schemas import (
     ApprovalCreate,
     BlockCreate,
+    BulkPublic,
+    BulkRowPublic,
     ConnectionCreate,
     ConnectionPublic,
     ConnectionsPublic,
@@ -20,8 +26,9 @@ from services.connection.entrypoints.schemas import (
     SecretsCreate,
 )
 from shared.auth import Parties, Readers, Soc
+from shared.domain import Forbidden
 from shared.events.connection import ConnectionBlocked, ConnectionReconnected
-from shared.http import ExpectedVersion, IdempotencyKey, Offset, PathId, QueryId, context_of, service_of
+from shared.http import ErrorPublic, ExpectedVersion, IdempotencyKey, Offset, PathId, QueryId, context_of, service_of
 
 router = APIRouter(tags=["connections"])
 Service = Annotated[ConnectionService, Depends(service_of)]
@@ -36,18 +43,69 @@ def plain(secrets: SecretsCreate) -> PlainSecrets:
     )
 
 
-@router.post("/connections", status_code=201, response_model=Created)
-async def register_connection(body: ConnectionCreate, principal: Parties, service: Service, key: IdempotencyKey) -> Created:
-    """Register operator equipment (an operator for itself, the SOC naming ``operator_id``)."""
-    cmd = RegisterConnection(
+def command_of(body: ConnectionCreate) -> RegisterConnection:
+    """The registration a body asks for (its secrets apart)."""
+    return RegisterConnection(
         kind=body.kind, maker=body.maker, model=body.model, firmware=body.firmware,
         smart_meter_ids=tuple(body.smart_meter_ids), operator_id=body.operator_id,
     )  # fmt: skip
+
+
+@router.post("/connections", status_code=201, response_model=Created)
+async def register_connection(body: ConnectionCreate, principal: Parties, service: Service, key: IdempotencyKey) -> Created:
+    """Register operator equipment (an operator for itself, the SOC naming ``operator_id``)."""
     saved = await handlers.register_connection(
-        service, cmd, plain(body.secrets), by=principal, context=context_of(principal), key=key
+        service, command_of(body), plain(body.secrets), by=principal, context=context_of(principal), key=key
     )
     await queries.settled(service, saved)
     return Created(id=saved.aggregate_id, version=saved.version)
+
+
+BULK_PATH = "/connections/bulk"
+_BULK_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/ConnectionCreate"}}},
+        "text/csv": {
+            "schema": {"type": "string"},
+            "example": "kind,maker,model,firmware,smart_meter_ids,auth_id,password,pairing_id\n"
+                       "special_meter,M,SPM-100,2.1.0,SM-1;SM-2,A-1,…,P-1\n",
+        },
+    },
+}  # fmt: skip
+
+
+@router.post(
+    BULK_PATH, response_model=BulkPublic, openapi_extra={"requestBody": _BULK_BODY},
+    responses={207: {"model": BulkPublic, "description": "Some rows were refused (each says why); the others registered"},
+               415: {"model": ErrorPublic, "description": "Neither JSON nor CSV"}},
+)  # fmt: skip
+async def register_connections(request: Request, principal: Parties, service: Service, key: IdempotencyKey) -> JSONResponse:
+    """Register many connections at once: a JSON array of what ``POST /connections`` takes, or CSV with a header row
+    (``kind, maker, model, firmware, smart_meter_ids`` (``;``-separated), ``auth_id, password, pairing_id`` and, for
+    the SOC, ``operator_id``). Each row is registered or refused on its own, never half; 200 when every row was
+    registered, 207 when some were refused. At most ``SMGUARD_MAX_BULK_ROWS`` rows (413)."""
+    body, media, bound = await request.body(), request.headers.get("content-type"), request.app.state.max_bulk_rows
+    try:  # thousands of rows take a while to read: in a thread, so the loop (heartbeats, commits) goes on meanwhile
+        rows = await asyncio.to_thread(bulk.rows_of, media, body, max_rows=bound)
+    except bulk.BulkRefused as exc:
+        return JSONResponse({"detail": exc.detail, "code": exc.code}, status_code=exc.status)
+    foreign = [r.row for r in rows if principal.role == "operator" and r.operator_id not in (None, principal.operator_id)]
+    if foreign:
+        shown = ", ".join(map(str, foreign[:20])) + (" …" if len(foreign) > 20 else "")
+        raise Forbidden(f"an operator registers for itself only: leave operator_id out or give your own (rows {shown})")
+    valid = [Registration(r.row, command_of(r.body), plain(r.body.secrets)) for r in rows if r.body is not None]
+    outcomes = await registrations.register_connections(
+        service, valid, by=principal, context=context_of(principal), key=key
+    )
+    await queries.settled_registrations(service, [o.id for o in outcomes if o.id and not o.replayed])
+    answered = {o.row: BulkRowPublic(row=o.row, id=o.id, version=o.version) if o.id else
+                BulkRowPublic(row=o.row, errors=[{"loc": [], "msg": o.error, "type": o.code}]) for o in outcomes}  # fmt: skip
+    answered |= {r.row: BulkRowPublic(row=r.row, errors=r.errors) for r in rows if r.body is None}
+    ordered = [answered[n] for n in sorted(answered)]
+    refused = sum(1 for a in ordered if a.errors)
+    answer = BulkPublic(registered=len(ordered) - refused, refused=refused, rows=ordered)
+    return JSONResponse(answer.model_dump(mode="json", exclude_none=True), status_code=207 if refused else 200)
 
 
 @router.get("/connections", response_model=ConnectionsPublic)

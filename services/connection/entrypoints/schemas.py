@@ -6,7 +6,7 @@ Every string and list is bounded (characters, not bytes), every day a caller sup
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
 
@@ -67,6 +67,24 @@ class ConnectionCreate(Input):
     firmware: Text
     smart_meter_ids: list[Ident] = Field(default_factory=list, max_length=1000)
     secrets: SecretsCreate
+
+
+class BulkRowPublic(BaseModel):
+    """One row of a bulk registration: registered (``id``, ``version``) or refused (``errors``: where and why,
+    never the value). Rows count from 1 (CSV: the records after the header, blank lines skipped)."""
+
+    row: int
+    id: str | None = None
+    version: int | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class BulkPublic(BaseModel):
+    """A bulk registration's answer: how many rows were registered and refused, and each row in order."""
+
+    registered: int
+    refused: int
+    rows: list[BulkRowPublic]
 
 
 class BlockCreate(Input):

@@ -34,7 +34,7 @@ from shared.principal import Principal
 from shared.kafka.reader import assign_all, committed_consumer, read_to_end
 from shared.topics import CONNECTION_COMMANDS, CONNECTION_EVENTS, INCIDENT_EVENTS
 from shared.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from tests.factories import LoopbackServer, StandInWriter, bearer, incident_opened, uid
+from tests.factories import LoopbackServer, StandInWriter, bearer, eventually, incident_opened, uid
 
 PEER_SECRET = "enforcement-peer-test-secret"
 PASSWORD = "P@ssw0rd-秘密-4f9c2e"
@@ -238,12 +238,16 @@ def loaded(h: Harness, connection_id: str) -> Connection:
 
 
 async def onboard(client: httpx.AsyncClient, settings: Settings, operator_id: str) -> None:
-    """Onboard an operator as the SOC."""
-    response = await client.post(
-        "/operators",
-        json={"operator_id": operator_id, "name": f"{operator_id} 株式会社", "agreement_date": "2025-04-01"},
-        headers=bearer(settings, "utility_soc"),
-    )
+    """Onboard an operator as the SOC (again after a 503: the partitions may still be settling, as its
+    ``Retry-After`` says; the same ``Idempotency-Key``, so a retry never onboards twice)."""
+    body = {"operator_id": operator_id, "name": f"{operator_id} 株式会社", "agreement_date": "2025-04-01"}
+    headers = {**bearer(settings, "utility_soc"), "Idempotency-Key": f"onboard-{operator_id}"}
+
+    async def answered() -> httpx.Response | None:
+        response = await client.post("/operators", json=body, headers=headers)
+        return None if response.status_code == 503 else response
+
+    response = await eventually(answered, timeout=30, interval=0.5, what=f"onboarding {operator_id} answered")
     assert response.status_code == 201, response.text
 
 
