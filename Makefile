@@ -61,7 +61,7 @@ faults: venv ## inject faults (service kills, broker crash and hang) with the lo
 run: venv ## start the local broker and all services
 	$(VENV)/bin/smguard run
 
-bench: venv ## measure the whole system as smguard run starts it, against the bare client loop and the goals (BENCH_ONLY, BENCH_SECONDS, BENCH_RATES, BENCH_METERS, BENCH_BURST, BENCH_FLEET); figures to bench/results/ and docs/performance.md
+bench: venv ## measure the whole system as smguard run starts it, against the bare client loop and the goals (BENCH_ONLY, BENCH_SECONDS, BENCH_RATES, BENCH_METERS, BENCH_BURST, BENCH_FLEET, BENCH_BULK, BENCH_REPLAY_EVENTS); figures to bench/results/ and docs/performance.md
 	$(VENV)/bin/python -m bench
 
 schemas: venv ## regenerate the event schemas

@@ -5,7 +5,8 @@ Uses KAFKA_BOOTSTRAP_SERVERS if set, else Docker, else a secured broker from jar
 ``BENCH_ONLY`` (comma-separated) picks scenarios: ``steady``, ``burst``, ``fleet``, ``http``, ``bulk``,
 ``replay`` (the default: all of these), and the extras ``store`` and ``scale``. Sizes: ``BENCH_SECONDS``
 (60), ``BENCH_RATES`` (``100,1000``), ``BENCH_MAX_RATE`` (32000), ``BENCH_METERS`` (10,000),
-``BENCH_BURST`` (10,000), ``BENCH_FLEET`` (100,000), ``BENCH_HTTP_RATE`` (200), ``BENCH_BARE_RECORDS``
+``BENCH_BURST`` (10,000), ``BENCH_FLEET`` (100,000), ``BENCH_BULK`` (100,000), ``BENCH_REPLAY_EVENTS``
+(1,000,000), ``BENCH_HTTP_RATE`` (200), ``BENCH_BARE_RECORDS``
 (200,000). The bench reports; it exits 0 whatever the figures (1 only when it could not run).
 """
 

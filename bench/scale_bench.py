@@ -14,9 +14,10 @@ import os
 import tempfile
 import time
 import uuid
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
 import httpx
 
@@ -52,6 +53,24 @@ async def run(bootstrap: str, *, history: int = 1_000_000, small: int = 1_000, i
 
 
 async def _after_history(bootstrap: str, size: int) -> dict[str, Any]:
+    async with loaded(bootstrap, size) as (system, settings, processing):
+        events = await _events(settings)
+        record_bytes = await _mean_record_bytes(settings)
+        disk = _disk_mb(system.data_dir)
+        memory = {s: _rss_mb(system, s) for s in SERVICES}
+        startup = {s: await _restart(system, s) for s in SERVICES}
+        folded = {s: _folded_at_restore(system, s) for s in ("incident", "connection", "notification")}
+    return {
+        "key": "scale", "scenario": f"after a history of {size:,} anomalies ({events:,} records on the event topics)",
+        "count": events, "throughput_per_s": round(size / processing),
+        "startup_s": startup, "rss_mb": memory, "folded_at_restore": folded, "incident_record_bytes": record_bytes, "disk_mb": disk,
+    }  # fmt: skip
+
+
+@asynccontextmanager
+async def loaded(bootstrap: str, size: int) -> AsyncIterator[tuple[System, Settings, float]]:
+    """The whole system after a history of ``size`` anomalies, every service caught up; yields it, its
+    settings and the seconds the history took. Everything is stopped and deleted afterwards."""
     peer = Peer(ENFORCEMENT_SECRET)
     url = await peer.start()
     with tempfile.TemporaryDirectory(prefix="smguard-bench-scale-") as tmp:
@@ -66,21 +85,10 @@ async def _after_history(bootstrap: str, size: int) -> dict[str, Any]:
             began = time.perf_counter()
             await _anomalies(settings, connections, size)
             await _settled(system, settings, timeout=600)
-            processing = time.perf_counter() - began
-            events = await _events(settings)
-            record_bytes = await _mean_record_bytes(settings)
-            disk = _disk_mb(Path(tmp))
-            memory = {s: _rss_mb(system, s) for s in SERVICES}
-            startup = {s: await _restart(system, s) for s in SERVICES}
-            folded = {s: _folded_at_restore(system, s) for s in ("incident", "connection", "notification")}
+            yield system, settings, time.perf_counter() - began
         finally:
             await asyncio.to_thread(system.stop)
             await peer.stop()
-    return {
-        "key": "scale", "scenario": f"after a history of {size:,} anomalies ({events:,} records on the event topics)",
-        "count": events, "throughput_per_s": round(size / processing),
-        "startup_s": startup, "rss_mb": memory, "folded_at_restore": folded, "incident_record_bytes": record_bytes, "disk_mb": disk,
-    }  # fmt: skip
 
 
 async def _intake(bootstrap: str, count: int, instances: int) -> dict[str, Any]:

@@ -2,9 +2,8 @@
 
 A scenario is an async function of a ``Bench`` returning result rows (``bench.harness``). Register one
 with ``@scenario("name", "what it measures", system=...)`` in a module listed in ``MODULES``; a later
-registration of a name replaces an earlier one. ``bulk`` (bulk registration) and ``replay`` (replay
-and verify) are registered here as placeholders that report "not measured": the work that builds
-those paths plugs its own scenario in under the same name, measured against the goals below.
+registration of a name replaces an earlier one. A scenario that cannot run says so with a
+``not_measured`` row (``bench.harness``) carrying its goals and the reason.
 """
 
 from __future__ import annotations
@@ -13,13 +12,13 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from bench.harness import goal, not_measured
+from bench.harness import goal
 
 if TYPE_CHECKING:
     from bench.system_bench import Rig
 
-MODULES = ("bench.system_bench", "bench.extras", "bench.bulk_bench")
-"""Modules that register scenarios, imported by ``load()`` after this one's placeholders."""
+MODULES = ("bench.system_bench", "bench.extras", "bench.bulk_bench", "bench.replay_bench")
+"""Modules that register scenarios, imported by ``load()``."""
 
 DEFAULT = ("steady", "burst", "fleet", "http", "bulk", "replay")
 """What ``make bench`` runs without ``BENCH_ONLY``; the others (``store``, ``scale``) are extras."""
@@ -115,7 +114,7 @@ def scenario(name: str, describe: str, *, system: bool = True) -> Callable[[Run]
 
 
 def load() -> dict[str, Scenario]:
-    """Every scenario, the placeholders replaced by what the modules register."""
+    """Every scenario the modules register."""
     for module in MODULES:
         importlib.import_module(module)
     return SCENARIOS
@@ -129,21 +128,3 @@ def choose(only: str | None) -> list[Scenario]:
     if unknown:
         raise ValueError(f"BENCH_ONLY: unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(known)}")
     return [known[n] for n in dict.fromkeys(names)]
-
-
-@scenario("bulk", "bulk registration of meters (POST /connections/bulk)", system=True)
-async def bulk_placeholder(bench: Bench) -> list[dict[str, Any]]:
-    """Placeholder until bulk registration exists: replaced by its own scenario under the name ``bulk``."""
-    return [not_measured("bulk", f"bulk registration, {bench.parameters.bulk:,} meters",
-                         "bulk registration (POST /connections/bulk) is not in this build", [dict(BULK_GOAL)])]  # fmt: skip
-
-
-@scenario("replay", "replay and verify over the recorded events", system=False)
-async def replay_placeholder(bench: Bench) -> list[dict[str, Any]]:
-    """Placeholder until fast replay and verify exist: replaced by their own scenario under the name ``replay``."""
-    why = "its scenario comes with the fast replay and verify work; not in this build"
-    events = bench.parameters.replay_events
-    return [
-        not_measured("replay", f"replay, {events:,} events", why, [dict(REPLAY_GOAL)]),
-        not_measured("replay", f"verify, {events:,} audit entries", why, [dict(VERIFY_GOAL)]),
-    ]

@@ -151,8 +151,21 @@ def kafka_headers(message: KafkaMessage) -> list[tuple[str, bytes]]:
     return list(message.headers.items())
 
 
+class Parsed(NamedTuple):
+    """What a record's value says, before the record's key and position are known."""
+
+    event: DomainEvent
+    sequence: int
+    attributes: dict[str, Any]
+
+
 def decode(value: bytes | None, *, key: bytes | None = None, position: Position | None = None) -> Envelope:
     """Parse a Kafka record into an envelope, upcasting old schema versions; DecodeError if not ours."""
+    return envelope_of(parse(value), key=key, position=position)
+
+
+def parse(value: bytes | None) -> Parsed:
+    """The event and envelope attributes of a record value (upcast to the current schema); DecodeError if not ours."""
     if not value:
         raise DecodeError("empty record value")
     attributes = _read_plain(value)
@@ -181,9 +194,15 @@ def decode(value: bytes | None, *, key: bytes | None = None, position: Position 
         sequence = int(attributes["sequence"])
     except (ValidationError, ValueError, KeyError, TypeError) as exc:
         raise DecodeError(f"{cls.__name__}: invalid payload: {exc}") from None
+    return Parsed(event, sequence, attributes)
+
+
+def envelope_of(parsed: Parsed, *, key: bytes | None = None, position: Position | None = None) -> Envelope:
+    """The envelope of a parsed record value with its record's key (the subject when the value names none)."""
+    event, sequence, attributes = parsed
     subject = attributes.get("subject") or (key.decode() if key else "")
     if not subject:
-        raise DecodeError(f"{cls.__name__}: no subject")
+        raise DecodeError(f"{type(event).__name__}: no subject")
     return Envelope(
         event=event,
         subject=subject,

@@ -17,11 +17,11 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import Progress
 
 from shared.cli.client import client, run_command
+from shared.cli.progress import Meter, wanted
 from shared.config import Settings
-from shared.replay import ReadModels, rebuild
+from shared.replay import ReadModels, rebuild_many
 from shared.replay.compare import MAX_SHOWN, differences
 from shared.services import SERVICES, bootstrap
 
@@ -31,6 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--service", choices=SERVICES, help="only this service (default: every service)")
     parser.add_argument("--until", type=datetime.fromisoformat, help="show the state as it was at this time (ISO 8601 with zone)")
     parser.add_argument("--url", help="base URL of the service (with --service; default: from settings)")
+    parser.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
 
 
 def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
@@ -42,29 +43,31 @@ def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Replay each chosen service; the worst status wins."""
+    """Fetch each chosen service's live read model, rebuild them all from one read of the topics, compare; the worst status wins."""
     console = Console(stderr=True)
-    status = 0
-    for service in [args.service] if args.service else SERVICES:
-        models: ReadModels = bootstrap(service).READ_MODELS
-        status = max(status, await _replay_one(settings, args, models, console))
+    chosen: list[ReadModels] = [bootstrap(service).READ_MODELS for service in ([args.service] if args.service else SERVICES)]
+    if args.until is not None:
+        snapshots = await _rebuild(settings, [(models, None) for models in chosen], args, until=args.until)
+        for models, snapshot in zip(chosen, snapshots):
+            print(json.dumps({models.service: snapshot}, ensure_ascii=False, indent=2, sort_keys=True))
+        return 0
+    status, lives = 0, {}
+    for models in chosen:
+        try:
+            async with client(settings, models.service, url=args.url if args.service else None) as http:
+                lives[models.service] = (await http.get("/ops/read-model")).raise_for_status().json()
+        except httpx.HTTPError as exc:
+            console.print(f"[red]{models.service}: cannot fetch the live read model: {exc}[/]")
+            status = 2
+    compared = [models for models in chosen if models.service in lives]
+    replayed = await _rebuild(settings, [(m, lives[m.service].get("positions")) for m in compared], args)
+    for models, snapshot in zip(compared, replayed):
+        status = max(status, _report(models.service, lives[models.service]["read_models"], snapshot))
     return status
 
 
-async def _replay_one(settings: Settings, args: argparse.Namespace, models: ReadModels, console: Console) -> int:
-    service = models.service
-    if args.until is not None:
-        snapshot = await _rebuild(settings, models, console, until=args.until)
-        print(json.dumps({service: snapshot}, ensure_ascii=False, indent=2, sort_keys=True))
-        return 0
-    try:
-        async with client(settings, service, url=args.url if args.service else None) as http:
-            live = (await http.get("/ops/read-model")).raise_for_status().json()
-    except httpx.HTTPError as exc:
-        console.print(f"[red]{service}: cannot fetch the live read model: {exc}[/]")
-        return 2
-    replayed = await _rebuild(settings, models, console, positions=live.get("positions"))
-    found = differences(live["read_models"], replayed)
+def _report(service: str, live: dict[str, Any], replayed: dict[str, Any]) -> int:
+    found = differences(live, replayed)
     if not found:
         print(f"{service}: no difference")
         return 0
@@ -74,9 +77,10 @@ async def _replay_one(settings: Settings, args: argparse.Namespace, models: Read
     return 1
 
 
-async def _rebuild(settings: Settings, models: ReadModels, console: Console, **options: Any) -> dict[str, Any]:
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task(f"replaying {models.service}", total=None)
-        return await rebuild(
-            settings, models, progress=lambda done, total: bar.update(task, completed=done, total=total), **options
-        )
+async def _rebuild(
+    settings: Settings, chosen: list[tuple[ReadModels, Any]], args: argparse.Namespace, **options: Any
+) -> list[dict[str, Any]]:
+    if not chosen:
+        return []
+    with Meter("replay", "events", show=wanted(getattr(args, "progress", False))) as meter:
+        return await rebuild_many(settings, chosen, progress=meter.update, **options)

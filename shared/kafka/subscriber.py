@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
@@ -19,6 +20,8 @@ from shared.periodic import Periodic
 from shared.supervision import Supervised
 
 log = logging.getLogger(__name__)
+Decoder = Callable[..., Envelope]
+"""``decode(value, key=…, position=…)``: an envelope, or ``DecodeError``."""
 BATCH = 250  # records applied in one transaction of the sink: bounds how long the event loop is held
 
 
@@ -43,8 +46,11 @@ class Subscriber:
         dead_letters: DeadLetters,
         name: str,
         retry_seconds: float = 5.0,
+        decoder: Decoder = decode,
     ) -> None:
+        """``decoder``: how a record's value becomes an envelope (a replay shares one decoding among its projections)."""
         self._kafka, self._topics, self._sink, self._dlq = kafka, topics, sink, dead_letters
+        self._decode = decoder
         self.name = name
         self.parked: OrderedDict[str, deque[Parked]] = OrderedDict()
         self._ends: dict[TopicPartition, int] = {}
@@ -134,7 +140,7 @@ class Subscriber:
             try:
                 if not record.key:  # an event topic is keyed by aggregate: unkeyed, its order is not its aggregate's
                     raise DecodeError("no key: an event record must be keyed by its aggregate id")
-                envelope = decode(record.value, key=record.key, position=position)
+                envelope = self._decode(record.value, key=record.key, position=position)
             except DecodeError as exc:
                 await self._dlq.send(record, str(exc))
                 continue

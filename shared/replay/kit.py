@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from dataclasses import dataclass
+from itertools import groupby
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,6 +20,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol, Sequen
 
 from shared.kafka import clients
 from shared.config import Settings
+from shared.envelope import DecodeError, Envelope, Parsed, Position, envelope_of, parse
 from shared.eventstore import StoreUnavailable
 from shared.kafka.sinks import Sink
 from shared.kafka.subscriber import Subscriber
@@ -26,13 +28,18 @@ from shared.replay.records import Progress, Record, position_key, read_records
 
 Snapshot = dict[str, Any]
 SETTLE_ATTEMPTS = 50
+SCRATCH_BATCH = 2_000
+"""Records a scratch subscriber applies in one transaction (the live one applies 250: it must not hold its loop)."""
 
 
 class Projector(Protocol):
-    """Fresh projections a replay feeds, record by record; nothing they do leaves the process."""
+    """Fresh projections a replay feeds; nothing they do leaves the process."""
 
     async def feed(self, record: Record) -> None:
         """Take in one record."""
+
+    async def feed_many(self, records: Sequence[Record]) -> None:
+        """Take in records of one partition in offset order, as few batches as the projections allow."""
 
     async def finish(self) -> Snapshot:
         """The read models as plain JSON data (the shape the live service shows)."""
@@ -56,11 +63,73 @@ async def rebuild(
     progress: Progress | None = None,
 ) -> Snapshot:
     """The read models as the stream builds them: up to ``positions``, or as of ``until``, or to the end."""
-    projector = models.scratch(settings)
-    async for batch in read_records(settings, models.topics, until=until, positions=positions, progress=progress):
-        for record in batch:
-            await projector.feed(record)
-    return await projector.finish()
+    return (await rebuild_many(settings, [(models, positions)], until=until, progress=progress))[0]
+
+
+async def rebuild_many(
+    settings: Settings,
+    chosen: Sequence[tuple[ReadModels, Mapping[str, int] | None]],
+    *,
+    until: datetime | None = None,
+    progress: Progress | None = None,
+) -> list[Snapshot]:
+    """Several services' read models from one read of their topics, each up to its own positions (``None``: to the
+    end): a record is fetched and decoded once and fed to every projection that reads its topic."""
+    projectors = [models.scratch(settings) for models, _ in chosen]
+    topics = sorted({topic for models, _ in chosen for topic in models.topics})
+    union = _union(positions for _, positions in chosen)
+    try:
+        async for batch in read_records(settings, topics, until=until, positions=union, progress=progress):
+            key = position_key(batch[0].topic, batch[0].partition)
+            for (models, positions), projector in zip(chosen, projectors):
+                if batch[0].topic in models.topics:
+                    limit = positions.get(key, 0) if positions is not None else None
+                    mine = batch if limit is None else [r for r in batch if r.offset < limit]
+                    if mine:
+                        await projector.feed_many(mine)
+            DECODED.forget()
+    finally:
+        DECODED.forget()
+    return [await projector.finish() for projector in projectors]
+
+
+def _union(every: Iterable[Mapping[str, int] | None]) -> dict[str, int] | None:
+    """Where one read must go for all: the furthest position of each partition (``None`` when one reads to the end)."""
+    union: dict[str, int] = {}
+    for positions in every:
+        if positions is None:
+            return None
+        for key, offset in positions.items():
+            union[key] = max(union.get(key, 0), offset)
+    return union
+
+
+class DecodeOnce:
+    """Parses a record value once for all the projections a replay feeds it to (what it says is immutable)."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[bytes | None, Parsed | DecodeError] = {}
+
+    def __call__(self, value: bytes | None, *, key: bytes | None = None, position: Position | None = None) -> Envelope:
+        """``envelope.decode``, parsing ``value`` only the first time until ``forget``."""
+        found = self._parsed.get(value)
+        if found is None:
+            try:
+                found = parse(value)
+            except DecodeError as exc:
+                found = exc
+            self._parsed[value] = found
+        if isinstance(found, DecodeError):
+            raise DecodeError(str(found))
+        return envelope_of(found, key=key, position=position)
+
+    def forget(self) -> None:
+        """Drop what was parsed (after each batch: memory stays bounded)."""
+        self._parsed.clear()
+
+
+DECODED = DecodeOnce()
+"""The decoding every scratch subscriber shares (a miss only decodes again)."""
 
 
 class NoDeadLetters:
@@ -101,7 +170,14 @@ class SinkProjector:
 
     async def feed(self, record: Record) -> None:
         """Process the record as the live subscriber would."""
-        await self._by_topic[record.topic].process(_as_consumer_record(self._settings, record))
+        await self.feed_many([record])
+
+    async def feed_many(self, records: Sequence[Record]) -> None:
+        """Process records as the live subscriber does a fetch: a partition's records in batches, each one transaction."""
+        for (topic, _), same in groupby(records, key=lambda r: (r.topic, r.partition)):
+            subscriber, part = self._by_topic[topic], [_as_consumer_record(self._settings, r) for r in same]
+            for start in range(0, len(part), SCRATCH_BATCH):
+                await subscriber.process_many(part[start : start + SCRATCH_BATCH])
 
     async def finish(self) -> Snapshot:
         """Retry what was parked (the live subscriber does too), then take the snapshot."""
@@ -125,6 +201,7 @@ def _scratch_subscriber(settings: Settings, sink: Sink) -> Subscriber:
         sink=sink,
         dead_letters=NoDeadLetters(),  # type: ignore[arg-type]  # only send() is used
         name="replay",
+        decoder=DECODED,
     )
 
 

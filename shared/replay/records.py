@@ -16,6 +16,8 @@ from shared.topics import position_key
 
 Progress = Callable[[int, int], None]
 """Called with (records read, records to read) as a replay goes."""
+FETCH_RECORDS = 10_000  # per getmany: a replay reads whole histories, the bigger the batches the fewer the round trips
+PARTITION_FETCH_BYTES = 16 * 2**20  # per partition and fetch request (aiokafka's default is 1 MiB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,9 @@ async def read_records(
     ``position_key``; partitions not named are not read) or to the end; a partition stops at its
     first event after ``until``."""
     names = {settings.topic(base): base for base in bases}
-    consumer = committed_consumer(clients.access(settings))
+    consumer = committed_consumer(
+        clients.access(settings), max_partition_fetch_bytes=PARTITION_FETCH_BYTES, fetch_max_bytes=4 * PARTITION_FETCH_BYTES
+    )
     await consumer.start()
     try:
         partitions = await assign_all(consumer, list(names))
@@ -51,7 +55,7 @@ async def read_records(
         done, total = 0, sum(limits.values())
         open_parts = {tp for tp in partitions if limits[tp] > 0}
         while open_parts:
-            fetched = await consumer.getmany(*open_parts, timeout_ms=200, max_records=2000)
+            fetched = await consumer.getmany(*open_parts, timeout_ms=200, max_records=FETCH_RECORDS)
             for tp, records in fetched.items():
                 batch, stop = _take(records, limits[tp], names[tp.topic], until)
                 if batch:

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, AsyncIterator, Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -59,15 +59,33 @@ class AuditService:
         """Signed tree heads in order, with the public key."""
         return {"items": self.checkpoints.all(after=after, limit=limit), "public_key": self.public_key}
 
-    async def verify(self) -> dict[str, Any]:
-        """Recompute every log from the stored entries, against every signed checkpoint."""
+    async def verify(self, tally: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Recompute every log from the stored entries, against every signed checkpoint; ``tally(done, total)``
+        is called from the worker thread as entries are recomputed."""
         checkpoints = self.checkpoints.all(limit=1_000_000)  # read here: a store's connection belongs to the loop
-        return await asyncio.to_thread(self._verify, checkpoints)
+        return await asyncio.to_thread(self._verify, checkpoints, tally)
 
-    def _verify(self, checkpoints: list[Checkpoint]) -> dict[str, Any]:
+    async def verify_with_progress(self) -> AsyncIterator[dict[str, Any]]:
+        """``{"done", "total"}`` as the recomputation goes, then ``{"report": …}`` (what ``verify`` answers)."""
+        loop, queue = asyncio.get_running_loop(), asyncio.Queue[dict[str, Any]]()
+
+        def tally(done: int, total: int) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, {"done": done, "total": total})
+
+        task = asyncio.ensure_future(self.verify(tally))
+        task.add_done_callback(lambda _: queue.put_nowait({}))
+        while not task.done() or not queue.empty():
+            line = await queue.get()
+            if line:
+                yield line
+        yield {"report": task.result()}
+
+    def _verify(self, checkpoints: list[Checkpoint], tally: Callable[[int, int], None] | None = None) -> dict[str, Any]:
         heads, checkpoint_problems = trusted_heads(checkpoints, self.key)
         with store.opened(self.log.path) as db:
-            report = recompute(store.stored_entries(db), heads)
+            store.for_scanning(db)
+            total = sum(size for size, _ in store.log_ends(db).values())
+            report = recompute(store.stored_entries(db), heads, tally=(lambda done: tally(done, total)) if tally else None)
         problems = [p.as_dict() for p in report.problems]
         return {
             "ok": not problems and not checkpoint_problems,

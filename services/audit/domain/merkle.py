@@ -208,6 +208,13 @@ class MerkleLogs:
             if size:
                 self._frontiers[log] = Frontier.load(self._source(log), size)
 
+    @classmethod
+    def of_frontiers(cls, frontiers: Mapping[str, Frontier]) -> MerkleLogs:
+        """Logs known by their frontiers only (a recomputation's result): their heads now, not earlier ones or proofs."""
+        logs = cls()
+        logs._frontiers = {log: frontier for log, frontier in frontiers.items() if frontier.size}
+        return logs
+
     def _node(self, log: str, level: int, index: int) -> bytes:
         if self._kept is not None:
             levels = self._kept.get(log, [])

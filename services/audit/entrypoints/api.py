@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from services.audit.application.service import AuditService
 from services.audit.domain.dossier_md import render
@@ -39,10 +40,14 @@ async def entries(
     return audit.entries(query, principal, limit=limit, start=start)
 
 
-@router.get("/verify")
-async def verify(audit: Audit, _: UtilityReaders) -> dict[str, Any]:
-    """Recompute every log from the stored entries and check every signed checkpoint."""
-    return await audit.verify()
+@router.get("/verify", response_model=None)
+async def verify(audit: Audit, _: UtilityReaders, progress: bool = False) -> dict[str, Any] | StreamingResponse:
+    """Recompute every log from the stored entries and check every signed checkpoint. With ``progress=true``:
+    NDJSON lines ``{"done", "total"}`` as it goes, then ``{"report": …}``."""
+    if not progress:
+        return await audit.verify()
+    lines = (json.dumps(line) + "\n" async for line in audit.verify_with_progress())
+    return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
 @router.get("/checkpoints")

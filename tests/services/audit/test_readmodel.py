@@ -39,14 +39,14 @@ def some_records():
 
 
 class TestScratchLog:
-    async def test_the_scratch_log_gives_the_live_snapshot_and_removes_its_files(self, live, scratch_root, settings):
+    async def test_the_scratch_log_gives_the_live_snapshot_and_leaves_no_files(self, live, scratch_root, settings):
         records = some_records()
         live.append(records)
         shown = await LiveAuditLog(live).take()
         scratch = READ_MODELS.scratch(settings)
-        for record in records:
+        await scratch.feed_many(records[:1])
+        for record in records[1:]:
             await scratch.feed(record)
-        assert list(scratch_root.iterdir())
         replayed = await scratch.finish()
         assert shown["read_models"] == replayed
         assert shown["positions"] == {"smguard.incident.events/0": 1, "smguard.connection.events/1": 2}

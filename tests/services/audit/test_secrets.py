@@ -57,6 +57,12 @@ class TestTheKeptRecord:
         assert redact(record.value) == record.value
         assert redact(b"\xff not json") == b"\xff not json"
 
+    def test_a_secret_field_spelt_with_escapes_is_left_out_too(self):
+        (record,) = records_of(CONNECTION_EVENTS, story("op-a", "con-a", "inc-a")[:1], operator_id="op-a")
+        escaped = record.value.replace(b'"ciphertext"', b'"\\u0063iphertext"')
+        assert b'"ciphertext"' not in escaped and CIPHERTEXT.encode() in escaped
+        assert CIPHERTEXT.encode() not in redact(escaped)
+
     def test_a_rebuild_from_the_same_records_gives_the_same_roots_and_no_ciphertext(self, tmp_path: Path):
         records = records_of(CONNECTION_EVENTS, story("op-a", "con-a", "inc-a"), operator_id="op-a")
         first, second = AuditLog(tmp_path / "a.sqlite"), AuditLog(tmp_path / "b.sqlite")

@@ -83,6 +83,21 @@ class TestVerify:
         assert "signature" in report["checkpoint_problems"][0]["reason"]
 
 
+    async def test_a_byte_changed_in_the_store_is_named_and_the_streamed_report_is_the_same(self, audit):
+        for _ in range(5):
+            log_incident(audit, uid("op"))
+        audit.checkpoint()
+        audit.log.db.execute("UPDATE entries SET value = CAST(value || ' ' AS BLOB) WHERE idx = 3")
+        lines = [line async for line in audit.verify_with_progress()]
+        report = await audit.verify()
+        assert lines[-1] == {"report": report}
+        assert all(set(line) == {"done", "total"} and line["total"] == 5 for line in lines[:-1])
+        assert lines[-2] == {"done": 5, "total": 5}
+        assert report["ok"] is False and report["size"] == 5
+        assert (report["first_bad"]["entry"], report["first_bad"]["reason"]) == (
+            "smguard.incident.events/0#3", "bytes changed: leaf hash differs")
+
+
 class TestProofs:
     def test_an_entry_the_checkpoint_does_not_cover_yet_is_refused(self, audit):
         log_incident(audit, uid("op"))

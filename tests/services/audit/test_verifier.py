@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -51,7 +50,7 @@ class TestRecomputingStoredEntries:
 
     def test_a_changed_byte_is_named(self):
         rows, _ = stored(10)
-        rows[4] = dataclasses.replace(rows[4], value=rows[4].value.replace(b"e4", b"e5"))
+        rows[4] = rows[4]._replace(value=rows[4].value.replace(b"e4", b"e5"))
         problem = recompute(rows, []).problems[0]
         assert (problem.index, problem.reason) == (4, "bytes changed: leaf hash differs")
 
@@ -63,7 +62,7 @@ class TestRecomputingStoredEntries:
 
     def test_a_reordered_pair_is_named(self):
         rows, _ = stored(10)
-        rows[3], rows[4] = dataclasses.replace(rows[4], index=3), dataclasses.replace(rows[3], index=4)
+        rows[3], rows[4] = rows[4]._replace(index=3), rows[3]._replace(index=4)
         problem = recompute(rows, []).problems[0]
         assert problem.index == 3
 
@@ -77,7 +76,7 @@ class TestRecomputingStoredEntries:
             forger.append(LOG, row.value)
         _, leaf, root = forger.append(LOG, b"forged")
         forged_rows.append(StoredEntry(LOG, 7, 14, b"forged", leaf, root))
-        forged_rows += [dataclasses.replace(r, root_after=forger.append(LOG, r.value)[2]) for r in rows[8:]]
+        forged_rows += [r._replace(root_after=forger.append(LOG, r.value)[2]) for r in rows[8:]]
         problem = recompute(forged_rows, heads_of(checkpoint)).problems[0]
         assert problem.index == 0 and "checkpoint #1" in problem.reason
 
