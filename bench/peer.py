@@ -2,7 +2,7 @@
 
 It checks each request as the development stand-in does (signature, key id), notes when the first
 request for each connection was received (``time.perf_counter``, the clock the anomalies were sent
-by) and acknowledges it. A plain HTTP/1.1 server on asyncio streams, keep-alive, no framework: under
+by) and acknowledges it — the single form, or the bulk form with a result per request. A plain HTTP/1.1 server on asyncio streams, keep-alive, no framework: under
 a burst the peer must not be what is measured.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from shared.webhooks import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, key_id, verify
 
-MAX_BODY = 64 * 1024
+MAX_BODY = 16 * 1024 * 1024  # a bulk request of thousands of requests fits
 
 
 @dataclass
@@ -35,6 +35,8 @@ class Peer:
         self.arrived_wall: dict[str, float] = {}
         """The same receipt on the wall clock (seconds), to set against the broker's record times."""
         self.requests = 0
+        self.bulk = 0
+        """How many of the requests were bulk ones (many enforcement requests in one POST)."""
         self.repeats = 0
         self.refused = 0
         self._waiters: list[_Waiter] = []
@@ -101,10 +103,17 @@ class Peer:
                     self.refused += 1
                     writer.write(_answer(401, b'{"error": "bad signature"}'))
                 else:
-                    request = json.loads(body)
-                    if request.get("action") == "block":
-                        self._received(request["connection_id"], at)
-                    reply = json.dumps({"status": "enforced", "request_id": request.get("request_id")}).encode()
+                    document = json.loads(body)
+                    requests = document["requests"] if "requests" in document else [document]
+                    for request in requests:
+                        if request.get("action") == "block":
+                            self._received(request["connection_id"], at)
+                    if "requests" in document:  # the bulk form: a result per request
+                        self.bulk += 1
+                        reply = json.dumps({"id": document.get("id"), "results": [
+                            {"request_id": r.get("request_id"), "status": "enforced"} for r in requests]}).encode()  # fmt: skip
+                    else:
+                        reply = json.dumps({"status": "enforced", "request_id": document.get("request_id")}).encode()
                     writer.write(_answer(200, reply))
                 await writer.drain()
                 if headers.get("connection", "").lower() == "close":

@@ -104,6 +104,7 @@ class Rig:
                     "SMGUARD_TOPIC_PARTITIONS": partitions,
                     "SMGUARD_SMTP_HOST": "127.0.0.1", "SMGUARD_SMTP_PORT": str(smtp_port),
                     "SMGUARD_ENFORCEMENT_URL": url, "SMGUARD_ENFORCEMENT_SECRET": ENFORCEMENT_SECRET,
+                    "SMGUARD_ENFORCEMENT_MODE": "bulk",
                     "SMGUARD_WEBHOOK_ALLOWED_CIDRS": DEV_WEBHOOK_NETWORKS,
                 },
             )  # fmt: skip

@@ -1,7 +1,8 @@
 """A development stand-in for the utility's HES / network access control, for ``smguard run`` only.
 
 It receives the connection service's enforcement webhooks on loopback, checks them as any
-receiver should (signature over ``<timestamp>.<body>``, a recent timestamp, the key id), records each request in ``<data>/hes/requests.jsonl`` and acknowledges it — so a local run shows
+receiver should (signature over ``<timestamp>.<body>``, a recent timestamp, the key id), records each request in ``<data>/hes/requests.jsonl`` and acknowledges it (the single form, or the bulk
+form with a result per request: ``services/connection/adapters/webhook.py``) — so a local run shows
 blocks being enforced. Production points ``SMGUARD_ENFORCEMENT_URL`` at the real HES.
 """
 
@@ -16,11 +17,18 @@ from pathlib import Path
 from shared.webhooks import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, key_id, verify
 
 
+MAX_BODY = 16 * 1024 * 1024  # a bulk request of thousands of requests fits
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: "DevHes"
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self._answer(413, {"error": "too large"})
+            return
+        body = self.rfile.read(length)
         signed = verify(
             self.server.secret, body,
             timestamp=self.headers.get(TIMESTAMP_HEADER), signature=self.headers.get(SIGNATURE_HEADER),
@@ -28,10 +36,21 @@ class _Handler(BaseHTTPRequestHandler):
         if not signed or self.headers.get(KEY_ID_HEADER) != key_id(self.server.secret):
             self._answer(401, {"error": "bad signature"})
             return
-        record = {"received_at": datetime.now(timezone.utc).isoformat(), **json.loads(body)}
+        try:
+            document = json.loads(body)
+            requests = document["requests"] if "requests" in document else [document]
+            ids = [str(request["request_id"]) for request in requests]
+        except (ValueError, KeyError, TypeError):
+            self._answer(400, {"error": "not an enforcement request"})
+            return
+        received_at = datetime.now(timezone.utc).isoformat()
         with self.server.lock, open(self.server.log_file, "a", encoding="utf-8") as out:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._answer(200, {"status": "enforced", "request_id": record.get("request_id")})
+            for request in requests:
+                out.write(json.dumps({"received_at": received_at, **request}, ensure_ascii=False) + "\n")
+        if "requests" in document:  # the bulk form: a result per request
+            self._answer(200, {"id": document.get("id"), "results": [{"request_id": i, "status": "enforced"} for i in ids]})
+        else:
+            self._answer(200, {"status": "enforced", "request_id": ids[0]})
 
     def _answer(self, status: int, payload: dict[str, object]) -> None:
         data = json.dumps(payload).encode()

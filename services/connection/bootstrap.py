@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from services.connection.adapters.owners import HttpOwners
 from services.connection.adapters.sealer import FernetSealer, KeyRing
-from services.connection.adapters.webhook import UnconfiguredEnforcement, WebhookEnforcement
+from services.connection.adapters.webhook import BulkWebhookEnforcement, UnconfiguredEnforcement, WebhookEnforcement
 from services.connection.application.compliance import check_overdue
 from services.connection.application.ports import EnforcementPort
 from services.connection.application.queries import read_model
@@ -59,6 +59,11 @@ def enforcement_port(settings: Settings, own: ConnectionSettings) -> Enforcement
         )
         return UnconfiguredEnforcement()
     key = devsecrets.configured_or_dev(own.enforcement_secret, settings.data_dir, devsecrets.ENFORCEMENT_SECRET)
+    if own.enforcement_mode == "bulk":
+        return BulkWebhookEnforcement(
+            url=own.enforcement_url, key=key, timeout=own.enforcement_timeout_seconds,
+            max_requests=own.enforcement_bulk_max_requests, linger=own.enforcement_bulk_linger_ms / 1000,
+        )  # fmt: skip
     return WebhookEnforcement(url=own.enforcement_url, key=key, timeout=own.enforcement_timeout_seconds)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,13 @@ class ConnectionSettings(BaseSettings):
     def _strong(cls, value: str | None) -> str | None:
         return None if value is None else require_strong(value, setting="SMGUARD_ENFORCEMENT_SECRET")
 
+    enforcement_mode: Literal["single", "bulk"] = "single"
+    """``single``: one POST per request (any HES peer); ``bulk``: requests sent together share one POST
+    with a result per request (for peers that take the bulk form; ``smguard run``'s stand-in does)."""
+    enforcement_bulk_max_requests: int = Field(default=500, ge=1, le=10_000)
+    """Requests one bulk POST carries at most."""
+    enforcement_bulk_linger_ms: float = Field(default=2.0, ge=0, le=1000)
+    """How long a bulk POST waits for more requests after the first (milliseconds)."""
     enforcement_timeout_seconds: float = Field(default=10.0, gt=0)
     enforcement_backoff_seconds: float = Field(default=1.0, gt=0)
     enforcement_backoff_max_seconds: float = Field(default=60.0, gt=0)

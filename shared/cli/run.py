@@ -284,6 +284,7 @@ def _dev_peers(settings: Settings, env: dict[str, str], helpers: list[object], h
         hes.start()
         helpers.append(hes)  # once serving: stop() waits for the serving loop to end
         env.update(SMGUARD_ENFORCEMENT_URL=f"http://127.0.0.1:{hes_port}/enforce", SMGUARD_ENFORCEMENT_SECRET=secret)
+        env.setdefault("SMGUARD_ENFORCEMENT_MODE", os.environ.get("SMGUARD_ENFORCEMENT_MODE", "bulk"))  # the stand-in takes both forms
         print(f"Development HES stand-in on 127.0.0.1:{hes_port} (requests in {hes.log_file})")
     return env
 
