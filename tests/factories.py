@@ -213,10 +213,13 @@ def free_port() -> int:
 class LoopbackServer:
     """A real HTTP server on 127.0.0.1 that keeps every POST and answers with ``respond`` (default 200).
 
-    ``respond(body, headers)`` returns the status code; ``received`` holds (body, headers, status).
+    ``respond(body, headers)`` returns the status code, or the status code and a JSON answer; ``received``
+    holds (body, headers, status).
     """
 
-    def __init__(self, respond: Callable[[bytes, dict[str, str]], int] | None = None, *, path: str = "/hook") -> None:
+    def __init__(
+        self, respond: Callable[[bytes, dict[str, str]], int | tuple[int, Any]] | None = None, *, path: str = "/hook"
+    ) -> None:
         self.respond = respond or (lambda body, headers: 200)
         self.received: list[tuple[bytes, dict[str, str], int]] = []
         self.lock = threading.Lock()
@@ -227,11 +230,16 @@ class LoopbackServer:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 headers = dict(self.headers)
                 with server.lock:
-                    status = server.respond(body, headers)
+                    answer = server.respond(body, headers)
+                    status, data = answer if isinstance(answer, tuple) else (answer, None)
                     server.received.append((body, headers, status))
+                payload = b"" if data is None else json.dumps(data).encode()
                 self.send_response(status)
-                self.send_header("Content-Length", "0")
+                if data is not None:
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
+                self.wfile.write(payload)
 
             def log_message(self, *args: object) -> None:
                 pass

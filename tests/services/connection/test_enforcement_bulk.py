@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,7 +15,7 @@ from services.connection.application.ports import EnforcementCall, EnforcementEr
 from shared.devhes import DevHes
 from shared.localbroker import broker_module
 from shared.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from tests.factories import eventually, serving, uid
+from tests.factories import LoopbackServer, eventually, serving, uid
 from tests.services.connection.helpers import anomaly, app_for, incident_writer, onboard, register, status_of, stream_types
 
 SECRET = "bulk-enforcement-test-secret-0123456789"
@@ -29,9 +27,9 @@ def call(n: int, action: str = "block") -> EnforcementCall:
 
 
 class BulkPeer:
-    """A peer taking the bulk form: it checks the signature, keeps each body, and answers each request
-    ``enforced`` unless its id is in ``refuse`` (answered ``failed``), its connection is in ``refuse_once`` (failed
-    the first time only) or its id is in ``omit`` (left out of the results)."""
+    """A peer taking the bulk form (a ``LoopbackServer``): it checks the signature, keeps each body, and answers
+    each request ``enforced`` unless its id is in ``refuse`` (answered ``failed``), its connection is in
+    ``refuse_once`` (failed the first time only) or its id is in ``omit`` (left out of the results)."""
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
@@ -40,41 +38,26 @@ class BulkPeer:
         self.omit: set[str] = set()
         self.refuse_once: set[str] = set()
         self.status = 200
-        peer = self
+        self._server = LoopbackServer(self._answer, path="/enforce")
+        self.url = self._server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server name
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                signed = verify(SECRET.encode(), body, timestamp=self.headers.get(TIMESTAMP_HEADER),
-                                signature=self.headers.get(SIGNATURE_HEADER))  # fmt: skip
-                document = json.loads(body)
-                peer.bodies.append(document)
-                peer.headers.append(dict(self.headers))
-                results = []
-                for r in document["requests"]:
-                    refused = r["request_id"] in peer.refuse or r["connection_id"] in peer.refuse_once
-                    peer.refuse_once.discard(r["connection_id"])
-                    if r["request_id"] not in peer.omit:
-                        results.append({"request_id": r["request_id"], "status": "failed" if refused else "enforced",
-                                        "error": "meter unreachable"})  # fmt: skip
-                status = 401 if not signed else peer.status
-                data = json.dumps({"id": document["id"], "results": results}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/enforce"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+    def _answer(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        signed = verify(SECRET.encode(), body, timestamp=headers.get(TIMESTAMP_HEADER),
+                        signature=headers.get(SIGNATURE_HEADER))  # fmt: skip
+        document = json.loads(body)
+        self.bodies.append(document)
+        self.headers.append(headers)
+        results = []
+        for r in document["requests"]:
+            refused = r["request_id"] in self.refuse or r["connection_id"] in self.refuse_once
+            self.refuse_once.discard(r["connection_id"])
+            if r["request_id"] not in self.omit:
+                results.append({"request_id": r["request_id"], "status": "failed" if refused else "enforced",
+                                "error": "meter unreachable"})  # fmt: skip
+        return (401 if not signed else self.status), {"id": document["id"], "results": results}
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 @pytest.fixture
