@@ -3,6 +3,7 @@ in-memory harness (the service, its read models fed from the store, incident eve
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -241,7 +242,8 @@ async def onboard(client: httpx.AsyncClient, settings: Settings, operator_id: st
     """Onboard an operator as the SOC (again after a 503: the partitions may still be settling, as its
     ``Retry-After`` says; the same ``Idempotency-Key``, so a retry never onboards twice)."""
     body = {"operator_id": operator_id, "name": f"{operator_id} 株式会社", "agreement_date": "2025-04-01"}
-    headers = {**bearer(settings, "utility_soc"), "Idempotency-Key": f"onboard-{operator_id}"}
+    key = hashlib.sha256(operator_id.encode()).hexdigest()[:24]  # a header is ASCII; an operator id need not be
+    headers = {**bearer(settings, "utility_soc"), "Idempotency-Key": f"onboard-{key}"}
 
     async def answered() -> httpx.Response | None:
         response = await client.post("/operators", json=body, headers=headers)
