@@ -125,8 +125,9 @@ class Documents:
                 continue
             values = [wanted] if isinstance(wanted, str) else list(wanted)
             marks = ", ".join("?" * len(values))
-            clauses.append(f"EXISTS (SELECT 1 FROM tags t WHERE t.coll = d.coll AND t.key = d.key AND t.name = ? AND t.value IN ({marks}))")
-            args += [name, *values]
+            # Driven by the tags' primary key (coll, name, value, key): the cost follows the matches, not the collection.
+            clauses.append(f"d.key IN (SELECT t.key FROM tags t WHERE t.coll = ? AND t.name = ? AND t.value IN ({marks}))")
+            args += [coll, name, *values]
         condition = " AND ".join(clauses)
         total = self.db.execute(f"SELECT COUNT(*) FROM docs d WHERE {condition}", args).fetchone()[0]
         order = "DESC" if newest_first else "ASC"
