@@ -23,9 +23,13 @@ from typing import Any, Callable, Iterable
 import httpx
 
 from shared.localbroker import broker_module
-from shared.services import SERVICES
+from shared.services import CONTAINMENT, SERVICES
 
 STOP_GRACE_SECONDS = 20.0
+SIDE_NICENESS = 10
+"""How much lower the CPU priority of the side services (notification, audit) is than the containment path's
+(``nice``; ``SMGUARD_SIDE_NICENESS`` overrides, 0 for none): when the cores are busy, blocks go first; idle
+cores still run everything."""
 _SUPER_USER_ENV = ("SMGUARD_KAFKA_USERNAME", "SMGUARD_KAFKA_PASSWORD", "SMGUARD_KAFKA_PASSWORD_FILE")
 
 
@@ -103,6 +107,15 @@ class Supervisor:
                     [sys.executable, "-m", "shared.cli", "serve", service, "--instance", str(instance)],
                     env=self.env, stdout=out, stderr=subprocess.STDOUT,
                 )  # fmt: skip
+            self._prioritise(service, self.children[name].pid)
+
+    def _prioritise(self, service: str, pid: int) -> None:
+        """Side services (not on the containment path) yield the CPU to it (``SIDE_NICENESS``)."""
+        niceness = int(self.env.get("SMGUARD_SIDE_NICENESS", SIDE_NICENESS))
+        if service in CONTAINMENT or niceness <= 0 or not hasattr(os, "setpriority"):
+            return
+        with contextlib.suppress(OSError):  # not permitted, or already gone: it runs at the normal priority
+            os.setpriority(os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, pid) + niceness)
 
     def wait_ready(
         self,

@@ -6,6 +6,9 @@ import importlib
 from types import ModuleType
 
 SERVICES: tuple[str, ...] = ("incident", "connection", "notification", "audit")
+CONTAINMENT: tuple[str, ...] = ("incident", "connection")
+"""The services on the path anomaly → block → enforcement request; the others (notifications, the audit log)
+are side work that must not slow it: on one machine they run at a lower CPU priority (``shared.processes``)."""
 
 
 def bootstrap(service: str) -> ModuleType:

@@ -35,6 +35,7 @@ def system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
             "SMGUARD_SMTP_PORT": str(smtp_port),
             "SMGUARD_ENFORCEMENT_URL": f"http://127.0.0.1:{hes_port}/enforce",
             "SMGUARD_ENFORCEMENT_SECRET": ENFORCEMENT_SECRET,
+            "SMGUARD_ENFORCEMENT_MODE": "bulk",  # as smguard run sets it for its HES stand-in
             "SMGUARD_DISPATCH_INTERVAL_SECONDS": "0.2",
             "SMGUARD_ENFORCEMENT_SWEEP_SECONDS": "0.2",
         },

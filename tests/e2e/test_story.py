@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ from shared.demo.client import Smguard
 from shared.demo.story import Facts, Story
 from shared.devmail import read_mailbox
 from shared.kafka.reader import assign_all, read_to_end
-from shared.processes import System
+from shared.processes import SIDE_NICENESS, System
 from shared.services import SERVICES
 from shared.topics import ALL_TOPICS, CONNECTION_EVENTS, INCIDENT_EVENTS
 from tests.factories import TEST_SECRET, bearer
@@ -153,3 +154,10 @@ class TestSecrets:
             escaped = json.dumps(secret)[1:-1]
             for where, text in texts.items():
                 assert secret not in text and escaped not in text, f"a secret appears in {where}"
+
+
+class TestContainmentFirst:
+    def test_the_side_services_run_at_a_lower_cpu_priority_than_the_containment_path(self, system) -> None:
+        niceness = {name: os.getpriority(os.PRIO_PROCESS, child.pid) for name, child in system.supervisor.children.items()}
+        assert niceness["notification"] == niceness["audit"] == niceness["incident"] + SIDE_NICENESS
+        assert niceness["connection"] == niceness["incident"]
