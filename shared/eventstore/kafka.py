@@ -139,6 +139,7 @@ class KafkaEventStore(EventStore):
         """Take the newly assigned partitions over; the ones served now (a failed one is tried again)."""
         assert self.local is not None
         for k in [k for k in self.writers if k not in partitions or self.writers[k].fenced]:
+            self.owned.discard(k)  # not served while its writer is replaced: appends meanwhile are refused (NotOwner)
             await self.writers.pop(k).stop()
             self.local.discard(k)
         self.restoring = {k for k in partitions if k not in self.writers}
@@ -242,6 +243,13 @@ class KafkaEventStore(EventStore):
             owner = None if self.ownership.rebalancing or k in self.restoring else self.ownership.owners.get(k)
             raise NotOwner(key, partition=k, owner=owner if owner != self.layout.url else None)
 
+    def _writer(self, k: int, key: str) -> PartitionWriter:
+        """The writer of an owned partition; NotOwner while it has none (its writer being replaced)."""
+        writer = self.writers.get(k)
+        if writer is None:
+            raise NotOwner(key, partition=k, owner=None)
+        return writer
+
     def new_id(self, *, near: str | None = None, prefix: str = "") -> str:
         """A fresh id on ``near``'s partition, or on a partition this instance owns."""
         if near is not None:
@@ -289,7 +297,7 @@ class KafkaEventStore(EventStore):
         keys = [key for key in (idempotency_key, *markers) if key]
         encoded = encode_append(aggregate_id, envelopes, snapshot, keyed=bool(keys), limit=self.max_record_bytes)
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        self.writers[k].put(
+        self._writer(k, aggregate_id).put(
             Pending(future, aggregate_id, envelopes, snapshot, keys, inbox=inbox, at=time.time(), encoded=encoded)
         )
         self.local.stage(k, aggregate_id, snapshot)
@@ -302,7 +310,7 @@ class KafkaEventStore(EventStore):
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         if inbox.partition not in self.owned:
             raise NotOwner(inbox.topic, partition=inbox.partition, owner=None)
-        self.writers[inbox.partition].put(Pending(future, inbox=inbox))
+        self._writer(inbox.partition, inbox.topic).put(Pending(future, inbox=inbox))
         return Staged(future)
 
     def seen(self, idempotency_key: str) -> bool:

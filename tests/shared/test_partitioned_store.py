@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -98,6 +100,30 @@ class TestOwners:
                 await Repository(store, Case, name="case").change(case, lambda c: c.mark("initial"), context=CTX)
         finally:
             await newer.stop()
+
+
+    async def test_while_a_fenced_writer_is_replaced_an_append_is_refused_as_not_owner(self, stores, settings) -> None:
+        store = await stores()
+        [case] = await open_cases(store, 1)
+        k = store.partition_of(case)
+        fenced, stopping, release = store.writers[k], asyncio.Event(), asyncio.Event()
+        fenced.fenced = True  # as after a newer owner's transaction
+        stop = fenced.stop
+
+        async def slow_stop() -> None:  # the replacement is under way until the test releases it
+            stopping.set()
+            await release.wait()
+            await stop()
+
+        fenced.stop = slow_stop  # type: ignore[method-assign]
+        replacing = asyncio.create_task(store._assigned(set(store.owned)))
+        await stopping.wait()
+        with pytest.raises(NotOwner):  # the service answers 503 (never a KeyError, a 500)
+            await Repository(store, Case, name="case").change(case, lambda c: c.mark("initial"), context=CTX)
+        release.set()
+        assert k in await replacing  # served again by a new writer
+        saved = await Repository(store, Case, name="case").change(case, lambda c: c.mark("initial"), context=CTX)
+        assert saved.version == 2
 
 
 class TestInbox:
