@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 import jwt
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from shared import devsecrets
 from shared.config import Settings, get_settings
@@ -322,20 +323,24 @@ _bearer = HTTPBearer(auto_error=False)
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """FastAPI dependency: the caller, or 401 (503 when the issuer's keys cannot be fetched).
 
-    A sync function on purpose: FastAPI runs it in its threadpool, so fetching the issuer's keys
-    never blocks the event loop.
+    With an identity provider the token is checked in the threadpool (fetching the issuer's keys must
+    never block the event loop); a development token (HS256, a local key) is checked in the loop: a
+    request then costs no thread hand-off.
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "missing bearer token", headers=_CHALLENGE)
     settings = getattr(request.app.state, "settings", None) or get_settings()
     try:
-        principal = decode_token(settings, credentials.credentials)
+        if settings.oidc_issuer:
+            principal = await run_in_threadpool(decode_token, settings, credentials.credentials)
+        else:
+            principal = decode_token(settings, credentials.credentials)
     except TokenConfigError as exc:
         log.error("tokens cannot be verified: %s", exc)
         raise HTTPException(503, "tokens cannot be verified: the service's token settings are unusable") from None
@@ -355,7 +360,7 @@ def require_roles(*roles: str) -> Callable[[Principal], Principal]:
     """FastAPI dependency factory: the caller, or 403 when its role is not one of ``roles``."""
     allowed = frozenset(roles)
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:
         if principal.role not in allowed:
             raise HTTPException(403, f"role {principal.role} may not do this")
         return principal

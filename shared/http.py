@@ -277,7 +277,7 @@ def context_of(principal: Principal, *, operator_id: str | None = None) -> Conte
     )
 
 
-def idempotency_key(
+async def idempotency_key(
     request: Request,
     principal: CurrentPrincipal,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
@@ -288,7 +288,7 @@ def idempotency_key(
     return f"{principal.sub}|{request.method} {request.url.path}|{idempotency_key}"
 
 
-def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+async def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
     """The ``If-Match`` header as the aggregate version the caller last saw (409 when it moved on)."""
     if if_match is None:
         return None
@@ -310,6 +310,6 @@ Offset = Annotated[int, Query(ge=0, le=MAX_POSITION)]
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]
 
 
-def service_of(request: Request) -> Any:
+async def service_of(request: Request) -> Any:
     """The service object its bootstrap built (``app.state.service``), for routes to depend on."""
     return request.app.state.service

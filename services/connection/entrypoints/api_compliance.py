@@ -34,13 +34,13 @@ from shared.principal import Principal
 router = APIRouter(tags=["compliance"])
 
 
-def that_operator(operator_id: PathId, principal: Annotated[Principal, Depends(require_roles("operator"))]) -> Principal:
+async def that_operator(operator_id: PathId, principal: Annotated[Principal, Depends(require_roles("operator"))]) -> Principal:
     """Staff of the operator in the path (another operator's path is a 404)."""
     principal.require_operator(operator_id)
     return principal
 
 
-def reader(operator_id: PathId, principal: Readers) -> Principal:
+async def reader(operator_id: PathId, principal: Readers) -> Principal:
     """Utility roles, auditors and that operator."""
     principal.require_operator(operator_id)
     return principal
