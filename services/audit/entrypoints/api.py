@@ -40,7 +40,14 @@ async def entries(
     return audit.entries(query, principal, limit=limit, start=start)
 
 
-@router.get("/verify", response_model=None)
+@router.get(
+    "/verify",
+    response_model=None,
+    responses={200: {
+        "description": "The report; with ``progress=true`` NDJSON progress lines, then the report",
+        "content": {"application/json": {}, "application/x-ndjson": {"schema": {"type": "string"}}},
+    }},
+)  # fmt: skip
 async def verify(audit: Audit, _: UtilityReaders, progress: bool = False) -> dict[str, Any] | StreamingResponse:
     """Recompute every log from the stored entries and check every signed checkpoint. With ``progress=true``:
     NDJSON lines ``{"done", "total"}`` as it goes, then ``{"report": …}``."""
