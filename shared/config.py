@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.services import SERVICES
+from shared.services import CONSOLE, SERVICES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     connection_port: int = 8102
     notification_port: int = 8103
     audit_port: int = 8104
+    console_port: int = 8100
 
     parked_retry_seconds: float = 5.0
     readiness_max_lag: int = Field(default=1000, ge=0)
@@ -85,6 +86,8 @@ class Settings(BaseSettings):
         k = self.instance if instance is None else instance
         if k == 0:
             return int(getattr(self, f"{service}_port"))
+        if service == CONSOLE:
+            raise ValueError("the console runs as one instance (it keeps no state a second one would share)")
         return self.instance_port_base + 4 * (k - 1) + SERVICES.index(service)
 
     # tokens

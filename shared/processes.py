@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable
 import httpx
 
 from shared.localbroker import broker_module
-from shared.services import CONTAINMENT, SERVICES
+from shared.services import CONSOLE, CONTAINMENT, PROCESSES, SERVICES
 
 STOP_GRACE_SECONDS = 20.0
 SIDE_NICENESS = 10
@@ -326,7 +326,8 @@ class Progress:
 
 @dataclass
 class System:
-    """The four services on free ports, sharing one broker and topic prefix (tests, benchmarks)."""
+    """The four services (and, when asked, the console) on free ports, sharing one broker and topic prefix
+    (tests, benchmarks)."""
 
     bootstrap: str
     prefix: str
@@ -336,11 +337,13 @@ class System:
     ports: dict[str, int] = field(default_factory=dict)
     supervisor: Supervisor | None = None
     instance_port_base: int = 0
+    console: bool = False
+    """Start the web console too (``start()`` without names); tests of the services alone leave it out."""
 
     def env(self) -> dict[str, str]:
         """The environment every service gets."""
         free_port = broker_module().free_port
-        self.ports = self.ports or {service: free_port() for service in SERVICES}
+        self.ports = self.ports or {service: free_port() for service in PROCESSES}
         self.instance_port_base = self.instance_port_base or _free_block(4 * 8)
         # Each service connects as its own principal (``smguard serve`` finds its credentials in the data
         # dir, made by ``start``), never as the super-user this process may be.
@@ -363,7 +366,7 @@ class System:
             env = self.env()
             self.secure(int(env["SMGUARD_TOPIC_PARTITIONS"]))
             self.supervisor = Supervisor(env=env, log_dir=self.data_dir / "logs", url_of=self.url)
-        chosen = services or SERVICES
+        chosen = services or (*SERVICES, *((CONSOLE,) if self.console else ()))
         self.supervisor.start(chosen)
         self.supervisor.wait_ready(chosen, timeout=timeout)
 

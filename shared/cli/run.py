@@ -30,7 +30,7 @@ from shared.kafka.clients import KafkaAccessError
 from shared.kafka.tls import ensure_material, material_folder
 from shared.localbroker import broker_module
 from shared.processes import ServiceExited, StopRequest, Supervisor, parse_name, process_name
-from shared.services import SERVICES
+from shared.services import CONSOLE, PROCESSES
 
 DEV_SMTP_PORT = 8025
 DEV_HES_PORT = 8099
@@ -56,8 +56,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def available_services() -> list[str]:
-    """The services whose code exists in this checkout."""
-    return [s for s in SERVICES if importlib.util.find_spec(f"services.{s}.bootstrap") is not None]
+    """The services (and the console) whose code exists in this checkout."""
+    return [s for s in PROCESSES if importlib.util.find_spec(f"services.{s}.bootstrap") is not None]
 
 
 def _port_busy(host: str, port: int) -> bool:
@@ -180,7 +180,8 @@ def main(args: argparse.Namespace) -> int:
     except (TokenConfigError, ValueError) as exc:
         print(f"smguard run: {exc}", file=sys.stderr)
         return 2
-    names = [process_name(s, k) for k in range(args.instances) for s in available_services()]
+    # further instances share the services' work by partitions; the console is one (it keeps no shared state)
+    names = [process_name(s, k) for k in range(args.instances) for s in available_services() if k == 0 or s != CONSOLE]
     wanted = {name: settings.port_of(*parse_name(name)) for name in names}
     if "SMGUARD_SMTP_HOST" not in os.environ:
         wanted["SMTP catcher"] = int(os.environ.get("SMGUARD_SMTP_PORT", DEV_SMTP_PORT))
@@ -293,7 +294,7 @@ def _print_where(settings: Settings, names: list[str]) -> None:
     print("\nsmguard is running:")
     for name in names:
         base = base_url(settings, *parse_name(name))
-        print(f"  {name:<15} {base}   API docs {base}/docs")
+        print(f"  {name:<15} {base}   " + ("sign in here (browser)" if name == CONSOLE else f"API docs {base}/docs"))
     print("\nA token:  .venv/bin/smguard token --role utility_soc")
     print(f"Logs:     {_log_dir(settings)}/")
     print("A service that dies is started again. Ctrl-C (or SIGTERM) stops everything.", flush=True)

@@ -11,12 +11,12 @@ from shared.auth import TokenConfigError, check_settings
 from shared.config import Settings, get_settings
 from shared.kafka.access import service_credentials
 from shared.logs import configure as configure_logs
-from shared.services import SERVICES, bootstrap
+from shared.services import PROCESSES, bootstrap
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments."""
-    parser.add_argument("service", choices=SERVICES)
+    parser.add_argument("service", choices=PROCESSES)
     parser.add_argument("--port", type=int, help="HTTP port (default: the instance's, e.g. 8101 for the first)")
     parser.add_argument("--instance", type=int, default=None, help="which instance of the service this is (default 0)")
 

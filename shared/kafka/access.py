@@ -19,7 +19,7 @@ from pathlib import Path
 from shared.config import Settings
 from shared.kafka.clients import Access, access, librdkafka_config
 from shared.kafka.tls import ADMIN_USER, BrokerMaterial, material_folder, new_password, write_private
-from shared.services import SERVICES
+from shared.services import CONSOLE, PROCESSES
 from shared.topics import (
     ALL_TOPICS, CONNECTION_COMMANDS, CONNECTION_EVENTS, CONNECTION_STATE, CONTACT_EVENTS, DEAD_LETTERS, EVENT_TOPICS,
     INCIDENT_EVENTS, INCIDENT_STATE, NOTIFICATION_COMMANDS, NOTIFICATION_EVENTS, NOTIFICATION_STATE, OPERATOR_EVENTS,
@@ -27,7 +27,7 @@ from shared.topics import (
 )  # fmt: skip
 
 SOC_CONSUMER = "soc-consumer"
-ROLES = (*SERVICES, SOC_CONSUMER)
+ROLES = (*PROCESSES, SOC_CONSUMER)
 
 # The topics (catalog bases) each service writes, and those it only reads.
 WRITES: dict[str, tuple[str, ...]] = {
@@ -35,12 +35,14 @@ WRITES: dict[str, tuple[str, ...]] = {
     "connection": (CONNECTION_EVENTS, POLICY_EVENTS, OPERATOR_EVENTS, CONNECTION_COMMANDS, CONNECTION_STATE, DEAD_LETTERS),
     "notification": (NOTIFICATION_EVENTS, CONTACT_EVENTS, NOTIFICATION_COMMANDS, NOTIFICATION_STATE, DEAD_LETTERS),
     "audit": (DEAD_LETTERS,),
+    CONSOLE: (DEAD_LETTERS,),
 }
 READS: dict[str, tuple[str, ...]] = {
     "incident": (CONNECTION_EVENTS,),
     "connection": (INCIDENT_EVENTS,),
     "notification": (INCIDENT_EVENTS, CONNECTION_EVENTS, POLICY_EVENTS, OPERATOR_EVENTS),
     "audit": EVENT_TOPICS,
+    CONSOLE: EVENT_TOPICS,  # the live feed it pushes to the SOC's browsers
 }
 
 
@@ -61,7 +63,7 @@ class Rule:
 
 def principal_name(prefix: str, role: str, name: str | None = None) -> str:
     """The user name of a service's principal (``smguard-incident``) or of a named SOC consumer, with the prefix."""
-    if role in SERVICES:
+    if role in PROCESSES:
         return f"{prefix}smguard-{role}"
     if not name:
         raise ValueError("a SOC consumer needs a name")
@@ -75,7 +77,7 @@ def rules(prefix: str, role: str, user: str) -> list[Rule]:
             *(Rule("topic", prefix + base, "literal", ("READ", "DESCRIBE")) for base in EVENT_TOPICS),
             Rule("group", user, "prefixed", ("READ", "DESCRIBE")),  # groups named after the consumer
         ]
-    if role not in SERVICES:
+    if role not in PROCESSES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     own = [Rule("topic", prefix + base, "literal", ("WRITE", "READ", "DESCRIBE", "CREATE", "DESCRIBE_CONFIGS"))
            for base in WRITES[role]]  # fmt: skip
@@ -208,7 +210,7 @@ def setup(settings: Settings) -> dict[str, Credentials]:
     admin_settings = settings.model_copy(update={"kafka_username": a.username, "kafka_sasl_mechanism": a.mechanism})
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # its own event loop: callable from any caller
         pool.submit(asyncio.run, ensure_topics(admin_settings, ALL_TOPICS)).result()
-    return {service: add_user(settings, service) for service in SERVICES}
+    return {service: add_user(settings, service) for service in PROCESSES}
 
 
 def service_credentials(settings: Settings, service: str) -> Credentials | None:
