@@ -12,7 +12,7 @@ BROKER = $(BROKER_PY) infra/kafka/broker.py
 COMPOSE = docker compose -f infra/docker-compose.yml
 
 .DEFAULT_GOAL := help
-.PHONY: help venv python-version kafka-up kafka-down kafka-status test faults run bench schemas up down clean
+.PHONY: help venv browser python-version kafka-up kafka-down kafka-status test faults run bench schemas up down clean
 
 help: ## list the targets
 	@echo "smguard: make <target>"
@@ -51,7 +51,17 @@ kafka-down: ## stop the local Kafka broker
 kafka-status: ## show whether the local Kafka broker runs
 	@$(BROKER) status $(KAFKA_ARGS) || [ $$? -eq 3 ]
 
-test: venv ## run the tests (they start their own broker); PYTEST_ARGS="-k name -x" passes options
+# The console's browser tests drive Debian's Chromium (Playwright cannot download its own browser on a closed
+# network), with CJK fonts so Japanese renders in screenshots. Installed once; skipped when present.
+SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
+browser: ## install Debian's Chromium and CJK fonts for the console's browser tests (skipped when present)
+	@if command -v chromium >/dev/null 2>&1 && [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]; then :; else \
+	  command -v apt-get >/dev/null 2>&1 || { echo "the browser tests need Chromium and CJK fonts: install chromium and fonts-noto-cjk, or set SMGUARD_CHROMIUM"; exit 1; }; \
+	  echo "installing Chromium and CJK fonts for the console's browser tests (once)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null; \
+	fi
+
+test: venv browser ## run the tests (they start their own broker); PYTEST_ARGS="-k name -x" passes options
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 faults: venv ## inject faults (service kills, broker crash and hang) with the long variants; the results table to docs/reliability.md

@@ -22,7 +22,7 @@ from typing import Any, AsyncIterator
 from shared.config import Settings
 from shared.envelope import DecodeError, decode
 from shared.kafka import clients
-from shared.kafka.reader import assign_all, committed_consumer
+from shared.kafka.reader import assign_all, committed_consumer, reached
 from shared.principal import Principal
 from shared.supervision import Supervised
 from shared.topics import CONNECTION_EVENTS, EVENT_TOPICS, INCIDENT_EVENTS
@@ -100,7 +100,7 @@ class LiveFeed:
             for tp in partitions:
                 consumer.seek(tp, max(starts[tp], ends[tp] - BACKLOG_PER_PARTITION))
             backlog: list[FeedItem] = []
-            while not all(await consumer.position(tp) >= ends[tp] for tp in partitions):
+            while not await reached(consumer, ends):
                 for records in (await consumer.getmany(timeout_ms=200, max_records=2000)).values():
                     backlog.extend(self._items(records))
             self.recent.extend(sorted(backlog, key=lambda item: item.time))

@@ -1,0 +1,122 @@
+"""The console in a real browser against the whole running system: the broker, the four services, the console.
+
+Chromium is Debian's (``/usr/bin/chromium``, installed by ``make test``'s setup: Playwright cannot download
+its own browser here), driven by Playwright for Python. The system is started once for every browser test
+(session scope) on its own topic prefix; each test signs in as the role it needs with the development form.
+Screenshots go to ``tests/console/output/`` (ignored by git, kept by CI as artifacts).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from shared.devhes import DevHes
+from shared.devmail import start_catcher
+from shared.localbroker import broker_module
+from shared.processes import System
+from tests.factories import TEST_SECRET
+
+OUTPUT = Path(__file__).parent / "output"
+ENFORCEMENT_SECRET = "console-enforcement-secret-0123456789"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+"""What a root process on a machine with a closed network needs: no sandbox, and no calls home."""
+
+
+def chromium_path() -> str:
+    """Debian's Chromium (or SMGUARD_CHROMIUM); the setup of ``make test`` installs it."""
+    path = os.environ.get("SMGUARD_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail("Chromium is not installed: `make test` installs it (apt-get install chromium fonts-noto-cjk), "
+                    "or set SMGUARD_CHROMIUM to a Chromium binary")  # fmt: skip
+    return path
+
+
+@pytest.fixture(scope="session")
+def console_system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """The four services and the console, started as ``smguard run`` starts them, with mail and HES on disk."""
+    data = tmp_path_factory.mktemp("console")
+    free_port = broker_module().free_port
+    smtp_port, hes_port = free_port(), free_port()
+    catcher = start_catcher(data / "mail", port=smtp_port)
+    hes = DevHes(port=hes_port, secret=ENFORCEMENT_SECRET, folder=data / "hes")
+    hes.start()
+    running = System(
+        bootstrap=kafka_bootstrap,
+        prefix=f"console{uuid.uuid4().hex[:6]}.",
+        data_dir=data / "services",
+        secret=TEST_SECRET,
+        console=True,
+        extra_env={
+            "SMGUARD_SMTP_HOST": "127.0.0.1",
+            "SMGUARD_SMTP_PORT": str(smtp_port),
+            "SMGUARD_ENFORCEMENT_URL": f"http://127.0.0.1:{hes_port}/enforce",
+            "SMGUARD_ENFORCEMENT_SECRET": ENFORCEMENT_SECRET,
+            "SMGUARD_ENFORCEMENT_MODE": "bulk",
+            "SMGUARD_DISPATCH_INTERVAL_SECONDS": "0.2",
+            "SMGUARD_ENFORCEMENT_SWEEP_SECONDS": "0.2",
+        },
+    )
+    try:
+        running.start()
+        running.env()  # the ports are known now
+        running.console_url = running.url("console")  # type: ignore[attr-defined]
+        yield running
+    finally:
+        running.stop()
+        hes.stop()
+        catcher.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the session."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def signed_in(browser: Any, console_system: System, request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    """``signed_in("utility_soc")`` or ``signed_in("operator", "op-1")``: a fresh browser context signed in
+    through the development form, as a page at the role's home. ``lang="en"`` for English."""
+    contexts: list[Any] = []
+
+    def sign_in(role: str, operator_id: str | None = None, *, lang: str = "ja") -> Any:
+        context = browser.new_context(base_url=console_system.console_url, locale="ja-JP" if lang == "ja" else "en-US",
+                                      timezone_id="Asia/Tokyo", viewport={"width": 1400, "height": 1000})  # fmt: skip
+        context.set_default_timeout(20_000)
+        contexts.append(context)
+        page = context.new_page()
+        if lang != "ja":
+            page.goto(f"/lang/{lang}?next=/signin")
+        page.goto("/signin")
+        page.select_option("#role", role)
+        if operator_id:
+            page.fill("#operator_id", operator_id)
+        page.click("form[action='/signin'] button[type=submit]")
+        page.wait_for_load_state()
+        return page
+
+    yield sign_in
+    for context in contexts:
+        context.close()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """A full-page screenshot under tests/console/output/ (a CI artifact)."""
+    OUTPUT.mkdir(exist_ok=True)
+    path = OUTPUT / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
