@@ -18,12 +18,12 @@ from shared.service import create_app
 from services.console.api import ApiError, Services
 from services.console.config import ConsoleSettings
 from services.console.feed import LiveFeed
-from services.console.pages import audit, connections, dashboard, incidents, portal, signin, vulnerabilities
+from services.console.pages import audit, connections, dashboard, incidents, operators, portal, signin, vulnerabilities
 from services.console.sessions import Sessions
 from services.console.web import BadForm, NotAllowed, SignInRequired, error_response
 
 DESCRIPTION = "The web console of smguard: every role's part of the agreement in a browser, in Japanese and English."
-PAGES = (signin, dashboard, incidents, connections, portal, vulnerabilities, audit)
+PAGES = (signin, dashboard, incidents, connections, portal, operators, vulnerabilities, audit)
 STATIC = Path(__file__).parent / "static"
 SECURITY_HEADERS = {
     # htmx and its SSE extension are files of the console; no inline script or style anywhere

@@ -76,6 +76,7 @@ register({
     "nav.incidents": ("インシデント", "Incidents"),
     "nav.connections": ("接続", "Connections"),
     "nav.portal": ("事業者ポータル", "Operator portal"),
+    "nav.operators": ("事業者", "Operators"),
     "nav.vulnerabilities": ("脆弱性の宣言", "Declare a vulnerability"),
     "nav.audit": ("監査", "Audit"),
     "nav.signout": ("サインアウト", "Sign out"),

@@ -34,6 +34,7 @@ NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/portal", "nav.portal", ("operator",)),
     ("/incidents", "nav.incidents", CONSOLE_ROLES),
     ("/connections", "nav.connections", ("utility_soc", "utility_desk", "operator", "auditor")),
+    ("/operators", "nav.operators", ("utility_soc", "utility_desk", "auditor")),
     ("/vulnerabilities/new", "nav.vulnerabilities", ("utility_soc",)),
     ("/audit", "nav.audit", ("auditor", "utility_soc", "utility_desk")),
 )

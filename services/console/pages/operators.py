@@ -1,0 +1,7 @@
+"""The console's operators pages (to be built)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
