@@ -100,6 +100,7 @@ class Rig:
             partitions = os.environ.get("SMGUARD_TOPIC_PARTITIONS") or str(Settings.model_fields["topic_partitions"].default)
             system = System(
                 bootstrap=bootstrap, prefix=f"bench{uuid.uuid4().hex[:6]}.", data_dir=Path(tmp) / "data", secret=SECRET,
+                console=True,  # smguard run starts it: its live feed reads every event topic
                 extra_env={  # what smguard run gives the services (shared/cli/run.py), with this run's peers
                     "SMGUARD_TOPIC_PARTITIONS": partitions,
                     "SMGUARD_SMTP_HOST": "127.0.0.1", "SMGUARD_SMTP_PORT": str(smtp_port),
@@ -111,7 +112,7 @@ class Rig:
             settings = Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=system.prefix, jwt_secret=SECRET,
                                 topic_partitions=int(partitions))  # fmt: skip
             try:
-                say(f"starting the four services on a fresh data dir ({partitions} partitions) …")
+                say(f"starting the four services and the console on a fresh data dir ({partitions} partitions) …")
                 began = time.perf_counter()
                 await asyncio.to_thread(system.start, timeout=180)
                 say(f"  ready after {time.perf_counter() - began:.1f} s")

@@ -48,8 +48,9 @@ def _detail(response: httpx.Response) -> str:
 class Services:
     """HTTP to the services, shared by every request of the console."""
 
-    def __init__(self, settings: Settings, *, timeout: float, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.urls = {s: f"http://{settings.host}:{settings.port_of(s, 0)}" for s in SERVICES}
+    def __init__(self, settings: Settings, *, timeout: float, urls: dict[str, str] | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:  # fmt: skip
+        self.urls = urls or {s: f"http://127.0.0.1:{settings.port_of(s, 0)}" for s in SERVICES}
         self._client = httpx.AsyncClient(timeout=timeout, transport=transport,
                                          limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))  # fmt: skip
 

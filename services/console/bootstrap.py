@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from shared.config import Settings
 from shared.runtime import Runtime
 from shared.service import create_app
+from shared.services import SERVICES
 from services.console.api import ApiError, Services
 from services.console.config import ConsoleSettings
 from services.console.feed import LiveFeed
@@ -54,7 +55,8 @@ def build_app(settings: Settings, *, options: ConsoleSettings | None = None, ser
     runtime = Runtime(settings, service="console")
     feed = LiveFeed(settings, size=options.console_feed_size, max_followers=options.console_max_streams)
     runtime.watch(feed)  # ready once the feed has read the topics' recent events
-    services = services or Services(settings, timeout=options.console_api_timeout_seconds)
+    urls = options.service_urls(settings.host, {s: settings.port_of(s, 0) for s in SERVICES})
+    services = services or Services(settings, timeout=options.console_api_timeout_seconds, urls=urls)
     runtime.add(_Http(services))
     app = create_app(runtime, None, title="smguard console", description=DESCRIPTION, routers=[page.router for page in PAGES])
     app.state.options, app.state.feed, app.state.services = options, feed, services

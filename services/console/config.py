@@ -25,11 +25,21 @@ class ConsoleSettings(BaseSettings):
     """Browsers following the live feed at once; one more gets 503 and reads the page without live updates."""
     console_api_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
     """How long a page waits for a service's answer before it says the service is not answering."""
+    incident_url: str | None = None
+    """Where the console reaches each service (``SMGUARD_INCIDENT_URL`` …); unset: this host's port of it."""
+    connection_url: str | None = None
+    notification_url: str | None = None
+    audit_url: str | None = None
     oidc_client_id: str | None = None
     """The console's client at the identity provider (authorization code with PKCE); needed with an issuer."""
     oidc_client_secret: SecretStr | None = None
     """Only for a confidential client; a public client (PKCE alone) leaves it unset."""
     oidc_scope: str = "openid profile"
+
+    def service_urls(self, host: str, ports: dict[str, int]) -> dict[str, str]:
+        """Each service's base URL: as configured, else ``http://<host>:<port>`` (loopback when listening on all)."""
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        return {s: (getattr(self, f"{s}_url") or f"http://{host}:{port}").rstrip("/") for s, port in ports.items()}
 
     @property
     def secure_cookies(self) -> bool:

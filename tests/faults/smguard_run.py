@@ -13,7 +13,7 @@ from pathlib import Path
 
 from shared.config import REPO_ROOT
 from shared.localbroker import broker_module
-from shared.services import SERVICES
+from shared.services import PROCESSES
 from tests.factories import TEST_SECRET
 
 START_TIMEOUT = 300.0  # a JVM and four services on a busy machine
@@ -77,7 +77,7 @@ class Run:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         free_port = broker_module().free_port
-        self.ports = {service: free_port() for service in SERVICES}
+        self.ports = {service: free_port() for service in PROCESSES}  # the console too: smguard run starts it
         self.kafka_port = _free_pair()
         self.smtp_port, self.hes_port = free_port(), free_port()
         from shared.processes import _free_block

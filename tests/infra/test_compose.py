@@ -1,4 +1,5 @@
-"""The structure of infra/docker-compose.yml, checked against the code (no Docker engine runs here to start it)."""
+"""The structure of infra/docker-compose.yml, checked against the code (no Docker engine runs here to start it):
+every process compose runs — the four services and the console — as the code defines it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 import yaml
 
 from shared.cli import COMMANDS
-from shared.services import SERVICES
+from shared.services import PROCESSES
 from shared import devsecrets
 from shared.auth import check_settings
 from shared.config import REPO_ROOT, Settings
@@ -17,12 +18,12 @@ COMPOSE = yaml.safe_load((REPO_ROOT / "infra" / "docker-compose.yml").read_text(
 
 
 def test_every_service_of_the_code_is_in_compose_and_nothing_else_but_kafka() -> None:
-    assert set(COMPOSE["services"]) - {"kafka", "kafka-secrets", "kafka-setup", "mailcatcher", "jwt-key"} == set(SERVICES)
+    assert set(COMPOSE["services"]) - {"kafka", "kafka-secrets", "kafka-setup", "mailcatcher", "jwt-key"} == set(PROCESSES)
 
 
 def test_each_service_runs_an_existing_command_on_the_port_the_code_defaults_to() -> None:
     defaults = Settings()
-    for service in SERVICES:
+    for service in PROCESSES:
         spec = COMPOSE["services"][service]
         program, command, name = spec["command"]
         assert (program, command, name) == ("smguard", "serve", service)
@@ -38,7 +39,7 @@ def test_services_reach_the_broker_compose_starts_once_their_principals_exist() 
     assert kafka["image"].startswith("apache/kafka:")
     advertised = kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"]
     assert COMPOSE["services"]["kafka-setup"]["depends_on"]["kafka"]["condition"] == "service_healthy"
-    for service in SERVICES:
+    for service in PROCESSES:
         spec = COMPOSE["services"][service]
         bootstrap = spec["environment"]["SMGUARD_KAFKA_BOOTSTRAP_SERVERS"]
         assert bootstrap in advertised
@@ -57,7 +58,7 @@ def test_compose_secures_the_broker_as_make_run_does() -> None:
     secrets = [v for k, v in env.items() if k.endswith("PASSWORD") or k.endswith("PLAIN_SASL_JAAS_CONFIG")]
     # "$$" is compose's escape for "$": Kafka's FileConfigProvider reads them from the broker's secret file.
     assert len(secrets) == 4 and all(v.startswith("$${file:/kafka-broker/broker.properties:") for v in secrets)
-    for service in SERVICES:
+    for service in PROCESSES:
         spec = COMPOSE["services"][service]["environment"]
         assert spec["SMGUARD_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
         assert spec["SMGUARD_KAFKA_USERNAME"] == f"smguard-{service}"
@@ -67,7 +68,7 @@ def test_compose_secures_the_broker_as_make_run_does() -> None:
 
 def test_every_setting_compose_passes_is_one_the_code_reads() -> None:
     known = {f"SMGUARD_{name.upper()}" for name in Settings.model_fields}
-    for service in SERVICES:
+    for service in PROCESSES:
         extra = {k for k in COMPOSE["services"][service]["environment"] if k.startswith("SMGUARD_")}
         service_settings = importlib.import_module(f"services.{service}.config")
         for value in vars(service_settings).values():
@@ -81,7 +82,7 @@ def test_development_tokens_use_a_generated_key_shared_by_the_services_and_publi
     key = COMPOSE["services"]["jwt-key"]
     assert "devsecrets" in " ".join(key["command"])  # 32 random bytes, owner-only, written once
     key_volume = next(v.split(":")[0] for v in key["volumes"] if v.split(":")[1] == "/data")
-    for service in SERVICES:
+    for service in PROCESSES:
         spec = COMPOSE["services"][service]
         env = spec["environment"]
         secret = str(env.get("SMGUARD_JWT_SECRET", ""))

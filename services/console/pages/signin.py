@@ -93,7 +93,7 @@ async def signin(request: Request) -> Response:
     if settings.oidc_issuer:
         return RedirectResponse("/signin/oidc", status_code=303)
     client = request.client.host if request.client else ""
-    if not is_loopback(client):
+    if not is_loopback(client) and not settings.jwt_allow_non_loopback:  # the compose file's published-on-loopback case
         return _signin_page(request, csrf=pending.csrf, error=t("signin.loopback_only", lang), status=403, next_url=pending.next)
     role = str(form.get("role", ""))
     operator_id = str(form.get("operator_id", "")).strip() or None
