@@ -111,6 +111,17 @@ async def test_the_audit_service_reads_every_event_topic_and_writes_none(secured
 
 
 @pytest.mark.integration
+async def test_the_console_reads_the_event_topics_for_its_live_feed_and_writes_none_nor_reads_state(secured: Settings) -> None:
+    await produce(as_service(secured, "incident"), secured.topic(INCIDENT_EVENTS))
+    console = as_service(secured, "console")
+    await consume_one(console, secured.topic(INCIDENT_EVENTS))
+    with pytest.raises(TopicAuthorizationFailedError):
+        await produce(console, secured.topic(INCIDENT_EVENTS))
+    with pytest.raises(TopicAuthorizationFailedError):
+        await consume_one(console, secured.topic(INCIDENT_STATE))  # snapshots (with sealed secrets) are not for it
+
+
+@pytest.mark.integration
 async def test_a_soc_consumer_reads_the_event_topics_in_its_own_groups_only(secured: Settings) -> None:
     await produce(as_service(secured, "incident"), secured.topic(INCIDENT_EVENTS))
     credentials = add_user(secured, SOC_CONSUMER, "soc-siem")
