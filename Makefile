@@ -12,7 +12,7 @@ BROKER = $(BROKER_PY) infra/kafka/broker.py
 COMPOSE = docker compose -f infra/docker-compose.yml
 
 .DEFAULT_GOAL := help
-.PHONY: help venv browser python-version kafka-up kafka-down kafka-status test faults run bench schemas up down clean
+.PHONY: help venv browser screenshots python-version kafka-up kafka-down kafka-status test faults run bench schemas up down clean
 
 help: ## list the targets
 	@echo "smguard: make <target>"
@@ -54,12 +54,18 @@ kafka-status: ## show whether the local Kafka broker runs
 # The console's browser tests drive Debian's Chromium (Playwright cannot download its own browser on a closed
 # network), with CJK fonts so Japanese renders in screenshots. Installed once; skipped when present.
 SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
+AXE_VERSION = 4.14.1
+AXE = .cache/axe-core-$(AXE_VERSION)/axe.min.js
 browser: ## install Debian's Chromium and CJK fonts for the console's browser tests (skipped when present)
 	@if command -v chromium >/dev/null 2>&1 && [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]; then :; else \
 	  command -v apt-get >/dev/null 2>&1 || { echo "the browser tests need Chromium and CJK fonts: install chromium and fonts-noto-cjk, or set SMGUARD_CHROMIUM"; exit 1; }; \
 	  echo "installing Chromium and CJK fonts for the console's browser tests (once)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null; \
 	fi
+	@# axe-core checks each page for accessibility problems (labels, contrast, roles) in the browser tests
+	@[ -f $(AXE) ] || { command -v npm >/dev/null 2>&1 || { echo "the browser tests need npm to fetch axe-core $(AXE_VERSION)"; exit 1; }; \
+	  mkdir -p .cache && (cd .cache && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && mkdir -p axe-core-$(AXE_VERSION) && \
+	  tar xzf axe-core-$(AXE_VERSION).tgz -C axe-core-$(AXE_VERSION) --strip-components=1 && rm axe-core-$(AXE_VERSION).tgz); }
 
 test: venv browser ## run the tests (they start their own broker); PYTEST_ARGS="-k name -x" passes options
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -73,6 +79,12 @@ run: venv ## start the local broker and all services
 
 bench: venv ## measure the whole system as smguard run starts it, against the bare client loop and the goals (BENCH_ONLY, BENCH_SECONDS, BENCH_RATES, BENCH_METERS, BENCH_BURST, BENCH_FLEET, BENCH_BULK, BENCH_REPLAY_EVENTS); figures to bench/results/ and docs/performance.md
 	$(VENV)/bin/python -m bench
+
+screenshots: venv browser ## regenerate the console's screenshots in docs/images/ (the README shows them) from its browser tests
+	$(VENV)/bin/pytest tests/console/test_story.py -q $(PYTEST_ARGS)
+	mkdir -p docs/images
+	cp tests/console/output/story-dashboard.png docs/images/console-dashboard.png
+	cp tests/console/output/story-incident.png docs/images/console-incident.png
 
 schemas: venv ## regenerate the event schemas
 	$(VENV)/bin/smguard schemas

@@ -23,6 +23,8 @@ from shared.processes import System
 from tests.factories import TEST_SECRET
 
 OUTPUT = Path(__file__).parent / "output"
+AXE = Path(__file__).resolve().parents[2] / ".cache" / "axe-core-4.14.1" / "axe.min.js"
+"""axe-core, fetched by ``make test``'s setup (``make browser``): the accessibility rules browsers' own audits use."""
 ENFORCEMENT_SECRET = "console-enforcement-secret-0123456789"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
@@ -120,3 +122,24 @@ def screenshot(page: Any, name: str) -> Path:
     path = OUTPUT / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def accessibility_problems(page: Any) -> list[str]:
+    """What axe-core finds wrong on the page as it is (WCAG 2.1 A and AA: labels, contrast, names, roles,
+    headings, keyboard): one line per rule broken, with where. The console's CSP forbids injected scripts,
+    so the check runs in a copy of the page opened in a context that bypasses CSP, with the same cookies."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: `make browser` (run by `make test`) fetches axe-core")
+    context = page.context.browser.new_context(bypass_csp=True, base_url=None, locale="ja-JP")
+    try:
+        context.add_cookies(page.context.cookies())
+        probe = context.new_page()
+        probe.goto(page.url)
+        probe.add_script_tag(path=str(AXE))
+        result = probe.evaluate(
+            "async () => (await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}}))"
+            ".violations.map(v => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')}`)"
+        )
+        return list(result)
+    finally:
+        context.close()

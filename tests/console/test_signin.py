@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.console.conftest import screenshot
+from tests.console.conftest import accessibility_problems, screenshot
 
 pytestmark = pytest.mark.integration
 
@@ -19,6 +19,7 @@ def test_the_sign_in_page_is_japanese_first_with_english_alongside(browser, cons
     assert page.locator("html").get_attribute("lang") == "ja"
     assert page.get_by_role("heading", name="サインイン", exact=True).is_visible()
     screenshot(page, "signin")
+    assert accessibility_problems(page) == []
     page.get_by_role("link", name="English").click()
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.get_by_role("heading", name="Sign in", exact=True).is_visible()
