@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -87,7 +88,8 @@ def main(args: argparse.Namespace, settings: Settings | None = None, *, out: Tex
     except (KafkaAccessError, TimeoutError) as exc:
         return _fail(str(exc))
     except KafkaConnectionError as exc:
-        return _fail(f"cannot reach the Kafka broker at {access(settings).describe()}: {exc}")
+        return _fail(f"cannot connect to the Kafka broker at {access(settings).describe()} (not running, out of reach, "
+                     f"or refusing these credentials): {exc}")  # fmt: skip
     except SaslAuthenticationFailed:
         return _fail(f"the broker refused the credentials of {access(settings).username} (SMGUARD_KAFKA_USERNAME / _PASSWORD)")
     except TopicAuthorizationFailedError:
@@ -117,20 +119,19 @@ async def tail(settings: Settings, args: argparse.Namespace, out: TextIO) -> int
     topics = [settings.topic(base) for base in topics_of(args.types)]
     renderer = Renderer(selection, args.format, utc=args.utc)
     group = group_id(settings, args.group) if args.group else None
-    consumer = committed_consumer(access(settings), group_id=group, fetch_max_bytes=8 * 1024 * 1024,
-                                  auto_offset_reset="earliest" if args.start == "beginning" else "latest")  # fmt: skip
+    consumer = committed_consumer(access(settings), group_id=group, fetch_max_bytes=8 * 1024 * 1024)
+    progress = _Progress(consumer, args.start)
+    await _start(consumer)
     try:
-        await consumer.start()
-        ends = await _place(consumer, topics, args.start, group=group, until_end=args.until_end)
-        who = f" as {access(settings).username}" if access(settings).uses_sasl else ""
-        print(f"smguard tail: {'reading' if args.until_end else 'following'} {len(topics)} topics from "
-              f"{_describe(args.start)}{who}{f' in group {group}' if group else ''}", file=sys.stderr, flush=True)  # fmt: skip
-        printed, done = 0, {}
+        ends = await _place(consumer, topics, progress, group=group, until_end=args.until_end)
+        print(f"smguard tail: {'reading' if args.until_end else 'following'} {len(topics)} topics from {_describe(args.start)}"
+              f"{_who(settings)}{f' in group {group} (or where it stopped)' if group else ''}", file=sys.stderr, flush=True)  # fmt: skip
+        printed = 0
         while not (ends and await reached(consumer, ends)):
             fetched = await consumer.getmany(timeout_ms=500, max_records=BATCH)
             for tp, records in fetched.items():
                 for record in records:
-                    done[tp] = record.offset + 1
+                    progress.done[tp] = record.offset + 1
                     try:
                         text = renderer.render(record.value, record.key)
                     except DecodeError as exc:
@@ -141,67 +142,86 @@ async def tail(settings: Settings, args: argparse.Namespace, out: TextIO) -> int
                         out.write(text + "\n")
                         printed += 1
                         if args.limit and printed >= args.limit:
-                            return await _finish(consumer, out, done if group else None)
-            await _finish(consumer, out, done if group else None)
-            done = {}
-            if group and args.until_end and ends is None and consumer.assignment():
-                ends = await consumer.end_offsets(list(consumer.assignment()))
+                            out.flush()
+                            return await progress.commit() if group else 0
+            out.flush()
+            if group:
+                await progress.commit()
+                if args.until_end and ends is None and consumer.assignment():
+                    ends = await consumer.end_offsets(list(consumer.assignment()))
         return 0
     finally:
         await consumer.stop()
 
 
-async def _place(consumer, topics: list[str], start: Start, *, group: str | None, until_end: bool):  # noqa: ANN001, ANN202
-    """Put the consumer where it starts; the end offsets it stops at (with --until-end, once known)."""
+async def _start(consumer) -> None:  # noqa: ANN001
+    """Start the consumer; one that failed to start is closed (aiokafka may cancel its own tasks as it closes)."""
+    try:
+        await consumer.start()
+    except BaseException:
+        with contextlib.suppress(KafkaError, asyncio.CancelledError):
+            await consumer.stop()
+        raise
+
+
+async def _place(consumer, topics: list[str], progress: "_Progress", *, group: str | None, until_end: bool):  # noqa: ANN001, ANN202
+    """Put the consumer where it starts; the end offsets it stops at (with --until-end; in a group, once assigned)."""
     if group:
-        consumer.subscribe(topics, listener=_StartAt(consumer, start))
+        consumer.subscribe(topics, listener=progress)
         return None
     partitions = await assign_all(consumer, topics, timeout=15.0)
-    if start == "beginning":
-        await consumer.seek_to_beginning(*partitions)
-    elif start == "now":
-        await consumer.seek_to_end(*partitions)
-    else:
-        await _seek_to_time(consumer, partitions, start)
+    for tp, offset in (await _starts(consumer, partitions, progress.start)).items():
+        consumer.seek(tp, offset)
     return await consumer.end_offsets(partitions) if until_end else None
 
 
-async def _seek_to_time(consumer, partitions, moment: datetime) -> None:  # noqa: ANN001
-    """Each partition at its first record written at or after ``moment`` (its end when there is none)."""
-    found = await consumer.offsets_for_times({tp: int(moment.timestamp() * 1000) for tp in partitions})
-    at_end = [tp for tp in partitions if found.get(tp) is None]
-    for tp, where in found.items():
-        if where is not None:
-            consumer.seek(tp, where.offset)
-    if at_end:
-        await consumer.seek_to_end(*at_end)
+async def _starts(consumer, partitions: list, start: Start) -> dict:  # noqa: ANN001
+    """Where each partition starts: its beginning, its end (the last committed transaction), or its first record
+    written at or after a time (its end when there is none)."""
+    if start == "beginning":
+        return await consumer.beginning_offsets(partitions)
+    ends = await consumer.end_offsets(partitions)
+    if start == "now":
+        return ends
+    found = await consumer.offsets_for_times({tp: int(start.timestamp() * 1000) for tp in partitions})
+    return {tp: found[tp].offset if found.get(tp) is not None else ends[tp] for tp in partitions}
 
 
-class _StartAt(ConsumerRebalanceListener):
-    """In a group: a partition the group has no committed offset for starts at ``--from`` (a time needs a seek)."""
+class _Progress(ConsumerRebalanceListener):
+    """In a group: where each assigned partition was read to, committed after it was printed; a partition the
+    group has never committed starts at ``--from`` (and is committed there, so a later run resumes from it)."""
 
     def __init__(self, consumer, start: Start) -> None:  # noqa: ANN001
         self.consumer, self.start = consumer, start
+        self.done: dict = {}
+        self._committed: dict = {}
 
     async def on_partitions_revoked(self, revoked) -> None:  # noqa: ANN001
-        """Nothing to do: what was printed is committed after each batch."""
+        await self.commit()
+        for tp in revoked:
+            self.done.pop(tp, None)
+            self._committed.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned) -> None:  # noqa: ANN001
-        if isinstance(self.start, datetime):
-            fresh = [tp for tp in assigned if await self.consumer.committed(tp) is None]
-            if fresh:
-                await _seek_to_time(self.consumer, fresh, self.start)
+        fresh = [tp for tp in assigned if await self.consumer.committed(tp) is None]
+        for tp, offset in (await _starts(self.consumer, fresh, self.start) if fresh else {}).items():
+            self.consumer.seek(tp, offset)
+            self.done[tp] = offset
+
+    async def commit(self) -> int:
+        """Commit what changed since the last commit: at least once, never before it was written."""
+        changed = {tp: offset for tp, offset in self.done.items() if self._committed.get(tp) != offset}
+        if changed:
+            try:
+                await self.consumer.commit(changed)
+                self._committed |= changed
+            except CommitFailedError as exc:  # a rebalance took the partitions: their next owner reads them again
+                print(f"smguard tail: could not commit (the group rebalanced): {exc}", file=sys.stderr)
+        return 0
 
 
-async def _finish(consumer, out: TextIO, done: dict | None) -> int:  # noqa: ANN001
-    """Flush what was printed, then (in a group) commit it: at least once, never before it was written."""
-    out.flush()
-    if done:
-        try:
-            await consumer.commit(done)
-        except CommitFailedError as exc:  # a rebalance took the partitions: their next owner reads them again
-            print(f"smguard tail: could not commit (the group rebalanced): {exc}", file=sys.stderr)
-    return 0
+def _who(settings: Settings) -> str:
+    return f" as {access(settings).username}" if access(settings).uses_sasl else ""
 
 
 def _describe(start: Start) -> str:
