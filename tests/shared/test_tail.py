@@ -13,8 +13,6 @@ import sys
 from datetime import datetime
 
 import pytest
-from aiokafka.errors import KafkaError
-from pydantic import SecretStr
 
 from shared.cli import tail
 from shared.config import Settings
@@ -22,12 +20,11 @@ from shared.envelope import encode, kafka_headers
 from shared.events.connection import SealedSecrets
 from shared.events.notification import NotificationQueued, Recipient
 from shared.kafka import clients
-from shared.kafka.access import SOC_CONSUMER, add_user
 from shared.kafka.admin import ensure_topics
 from shared.topics import INCIDENT_EVENTS
 from tests.factories import (
-    StandInWriter, connection_blocked, connection_registered, envelope, eventually, free_port, incident_opened,
-    make_settings, operator_onboarded, report_overdue, uid,
+    StandInWriter, connection_blocked, connection_registered, envelope, free_port, incident_opened, make_settings,
+    operator_onboarded, report_overdue, soc_principal, uid,
 )  # fmt: skip
 
 SEALED = SealedSecrets(ciphertext="CIPHERTEXT-3c1d", fingerprint="fp", hints={"auth_id": "AU…01"})
@@ -45,25 +42,6 @@ async def run_tail(settings: Settings, *argv: str) -> list[str]:
     code = await asyncio.to_thread(tail.main, _parse(*argv), settings, out=out)
     assert code == 0
     return out.getvalue().splitlines()
-
-
-async def as_soc(settings: Settings) -> Settings:
-    """The same deployment, connected as a read-only SOC principal (once the broker knows its new credential)."""
-    credentials = await asyncio.to_thread(add_user, settings, SOC_CONSUMER, "soc-siem")
-    soc = settings.model_copy(update={"kafka_username": credentials.user, "kafka_password": SecretStr(credentials.password)})
-
-    async def accepted() -> bool:
-        probe = clients.producer(soc)  # a producer: it may connect, not write
-        try:
-            await probe.start()
-            return True
-        except KafkaError:  # the credential reaches the broker's authenticator a moment after it was made
-            return False
-        finally:
-            await probe.stop()
-
-    await eventually(accepted, what="the broker accepts the SOC principal's credential")
-    return soc
 
 
 async def write_story(settings: Settings) -> dict[str, list]:
@@ -94,7 +72,7 @@ async def write_story(settings: Settings) -> dict[str, list]:
 async def test_from_the_beginning_to_the_end_it_prints_exactly_the_chosen_events_in_each_format(settings, capsys) -> None:
     story = await write_story(settings)
     everything = [e for events in story.values() for e in events]
-    soc = await as_soc(settings)
+    soc = await soc_principal(settings)
 
     written = await run_tail(soc, "--from", "beginning", "--until-end")
     assert sorted(written) == sorted(encode(e).value.decode() for e in everything)  # each record's value as written
@@ -129,7 +107,7 @@ async def test_from_a_time_it_starts_at_the_first_event_written_then(settings) -
                                          timestamp_ms=int(datetime.fromisoformat(at).timestamp() * 1000))  # fmt: skip
     finally:
         await producer.stop()
-    soc = await as_soc(settings)
+    soc = await soc_principal(settings)
     shown = await run_tail(soc, "--from", "2026-02-01T09:00:00+09:00", "--until-end", "--format", "ecs")
     assert [json.loads(text)["event"]["id"] for text in shown] == [late.id]
 
@@ -137,7 +115,7 @@ async def test_from_a_time_it_starts_at_the_first_event_written_then(settings) -
 @pytest.mark.integration
 async def test_in_a_group_a_second_run_resumes_after_what_the_first_printed(settings) -> None:
     story = await write_story(settings)
-    soc = await as_soc(settings)
+    soc = await soc_principal(settings)
     first = await run_tail(soc, "--group", "siem", "--from", "beginning", "--limit", "2")
     rest = await run_tail(soc, "--group", "siem", "--until-end")
     ids = [json.loads(text)["id"] for text in first + rest]
@@ -147,7 +125,7 @@ async def test_in_a_group_a_second_run_resumes_after_what_the_first_printed(sett
 @pytest.mark.integration
 async def test_it_follows_new_events_as_they_are_written_and_ctrl_c_ends_it_cleanly(settings) -> None:
     await ensure_topics(settings)
-    soc = await as_soc(settings)
+    soc = await soc_principal(settings)
     env = {**os.environ, "SMGUARD_KAFKA_BOOTSTRAP_SERVERS": soc.kafka_bootstrap_servers, "SMGUARD_TOPIC_PREFIX": soc.topic_prefix,
            "SMGUARD_DATA_DIR": str(soc.data_dir), "SMGUARD_KAFKA_USERNAME": soc.kafka_username or "",
            "SMGUARD_KAFKA_PASSWORD": soc.kafka_password.get_secret_value()}  # fmt: skip
