@@ -74,7 +74,7 @@ run: venv ## start the local broker and all services
 bench: venv ## measure the whole system as smguard run starts it, against the bare client loop and the goals (BENCH_ONLY, BENCH_SECONDS, BENCH_RATES, BENCH_METERS, BENCH_BURST, BENCH_FLEET, BENCH_BULK, BENCH_REPLAY_EVENTS); figures to bench/results/ and docs/performance.md
 	$(VENV)/bin/python -m bench
 
-schemas: venv ## regenerate the event schemas
+schemas: venv ## regenerate the event schemas and the ECS table of docs/soc-integration.md
 	$(VENV)/bin/smguard schemas
 
 up: ## docker compose: build and start Kafka and the services
