@@ -124,34 +124,44 @@ async def tail(settings: Settings, args: argparse.Namespace, out: TextIO) -> int
     await _start(consumer)
     try:
         ends = await _place(consumer, topics, progress, group=group, until_end=args.until_end)
-        print(f"smguard tail: {'reading' if args.until_end else 'following'} {len(topics)} topics from {_describe(args.start)}"
-              f"{_who(settings)}{f' in group {group} (or where it stopped)' if group else ''}", file=sys.stderr, flush=True)  # fmt: skip
-        printed = 0
+        where = (f"in group {group}{_who(settings)}, from where it stopped (a partition it never read: from {_describe(args.start)})"
+                 if group else f"from {_describe(args.start)}{_who(settings)}")  # fmt: skip
+        print(f"smguard tail: {'reading' if args.until_end else 'following'} {len(topics)} topics {where}", file=sys.stderr, flush=True)
+        printer = _Printer(renderer, out, args.limit)
         while not (ends and await reached(consumer, ends)):
             fetched = await consumer.getmany(timeout_ms=500, max_records=BATCH)
-            for tp, records in fetched.items():
-                for record in records:
-                    progress.done[tp] = record.offset + 1
-                    try:
-                        text = renderer.render(record.value, record.key)
-                    except DecodeError as exc:
-                        print(f"smguard tail: skipped the record at {tp.topic}/{tp.partition}@{record.offset}: "
-                              f"{renderer.clean(exc)}", file=sys.stderr)  # fmt: skip
-                        continue
-                    if text is not None:
-                        out.write(text + "\n")
-                        printed += 1
-                        if args.limit and printed >= args.limit:
-                            out.flush()
-                            return await progress.commit() if group else 0
+            full = any(printer.take(progress, tp, record) for tp, records in fetched.items() for record in records)
             out.flush()
             if group:
                 await progress.commit()
-                if args.until_end and ends is None and consumer.assignment():
-                    ends = await consumer.end_offsets(list(consumer.assignment()))
+            if full:
+                return 0
+            if group and args.until_end and ends is None and consumer.assignment():
+                ends = await consumer.end_offsets(list(consumer.assignment()))
         return 0
     finally:
         await consumer.stop()
+
+
+class _Printer:
+    """Writes the chosen events of each record, up to the limit; reports and skips a record it cannot read."""
+
+    def __init__(self, renderer: Renderer, out: TextIO, limit: int | None) -> None:
+        self.renderer, self.out, self.limit, self.printed = renderer, out, limit, 0
+
+    def take(self, progress: "_Progress", tp, record) -> bool:  # noqa: ANN001
+        """Handle one record (marking it read); True once the limit is reached (the caller takes no more)."""
+        progress.done[tp] = record.offset + 1
+        try:
+            text = self.renderer.render(record.value, record.key)
+        except DecodeError as exc:
+            print(f"smguard tail: skipped the record at {tp.topic}/{tp.partition}@{record.offset}: "
+                  f"{self.renderer.clean(exc)}", file=sys.stderr)  # fmt: skip
+            return False
+        if text is not None:
+            self.out.write(text + "\n")
+            self.printed += 1
+        return bool(self.limit and self.printed >= self.limit)
 
 
 async def _start(consumer) -> None:  # noqa: ANN001
