@@ -110,40 +110,38 @@ def _bounded(values: list[Any]) -> list[str]:
     return list(dict.fromkeys(str(value) for value in values if value))[:RELATED_MAX]
 
 
+def _event(envelope: Envelope, data: dict[str, Any]) -> dict[str, Any]:
+    """The ``event.*`` fields: the mapping's categorization, the envelope's ids, the severity the event states."""
+    name, entry = envelope.type, MAPPING[envelope.type]
+    event: dict[str, Any] = {
+        "kind": entry.kind, "category": list(entry.category), "type": list(entry.type),
+        "action": re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower(), "code": name, "id": envelope.id,
+        "dataset": f"smguard.{dataset(name)}", "module": "smguard", "provider": envelope.source, "sequence": envelope.sequence,
+        "severity": SEVERITY.get(str(data.get("severity"))), "outcome": entry.outcome,
+    }  # fmt: skip
+    return {key: value for key, value in event.items() if value not in (None, [])}
+
+
 def to_ecs(envelope: Envelope, data: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ECS document of a decoded event (``data``: its ``payload``, when already made)."""
     data = payload(envelope.event) if data is None else data
     name, entry = envelope.type, MAPPING[envelope.type]
     operators, incidents, connections = operator_ids(envelope, data), incident_ids(envelope, data), connection_ids(envelope, data)
-    event: dict[str, Any] = {
-        "kind": entry.kind, "category": list(entry.category), "type": list(entry.type),
-        "action": re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower(), "code": name, "id": envelope.id,
-        "dataset": f"smguard.{dataset(name)}", "module": "smguard", "provider": envelope.source, "sequence": envelope.sequence,
-    }  # fmt: skip
-    if not entry.category:
-        del event["category"], event["type"]
-    if data.get("severity") in SEVERITY:
-        event["severity"] = SEVERITY[data["severity"]]
-    if entry.outcome:
-        event["outcome"] = entry.outcome
     labels = {"subject": envelope.subject, "schema_version": str(type(envelope.event).schema_version),
               "correlation_id": envelope.correlation_id, "causation_id": envelope.causation_id,
               "incident_id": incidents[0] if len(incidents) == 1 else None,
               "connection_id": connections[0] if len(connections) == 1 else None}  # fmt: skip
+    related = {"user": _bounded([envelope.actor, *(_get(data, path) for path in _PEOPLE)]),
+               "hosts": _bounded([*connections, *(data.get("smart_meter_ids") or [])])}  # fmt: skip
     document: dict[str, Any] = {
-        "@timestamp": _time(envelope.time),
-        "ecs": {"version": ECS_VERSION},
-        "message": summary(entry.summary, data),
-        "event": event,
-        "labels": {key: str(value) for key, value in labels.items() if value},
-        "related": {"user": _bounded([envelope.actor, *(_get(data, path) for path in _PEOPLE)]),
-                    "hosts": _bounded([*connections, *(data.get("smart_meter_ids") or [])])},
+        "@timestamp": _time(envelope.time), "ecs": {"version": ECS_VERSION}, "message": summary(entry.summary, data),
+        "event": _event(envelope, data), "labels": {key: str(value) for key, value in labels.items() if value},
+        "related": {key: values for key, values in related.items() if values},
         "smguard": {"event_type": name, "subject": envelope.subject, "sequence": envelope.sequence,
                     "schema_version": type(envelope.event).schema_version, "source": envelope.source,
                     "operator_ids": _bounded(operators), "incident_ids": _bounded(incidents),
                     "connection_ids": _bounded(connections), dataset(name): data},
     }  # fmt: skip
-    document["related"] = {key: values for key, values in document["related"].items() if values}
     if len(operators) == 1:
         document["organization"] = {"id": operators[0]}
     if envelope.actor:
