@@ -86,7 +86,7 @@ screenshots: venv browser ## regenerate the console's screenshots in docs/images
 	cp tests/console/output/story-dashboard.png docs/images/console-dashboard.png
 	cp tests/console/output/story-incident.png docs/images/console-incident.png
 
-schemas: venv ## regenerate the event schemas
+schemas: venv ## regenerate the event schemas and the ECS table of docs/soc-integration.md
 	$(VENV)/bin/smguard schemas
 
 up: ## docker compose: build and start Kafka and the services

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 import httpx
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from shared.kafka import clients
 from shared.auth import mint_token
@@ -28,6 +30,7 @@ from shared.events.connection import ConnectionBlocked, ConnectionRegistered, Se
 from shared.events.incident import IncidentOpened, ReportOverdue
 from shared.events.operator import OperatorOnboarded
 from shared.events.values import Actor
+from shared.kafka.access import SOC_CONSUMER, add_user
 from shared.kafka.admin import ensure_topics
 
 TEST_SECRET = "test-signing-key-not-for-production-0123456789"
@@ -181,6 +184,25 @@ class StandInWriter:
                     headers=kafka_headers(message),
                 )  # fmt: skip
         return envelopes
+
+
+async def soc_principal(settings: Settings, name: str = "soc-siem") -> Settings:
+    """The same deployment, connected as a read-only SOC principal (once the broker knows its new credential)."""
+    credentials = await asyncio.to_thread(add_user, settings, SOC_CONSUMER, name)
+    soc = settings.model_copy(update={"kafka_username": credentials.user, "kafka_password": SecretStr(credentials.password)})
+
+    async def accepted() -> bool:
+        probe = clients.producer(soc)  # a producer: it may connect, not write
+        try:
+            await probe.start()
+            return True
+        except KafkaError:  # the credential reaches the broker's authenticator a moment after it was made
+            return False
+        finally:
+            await probe.stop()
+
+    await eventually(accepted, what="the broker accepts the SOC principal's credential")
+    return soc
 
 
 # --------------------------------------------------------------------------- time

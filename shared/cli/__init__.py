@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("shared.cli.demo", "play the agreement's story against the running system, step by step"),
     "kafka-user": ("shared.cli.kafka_user", "the broker's principals: each service's, and read-only ones for the SOC's consumers"),
     "secrets": ("shared.cli.secrets", "the connection secrets key ring: rotate-key, reseal, keys, retire-key"),
+    "tail": ("shared.cli.tail", "follow the event topics as a SOC consumer would: CloudEvents, readable lines or ECS"),
     "mail": ("shared.cli.mail", "list the e-mails the development SMTP catcher of 'smguard run' received"),
 }
 

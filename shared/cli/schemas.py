@@ -1,4 +1,5 @@
-"""``smguard schemas``: regenerate docs/events from the event catalog (``--check`` only compares)."""
+"""``smguard schemas``: regenerate docs/events and the ECS table of docs/soc-integration.md from the event catalog
+(``--check`` only compares)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 
 from shared.config import REPO_ROOT
 from shared.schemas import OUTPUT_DIR, render, stale_files
+from shared.soc import doc
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """Write (or check) the schemas."""
     if args.check:
-        stale = stale_files()
+        stale = stale_files() + ([doc.PATH] if doc.is_stale() else [])
         for path in stale:
             print(f"stale: {path.relative_to(REPO_ROOT)}")
         return 1 if stale else 0
@@ -26,5 +28,6 @@ def main(args: argparse.Namespace) -> int:
     files = render()
     for path, text in files.items():
         path.write_text(text)
-    print(f"wrote {len(files)} files under {OUTPUT_DIR.relative_to(REPO_ROOT)}/")
+    doc.write()
+    print(f"wrote {len(files)} files under {OUTPUT_DIR.relative_to(REPO_ROOT)}/ and the ECS table of {doc.PATH.relative_to(REPO_ROOT)}")
     return 0
