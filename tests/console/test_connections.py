@@ -6,6 +6,7 @@ no secret typed into a form ever comes back in a page."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import date, datetime, timedelta, timezone
 from uuid import uuid4
 
@@ -44,6 +45,27 @@ def reported(system, operator_id: str) -> str:
     answer = httpx.post(f"{system.url('incident')}/incidents", headers=bearer("operator", operator_id), json=body)
     assert answer.status_code == 201, answer.text
     return answer.json()["id"]
+
+
+def cleared(system, incident_id: str) -> None:
+    """The SOC files the cause report and clears the incident (through the incident service's API)."""
+    url, soc = f"{system.url('incident')}/incidents/{incident_id}", bearer("utility_soc")
+    cause = {"cause": "設定の誤り", "countermeasure": "認証情報を更新", "countermeasure_plan": "全端末で実施",
+             "recurrence_prevention": "手順書を改訂"}  # fmt: skip
+    assert httpx.post(f"{url}/reports/cause", headers=soc, json=cause).status_code == 201
+    answer = httpx.post(f"{url}/clear", headers=soc, json={"summary": "解消しました"})
+    assert answer.status_code == 200, answer.text
+
+
+def awaiting_approval(system, connection_id: str, operator_id: str, *, within: float = 30.0) -> None:
+    """Poll (with a deadline) until the connection service has seen the clearing: the connection awaits approval."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        found = httpx.get(f"{system.url('connection')}/connections/{connection_id}", headers=bearer("operator", operator_id))
+        if found.json()["status"] == "awaiting_approval":
+            return
+        time.sleep(0.1)  # the poll's interval, as tests.factories.eventually's
+    pytest.fail(f"connection {connection_id} still {found.json()['status']} after the clearing")
 
 
 def no_secret_in(page) -> None:
@@ -146,15 +168,22 @@ def test_the_soc_blocks_a_connection_after_confirming_and_each_side_sees_who_mus
     assert soc.get_by_role("link", name=incident_id).is_visible()
     missing = soc.locator("p.missing")
     assert "電力会社側" in missing.inner_text() and "事業者側" in missing.inner_text()
-    soc.get_by_role("button", name=re.compile("再接続を承認")).click()  # the incident is not cleared: 409, said plainly
-    assert soc.get_by_text("まだ承認できません").is_visible()
+    assert soc.get_by_text("どちらの側も承認できません").is_visible()  # blocked: nobody approves before clearing
+    assert soc.get_by_role("button", name=re.compile("再接続を承認")).count() == 0
     no_secret_in(soc)
-    soc.goto(f"/connections/{connection_id}")
     screenshot(soc, "connection")
+
+    cleared(console_system, incident_id)
+    awaiting_approval(console_system, connection_id, operator_id)
+    soc.reload()
+    soc.get_by_role("button", name="再接続を承認(電力会社側)").click()
+    soc.wait_for_url(re.compile(rf"/connections/{connection_id}\?notice="))
+    assert soc.locator("p.missing").inner_text().split(":")[-1].strip() == "事業者側"
 
     operator = signed_in("operator", operator_id)
     operator.goto(f"/connections/{connection_id}")
-    assert operator.locator("h1 .status-blocked").is_visible()
-    assert "事業者側" in operator.locator("p.missing").inner_text()
+    assert operator.locator("h1 .status-awaiting_approval").is_visible()
+    assert "事業者側" in operator.locator("p.missing").inner_text() and "電力会社側" not in operator.locator("p.missing").inner_text()
+    assert operator.get_by_role("button", name="再接続を承認(事業者側)").is_visible()
     assert operator.get_by_role("heading", name="接続を遮断").count() == 0  # only the SOC blocks
     no_secret_in(operator)

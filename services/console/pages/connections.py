@@ -29,7 +29,7 @@ REASONS = ("serious_vulnerability", "unauthorized_access", "abnormal_communicati
 SECRETS = ("auth_id", "password", "pairing_id")
 READ_AT_MOST = 500
 """The most connections one list page reads from the service (its own page bound); narrower filters show the rest."""
-SORTS = ("registered_at", "status", "operator_id", "maker", "model", "firmware", "meters")
+SORTS = ("registered_at", "status", "operator_id", "kind", "maker", "model", "firmware", "meters")
 
 register({
     "connections.title": ("接続一覧", "Connections"),
