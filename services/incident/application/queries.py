@@ -15,6 +15,7 @@ from services.incident.projections.queries import (
     concerned,
     for_reader,
     page,
+    report_due,
     summary,
     tags_for,
     visible,
@@ -27,7 +28,8 @@ async def incident(svc: IncidentService, incident_id: str, *, by: Principal) -> 
     own = by.operator_id if by.role == "operator" else None
     blocks, blocked = svc.views.blocks(incident_id, operator_id=own, limit=SHOWN_BLOCKS)
     operators = concerned(view, svc.views.blocked_operators(incident_id))
-    return for_reader(view, by, operators=operators, blocks=blocks, blocked=blocked)
+    shown = for_reader(view, by, operators=operators, blocks=blocks, blocked=blocked)
+    return shown | {"report_due": report_due(view, svc.deadlines)}
 
 
 async def anomalies(svc: IncidentService, incident_id: str, *, by: Principal, offset: int, limit: int) -> dict[str, Any]:
@@ -43,7 +45,7 @@ def incidents(svc: IncidentService, where: IncidentFilter, *, by: Principal, lim
     if tags is None:
         return page([], total=0, limit=limit, offset=offset)
     views, total = svc.views.incidents(where=tags, offset=offset, limit=limit)
-    items = [summary(v, operators=_shown_operators(svc, v, by)) for v in views]
+    items = [summary(v, operators=_shown_operators(svc, v, by)) | {"report_due": report_due(v, svc.deadlines)} for v in views]
     return page(items, total=total, limit=limit, offset=offset)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared import tenancy
@@ -80,6 +81,15 @@ def summary(view: View, *, operators: list[str]) -> View:
         "overdue": [o["part"] for o in view["overdue"]],
         "operator_ids": operators,
     }
+
+
+def report_due(view: View, deadlines: dict[str, timedelta]) -> dict[str, str | None]:
+    """When each report part is due (detection plus the utility's deadline for it), filed or not; None without a detection time."""
+    detected = view.get("detected_at")
+    if not detected:
+        return {part: None for part in deadlines}
+    at = datetime.fromisoformat(detected)
+    return {part: (at + deadline).isoformat() for part, deadline in deadlines.items()}
 
 
 def page(items: list[Any], *, total: int, limit: int, offset: int) -> dict[str, Any]:

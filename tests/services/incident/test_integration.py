@@ -199,3 +199,7 @@ async def test_the_deadline_timer_records_a_missed_report_once(settings, operato
         detail = (await client.get(f"/incidents/{incident_id}", headers=soc)).json()
         assert detail["overdue"] == [{"part": "initial", "due_at": (DETECTED + timedelta(hours=2)).isoformat()}]
         assert [t["type"] for t in detail["timeline"]] == ["IncidentOpened", "ReportOverdue"]
+        due = {"initial": (DETECTED + timedelta(hours=2)).isoformat(), "cause": (DETECTED + timedelta(hours=48)).isoformat()}
+        assert detail["report_due"] == due
+        listed = (await client.get("/incidents", params={"operator_id": operator_id}, headers=soc)).json()["items"]
+        assert [(i["report_due"], i["overdue"], i["reports"]) for i in listed] == [(due, ["initial"], {"initial": 0, "cause": 0})]
