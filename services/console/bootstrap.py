@@ -58,7 +58,9 @@ def build_app(settings: Settings, *, options: ConsoleSettings | None = None, ser
     urls = options.service_urls(settings.host, {s: settings.port_of(s, 0) for s in SERVICES})
     services = services or Services(settings, timeout=options.console_api_timeout_seconds, urls=urls)
     runtime.add(_Http(services))
-    app = create_app(runtime, None, title="smguard console", description=DESCRIPTION, routers=[page.router for page in PAGES])
+    upload = max(options.max_bulk_body_bytes, settings.max_body_bytes) + 64 * 1024  # the file and its multipart framing
+    app = create_app(runtime, None, title="smguard console", description=DESCRIPTION, routers=[page.router for page in PAGES],
+                     bodies={"/portal/bulk": upload})  # fmt: skip
     app.state.options, app.state.feed, app.state.services = options, feed, services
     app.state.sessions = Sessions(max_sessions=options.console_max_sessions, ttl_seconds=options.console_session_hours * 3600)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -25,6 +25,9 @@ class ConsoleSettings(BaseSettings):
     """Browsers following the live feed at once; one more gets 503 and reads the page without live updates."""
     console_api_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
     """How long a page waits for a service's answer before it says the service is not answering."""
+    max_bulk_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    """The largest bulk registration file the portal takes: the same setting (and default) the connection
+    service bounds ``POST /connections/bulk`` with, so the console refuses what the service would refuse."""
     incident_url: str | None = None
     """Where the console reaches each service (``SMGUARD_INCIDENT_URL`` …); unset: this host's port of it."""
     connection_url: str | None = None

@@ -303,8 +303,8 @@ class TestPortal:
         assert sent.headers["Idempotency-Key"]
 
     def test_a_file_over_the_cap_is_refused_before_any_call(self, fake, as_role, monkeypatch) -> None:
-        monkeypatch.setattr(portal, "BULK_API_BYTES", 64)
         client = as_role("operator", "op-1")
+        monkeypatch.setattr(client.app.state.options, "max_bulk_body_bytes", 64)
         page = client.post("/portal/bulk", data={"csrf": client.csrf}, files={"file": ("big.csv", b"x" * 65, "text/csv")})  # type: ignore[attr-defined]
         assert page.status_code == 413 and "ファイルが大きすぎます" in page.text
         assert fake.sent("POST", "/connections/bulk") == []

@@ -30,8 +30,6 @@ SEVERITY_ORDER = {"critical": "0", "high": "1", "medium": "2", "low": "3"}
 TRAINING_KINDS = ("education", "incident_drill")
 BULK_COLUMNS = ("kind", "maker", "model", "firmware", "smart_meter_ids", "auth_id", "password", "pairing_id")
 """The CSV columns ``POST /connections/bulk`` reads (an operator leaves ``operator_id`` out)."""
-BULK_API_BYTES = 16 * 1024 * 1024
-"""The connection service's bound on a bulk body (its ``SMGUARD_MAX_BULK_BODY_BYTES`` default); it says 413 beyond."""
 
 register({
     "portal.title": ("事業者ポータル", "Operator portal"),
@@ -242,8 +240,8 @@ async def compliance_record(which: str, form: OperatorForm) -> Response:
 
 
 def bulk_cap(page: Page) -> int:
-    """The largest CSV the portal takes: the connection service's bulk bound, and the console's own body bound."""
-    return min(BULK_API_BYTES, page.request.app.state.settings.max_body_bytes)
+    """The largest CSV the portal takes: the connection service's bulk bound (``SMGUARD_MAX_BULK_BODY_BYTES``)."""
+    return page.request.app.state.options.max_bulk_body_bytes
 
 
 def size_text(size: int) -> str:
