@@ -18,7 +18,6 @@ from services.connection.entrypoints.schemas import BulkPublic, BulkRowPublic, C
 from services.connection.projections.standing import standing
 from services.console.api import Services
 from services.console.bootstrap import build_app
-from services.console.pages import portal
 from services.console.sessions import COOKIE
 from services.incident.projections.queries import SUMMARY_FIELDS
 from shared.auth import decode_token, mint_token
