@@ -138,6 +138,19 @@ class ReportOverdue(IncidentEvent):
     operator_id: str | None = None
 
 
+class IncidentNoteAttached(IncidentEvent):
+    """A party concerned attached a note to the open incident (free text, neither report part).
+
+    The party (``attached_by``) and the person (``author``) who wrote it; the tenant is the envelope's, as
+    for a report: an operator's note is that operator's, the utility's note is for the incident's operator.
+    """
+
+    topic: ClassVar[str] = topics.INCIDENT_EVENTS
+    text: str
+    attached_by: Party
+    author: Actor | None = None
+
+
 class IncidentCleared(IncidentEvent):
     """The incident is resolved (解消); its blocks may move on to reconnection approval."""
 

@@ -65,6 +65,7 @@ EXPECTED: dict[Route, dict[str, int]] = {
     ("incident", "POST", "/incidents/{incident_id}/reports/initial"): allows(201, "utility_soc", "operator", other=404),
     ("incident", "POST", "/incidents/{incident_id}/reports/cause"): allows(201, "utility_soc", "operator", other=404),
     ("incident", "POST", "/incidents/{incident_id}/clear"): allows(409, "utility_soc", "operator", other=404),  # no cause report
+    ("incident", "POST", "/incidents/{incident_id}/notes"): allows(201, "utility_soc", "operator", other=404),
     ("incident", "POST", "/anomalies"): allows(202, "sensor", "utility_soc"),
     ("incident", "POST", "/vulnerabilities"): allows(201, "utility_soc"),
     # connection service
@@ -267,6 +268,7 @@ BODIES: dict[tuple[str, str], Callable[[World], Any]] = {
         "cause": "要因", "countermeasure": "対策", "countermeasure_plan": "計画", "recurrence_prevention": "再発防止",
     },
     ("POST", "/incidents/{incident_id}/clear"): lambda w: {"summary": "解消"},
+    ("POST", "/incidents/{incident_id}/notes"): lambda w: {"text": "確認しました"},
     ("POST", "/anomalies"): lambda w: {  # the seeded signal again: recognised as a duplicate, changes nothing
         "signal_id": w.ids["signal"], "connection_id": w.ids["second"], "type": "abnormal_communication",
         "severity": "medium", "observed_at": NOW.isoformat(),

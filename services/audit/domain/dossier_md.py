@@ -39,6 +39,7 @@ def render(dossier: dict[str, Any]) -> str:
         f"- 作成 / Generated: {jst(dossier['generated_at'])}",
         "",
         *_reports(entries),
+        *_notes(entries),
         *_table("遮断と再接続 / Block and reconnection", [e for e in entries if e["topic"].endswith("connection.events")]),
         *_table("通知 / Notifications", [e for e in entries if e["topic"].endswith("notification.events")]),
         *_table("時系列 / Timeline", entries),
@@ -58,6 +59,19 @@ def _reports(entries: list[dict[str, Any]]) -> list[str]:
         else:
             lines += _cause(data, entry)
     return lines
+
+
+def _notes(entries: list[dict[str, Any]]) -> list[str]:
+    lines = ["## メモ / Notes", ""]
+    notes = [e for e in entries if e["type"] == "IncidentNoteAttached"]
+    if not notes:
+        return [*lines, "（メモなし / no note）", ""]
+    for entry in notes:
+        data = entry["data"]
+        party = {"utility": "一般送配電事業者 / utility", "operator": "利用事業者 / operator"}.get(data.get("attached_by"), "")
+        author = (data.get("author") or {}).get("id") or entry.get("actor") or "—"
+        lines += [f"- {jst(entry.get('time'))} — {party} ({_cell(author)})", *[f"  > {line}" for line in str(data.get("text", "")).splitlines() or [""]]]
+    return [*lines, ""]
 
 
 def _heading(title: str, data: dict[str, Any], entry: dict[str, Any]) -> list[str]:

@@ -14,7 +14,7 @@ from shared.eventstore import Context, Staged
 from shared.principal import Principal
 from shared.repository import ContextOf, Saved
 from services.incident.application.service import IncidentService
-from services.incident.domain.commands import ClearIncident, DeclareVulnerability, FileReport, OpenIncident
+from services.incident.domain.commands import AttachNote, ClearIncident, DeclareVulnerability, FileReport, OpenIncident
 from services.incident.domain.model import Blocked, Incident
 from services.incident.domain.values import overdue_key
 
@@ -68,6 +68,11 @@ class AsParty:
 async def file_report(svc: IncidentService, cmd: FileReport, *, write: AsParty) -> Written:
     """A party to the incident files or revises part (i) or (ii) of the report."""
     return await _as_party(svc, write, lambda incident, blocked: incident.file_report(cmd, by=write.by, blocked=blocked))
+
+
+async def attach_note(svc: IncidentService, cmd: AttachNote, *, write: AsParty) -> Written:
+    """A party to the incident attaches a note to it."""
+    return await _as_party(svc, write, lambda incident, blocked: incident.attach_note(cmd, by=write.by, blocked=blocked))
 
 
 async def clear_incident(svc: IncidentService, cmd: ClearIncident, *, write: AsParty) -> Written:

@@ -53,6 +53,13 @@ class ClearIncident:
 
 
 @dataclass(frozen=True)
+class AttachNote:
+    """A party concerned attaches a note to the incident (free text, neither report part)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Anomaly:
     """A sensor's anomaly signal on one connection."""
 

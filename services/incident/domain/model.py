@@ -12,19 +12,30 @@ from shared.events.incident import (
     AnomalyAttached,
     AnomalyDetected,
     IncidentCleared,
+    IncidentNoteAttached,
     IncidentOpened,
     ReportFiled,
     ReportOverdue,
 )
 from shared.events.values import Actor, Direction, Party
 from shared.principal import Principal
-from services.incident.domain.commands import Anomaly, AssetRef, ClearIncident, DeclareVulnerability, FileReport, OpenIncident
+from services.incident.domain.commands import (
+    Anomaly,
+    AssetRef,
+    AttachNote,
+    ClearIncident,
+    DeclareVulnerability,
+    FileReport,
+    OpenIncident,
+)
 from services.incident.domain.values import affected, require_text, signal_fields, signal_marker
 from services.incident.domain.vulnerability import declaration
 
 Part = Literal["initial", "cause"]
 PARTS: tuple[Part, Part] = ("initial", "cause")
 DIRECTION: dict[Party, Direction] = {"utility": "utility_to_operator", "operator": "operator_to_utility"}
+MAX_NOTE = 4000
+"""The longest note, in characters (Japanese text is ordinary)."""
 Blocked = Mapping[str, str]
 """Connections blocked for the incident: connection id → operator id (the connection service's word)."""
 
@@ -144,6 +155,19 @@ class Incident(Aggregate):
             )
         )  # fmt: skip
         return revision
+
+    def attach_note(self, cmd: AttachNote, *, by: Principal, blocked: Blocked) -> None:
+        """A party concerned attaches a note to the open incident (a party to it, as for a report)."""
+        party = self.party_of(by, blocked=blocked)
+        self._require_open()
+        text = require_text(cmd.text, "text")
+        if len(text) > MAX_NOTE:
+            raise Invalid(f"a note is at most {MAX_NOTE} characters (this one has {len(text)})")
+        self._record(
+            IncidentNoteAttached(
+                incident_id=self.id, text=text, attached_by=party, author=Actor(kind="person", id=by.sub, role=by.role)
+            )
+        )
 
     def clear(self, cmd: ClearIncident, *, by: Principal, blocked: Blocked) -> None:
         """The responsible party declares it resolved, once the cause report is in."""

@@ -14,7 +14,15 @@ from shared.http import ExpectedVersion, IdempotencyKey, Offset, PathId, QueryId
 from shared.principal import Principal
 from services.incident.application import anomalies, handlers, queries
 from services.incident.application.service import IncidentService
-from services.incident.domain.commands import Anomaly, AssetRef, ClearIncident, DeclareVulnerability, FileReport, OpenIncident
+from services.incident.domain.commands import (
+    Anomaly,
+    AssetRef,
+    AttachNote,
+    ClearIncident,
+    DeclareVulnerability,
+    FileReport,
+    OpenIncident,
+)
 from services.incident.entrypoints.schemas import (
     AnomalyAccepted,
     AnomalyCreate,
@@ -23,6 +31,8 @@ from services.incident.entrypoints.schemas import (
     IncidentCreate,
     IncidentWritten,
     InitialReportCreate,
+    NoteCreate,
+    NoteWritten,
     ReportWritten,
     VulnerabilityCreate,
     VulnerabilityDeclaredPublic,
@@ -84,6 +94,16 @@ async def clear_incident(
     write = handlers.AsParty(incident_id, principal, context_of(principal), expected, key)
     written = await handlers.clear_incident(svc, ClearIncident(body.summary), write=write)
     return {"id": written.incident_id, "status": "cleared", "version": written.version}
+
+
+@router.post("/incidents/{incident_id}/notes", status_code=201, response_model=NoteWritten)
+async def attach_note(
+    incident_id: PathId, body: NoteCreate, principal: Parties, svc: Service, key: IdempotencyKey, expected: ExpectedVersion
+) -> dict:
+    """Attach a note to the open incident (either party concerned; another tenant's incident is 404)."""
+    write = handlers.AsParty(incident_id, principal, context_of(principal), expected, key)
+    written = await handlers.attach_note(svc, AttachNote(body.text), write=write)
+    return {"incident_id": written.incident_id, "version": written.version}
 
 
 @router.post("/anomalies", status_code=202, response_model=AnomalyAccepted)

@@ -85,6 +85,12 @@ class ClearCreate(Strict):
     summary: Text
 
 
+class NoteCreate(Strict):
+    """A note attached to the incident: free text, neither report part (at most 4,000 characters)."""
+
+    text: Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_not_blank)]
+
+
 class AnomalyCreate(Strict):
     """A sensor's anomaly signal (also the JSON of a record on the sensor topic)."""
 
@@ -128,6 +134,13 @@ class ReportWritten(BaseModel):
     """The revision a report filing created."""
 
     revision: int
+    version: int
+
+
+class NoteWritten(BaseModel):
+    """The incident a note was attached to, and its version after the note (the note's sequence)."""
+
+    incident_id: str
     version: int
 
 

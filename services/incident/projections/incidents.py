@@ -17,6 +17,7 @@ from shared.events.incident import (
     AnomalyAttached,
     AnomalyDetected,
     IncidentCleared,
+    IncidentNoteAttached,
     IncidentOpened,
     ReportFiled,
     ReportOverdue,
@@ -25,7 +26,7 @@ from shared.events.incident import (
 
 View = dict[str, Any]
 INCIDENTS, ANOMALIES = "incidents", "anomalies"
-LATEST_ANOMALIES, LATEST_TIMELINE = 20, 200
+LATEST_ANOMALIES, LATEST_TIMELINE, LATEST_NOTES = 20, 200, 200
 
 
 def fold(docs: Documents, envelope: Envelope, *, also_concerned: Iterable[str]) -> None:
@@ -116,8 +117,23 @@ def _fold(view: View, event: DomainEvent, envelope: Envelope) -> None:
                 **(content.model_dump(mode="json") if content else {}),
             }
         )  # fmt: skip
+    elif isinstance(event, IncidentNoteAttached):
+        _note(view, event, envelope)
     elif isinstance(event, ReportOverdue):
         view["overdue"].append({"part": event.part, "due_at": event.due_at.isoformat()})
     elif isinstance(event, IncidentCleared):
         view["status"], view["cleared_at"] = "cleared", envelope.time.isoformat()
         view["clearing"] = event.model_dump(mode="json", exclude={"incident_id"})
+
+
+def _note(view: View, event: IncidentNoteAttached, envelope: Envelope) -> None:
+    """A note joins the latest notes (a view made before notes existed gets the list with its first note)."""
+    note = {
+        "sequence": envelope.sequence, "text": event.text, "attached_by": event.attached_by,
+        "operator_id": envelope.operator_id if event.attached_by == "operator" else None,
+        "author": event.author.model_dump(mode="json") if event.author else None,
+        "attached_at": envelope.time.isoformat(), "actor": envelope.actor,
+    }  # fmt: skip
+    view["notes"] = [*view.get("notes", []), note][-LATEST_NOTES:]
+    view["note_count"] = view.get("note_count", 0) + 1
+    view["notes_truncated"] = view["note_count"] > len(view["notes"])

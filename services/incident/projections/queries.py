@@ -52,6 +52,9 @@ def for_reader(view: View, principal: Principal, *, operators: list[str], blocks
     """A copy of the view for this caller (``blocks``: the first of the ``blocked`` connections it may see):
     an operator sees only its own side of a shared incident."""
     shown = copy.deepcopy(view)
+    shown.setdefault("notes", [])  # a view made before notes existed has none yet
+    shown.setdefault("note_count", 0)
+    shown.setdefault("notes_truncated", False)
     shown["operator_ids"] = operators
     shown["blocked_connections"] = [{"connection_id": b["connection_id"], "operator_id": b["operator_id"]} for b in blocks]
     shown["blocked_count"] = blocked
@@ -68,6 +71,7 @@ def for_reader(view: View, principal: Principal, *, operators: list[str], blocks
     shown["timeline"] = [t for t in shown["timeline"] if mine(t["operator_id"])]
     for part in ("initial", "cause"):
         shown["reports"][part] = [r for r in shown["reports"][part] if mine(r["operator_id"])]
+    shown["notes"] = [n for n in shown["notes"] if mine(n["operator_id"])]
     if shown.get("clearing"):
         shown["clearing"]["operator_ids"] = [own]
         shown["clearing"]["connection_ids"] = [b["connection_id"] for b in shown["blocked_connections"]]

@@ -12,7 +12,7 @@ from shared.events.connection import (
     ReconnectEnforced,
     ReconnectionApproved,
 )
-from shared.events.incident import CauseReport, ImpactLine, IncidentCleared, InitialReport, ReportFiled
+from shared.events.incident import CauseReport, ImpactLine, IncidentCleared, IncidentNoteAttached, InitialReport, ReportFiled
 from shared.events.notification import (
     NotificationAcknowledged,
     NotificationDelivered,
@@ -35,7 +35,7 @@ from tests.factories import (
 NOW = datetime(2025, 4, 1, 1, 0, tzinfo=timezone.utc)
 STORY = [
     "IncidentOpened", "ConnectionBlocked", "BlockEnforced", "NotificationQueued", "NotificationDelivered",
-    "NotificationAcknowledged", "ReportFiled", "ReportFiled", "IncidentCleared", "BlockReleased",
+    "NotificationAcknowledged", "ReportFiled", "IncidentNoteAttached", "ReportFiled", "IncidentCleared", "BlockReleased",
     "ReconnectionApproved", "ReconnectionApproved", "ConnectionReconnected", "ReconnectEnforced",
 ]
 
@@ -56,6 +56,7 @@ async def play_story(settings, op: str, inc: str, con: str) -> None:
         (note, NotificationDelivered(notification_id=note, attempt=1, delivered_at=NOW)),
         (note, NotificationAcknowledged(notification_id=note, acknowledged_by=f"operator:{op}")),
         (inc, ReportFiled(incident_id=inc, part="initial", revision=1, filed_by="operator", direction="operator_to_utility", initial=initial)),
+        (inc, IncidentNoteAttached(incident_id=inc, text="端末は倉庫で発見。\n引き続き調査します。", attached_by="operator")),
         (inc, ReportFiled(incident_id=inc, part="cause", revision=1, filed_by="operator", direction="operator_to_utility", cause=cause)),
         (inc, IncidentCleared(incident_id=inc, summary="解消", cleared_by="operator", operator_id=op, connection_ids=[con])),
         (con, BlockReleased(connection_id=con, operator_id=op, incident_id=inc)),
@@ -88,6 +89,8 @@ class TestDossier:
         assert found["summary"]["status"] == "cleared"
         assert "発生事象・対処計画 / Initial report" in markdown and "要因・対処方法 / Cause report" in markdown
         assert "特例計量器からの不正アクセス" in markdown and "JST (UTC+09:00)" in markdown
+        notes = markdown.split("## メモ / Notes")[1].split("\n## ")[0]
+        assert "利用事業者 / operator" in notes and "> 端末は倉庫で発見。" in notes and "> 引き続き調査します。" in notes
 
     async def test_an_operator_sees_its_own_dossier_and_not_another_operators(self, settings):
         op, inc, con = uid("op"), uid("inc"), uid("con")

@@ -219,6 +219,65 @@ class TestClearing:
         assert response.status_code == 403 and response.json()["code"] == "forbidden"
 
 
+class TestNotes:
+    async def test_both_parties_attach_notes_that_the_incident_shows_in_order_and_its_timeline_records(self, service, operator_id):
+        incident_id = await opened_by_operator(service, operator_id)
+        url = f"/incidents/{incident_id}/notes"
+        first = await service.post(url, json={"text": "端末の所在を確認中です。"}, headers=as_role(service, "operator", operator_id))
+        second = await service.post(url, json={"text": "SOCで通信ログを確認しました。"}, headers=as_role(service, "utility_soc"))
+        assert (first.status_code, second.status_code) == (201, 201)
+        assert first.json() == {"incident_id": incident_id, "version": 2} and second.json()["version"] == 3
+        detail = (await service.get(f"/incidents/{incident_id}", headers=as_role(service, "auditor"))).json()
+        notes = [(n["text"], n["attached_by"], n["operator_id"], n["author"]["role"]) for n in detail["notes"]]
+        assert notes == [("端末の所在を確認中です。", "operator", operator_id, "operator"), ("SOCで通信ログを確認しました。", "utility", None, "utility_soc")]
+        assert detail["note_count"] == 2 and [t["type"] for t in detail["timeline"]][-2:] == ["IncidentNoteAttached"] * 2
+
+    async def test_a_note_on_another_tenants_incident_is_404_and_roles_that_do_not_write_get_403(self, service, operator_id):
+        incident_id = await opened_by_operator(service, operator_id)
+        url = f"/incidents/{incident_id}/notes"
+        assert (await service.post(url, json={"text": "x"}, headers=as_role(service, "operator", uid("op")))).status_code == 404
+        for role in ("utility_desk", "auditor", "sensor"):
+            assert (await service.post(url, json={"text": "x"}, headers=as_role(service, role))).status_code == 403, role
+        assert (await service.post("/incidents/nope/notes", json={"text": "x"}, headers=as_role(service, "utility_soc"))).status_code == 404
+
+    async def test_a_blank_or_too_long_note_is_422_and_a_cleared_incident_takes_no_note_409(self, service, operator_id):
+        incident_id = await opened_by_operator(service, operator_id)
+        headers, url = as_role(service, "operator", operator_id), f"/incidents/{incident_id}/notes"
+        for body in ({"text": "  "}, {"text": "あ" * 4001}, {"text": "x", "colour": "red"}, {}):
+            assert (await service.post(url, json=body, headers=headers)).status_code == 422, body
+        assert (await service.post(url, json={"text": "あ" * 4000}, headers=headers)).status_code == 201
+        await with_cause_report(service, incident_id, headers)
+        assert (await service.post(f"/incidents/{incident_id}/clear", json={"summary": "解消"}, headers=headers)).status_code == 200
+        assert (await service.post(url, json={"text": "後から"}, headers=headers)).status_code == 409
+
+    async def test_a_retried_note_gets_the_first_answer_and_is_recorded_once(self, service, operator_id):
+        incident_id = await opened_by_operator(service, operator_id)
+        headers = as_role(service, "operator", operator_id) | {"Idempotency-Key": "note-1"}
+        url = f"/incidents/{incident_id}/notes"
+        answers = [(await service.post(url, json={"text": "一度だけ"}, headers=headers)).json() for _ in range(2)]
+        assert answers[0] == answers[1] == {"incident_id": incident_id, "version": 2}
+        detail = (await service.get(f"/incidents/{incident_id}", headers=headers)).json()
+        assert [n["text"] for n in detail["notes"]] == ["一度だけ"]
+
+    async def test_an_operator_sees_the_utilitys_notes_and_its_own_never_another_operators(self, service, operator_id):
+        response = await service.post("/vulnerabilities", json=VULNERABILITY, headers=as_role(service, "utility_soc"))
+        incident_id = response.json()["incident_id"]
+        other_op = uid("op")
+        async with connection_service(service.settings) as connections:
+            for operator in (operator_id, other_op):
+                connection = "c-" + operator
+                await connections.append(connection, [connection_registered(connection, operator), connection_blocked(connection, operator, incident_id)])
+        await eventually(lambda: len(service.svc.directory.blocked_for(incident_id)) == 2, what="blocks are known")
+        url = f"/incidents/{incident_id}/notes"
+        for text, headers in (("全事業者へ", as_role(service, "utility_soc")), ("自社の対応", as_role(service, "operator", operator_id)),
+                              ("他社の対応", as_role(service, "operator", other_op))):  # fmt: skip
+            assert (await service.post(url, json={"text": text}, headers=headers)).status_code == 201
+        mine = (await service.get(f"/incidents/{incident_id}", headers=as_role(service, "operator", operator_id))).json()
+        assert [n["text"] for n in mine["notes"]] == ["全事業者へ", "自社の対応"]
+        everyone = (await service.get(f"/incidents/{incident_id}", headers=as_role(service, "utility_desk"))).json()
+        assert [n["text"] for n in everyone["notes"]] == ["全事業者へ", "自社の対応", "他社の対応"]
+
+
 class TestAnomalies:
     async def test_the_first_signal_opens_later_ones_attach_and_duplicates_are_recognised(self, service, operator_id):
         connection_id = await known_connection(service, operator_id)

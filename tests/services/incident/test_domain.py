@@ -13,6 +13,7 @@ from shared.events.incident import (
     CauseReport,
     ImpactLine,
     IncidentCleared,
+    IncidentNoteAttached,
     IncidentOpened,
     InitialReport,
     ReportFiled,
@@ -25,6 +26,7 @@ from services.incident.domain.anomalies import AnomalyBatch, AnomalyIndex, Conne
 from services.incident.domain.commands import (
     Anomaly,
     AssetRef,
+    AttachNote,
     ClearIncident,
     DeclareVulnerability,
     FileReport,
@@ -164,6 +166,31 @@ class TestFileReport:
         incident = given(opened(origin="vulnerability", operator_id=None, operator_ids=[]))
         incident.file_report(FileReport("initial", initial=INITIAL), by=OTHER_OPERATOR, blocked={"conn-9": "op-b"})
         assert incident.take_pending()[0].filed_by == "operator"
+
+
+class TestAttachNote:
+    def test_either_party_attaches_a_note_recording_its_side_and_author(self):
+        incident = given(opened())
+        incident.attach_note(AttachNote("端末の所在を確認中"), by=OPERATOR, blocked=NOTHING_BLOCKED)
+        incident.attach_note(AttachNote("ログを確認しました"), by=SOC, blocked=NOTHING_BLOCKED)
+        first, second = incident.take_pending()
+        assert isinstance(first, IncidentNoteAttached)
+        assert (first.text, first.attached_by, first.author) == ("端末の所在を確認中", "operator", Actor(kind="person", id="op-a-staff", role="operator"))
+        assert (second.attached_by, second.author.role) == ("utility", "utility_soc")
+
+    def test_an_operator_the_incident_does_not_concern_finds_no_incident(self):
+        with pytest.raises(NotFound):
+            given(opened()).attach_note(AttachNote("x"), by=OTHER_OPERATOR, blocked=NOTHING_BLOCKED)
+
+    def test_a_blank_or_too_long_note_is_refused(self):
+        for text in ("  ", "あ" * 4001):
+            with pytest.raises(Invalid):
+                given(opened()).attach_note(AttachNote(text), by=SOC, blocked=NOTHING_BLOCKED)
+
+    def test_no_note_on_a_cleared_incident(self):
+        cleared = IncidentCleared(incident_id="inc-1", summary="済", cleared_by="utility")
+        with pytest.raises(Conflict):
+            given(opened(), filed("cause"), cleared).attach_note(AttachNote("後から"), by=SOC, blocked=NOTHING_BLOCKED)
 
 
 class TestClearIncident:
