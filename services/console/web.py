@@ -83,7 +83,8 @@ class Page:
     def redirect(self, path: str, *, notice: str | None = None) -> RedirectResponse:
         """After a form: see the result (303, so a reload does not post again); ``notice`` a message key."""
         if notice:
-            path += ("&" if "?" in path else "?") + urlencode({"notice": notice})
+            path, hash_, fragment = path.partition("#")
+            path += ("&" if "?" in path else "?") + urlencode({"notice": notice}) + hash_ + fragment
         return RedirectResponse(path, status_code=303)
 
 

@@ -66,7 +66,7 @@ def console_system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactor
         },
     )
     try:
-        running.start()
+        running.start(timeout=180)  # without progress: a loaded machine starts five processes slowly
         running.env()  # the ports are known now
         running.console_url = running.url("console")  # type: ignore[attr-defined]
         yield running

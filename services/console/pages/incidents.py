@@ -612,10 +612,8 @@ async def acknowledge(incident_id: str, notification_id: str, request: Request,
 
 
 def _back(form: FormPage, incident_id: str, anchor: str, notice: str) -> Response:
-    """To the incident page at the part just changed, with the notice (the fragment after the query, where it belongs)."""
-    response = form.redirect(f"/incidents/{_q(incident_id)}", notice=notice)
-    response.headers["location"] += f"#{anchor}"
-    return response
+    """To the incident page at the part just changed, with the notice."""
+    return form.redirect(f"/incidents/{_q(incident_id)}#{anchor}", notice=notice)
 
 
 async def _refused(form: FormPage, incident_id: str, request: Request, exc: ApiError, *, where: str,
