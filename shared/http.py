@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared import tracing
 from shared.auth import CurrentPrincipal, Replayers
 from shared.domain import DomainError, NotFound
 from shared.principal import Principal
@@ -273,7 +274,7 @@ def context_of(principal: Principal, *, operator_id: str | None = None) -> Conte
         actor=principal.sub,
         operator_id=operator_id if operator_id is not None else principal.operator_id,
         correlation_id=correlation_id.get(),
-        traceparent=traceparent.get(),
+        traceparent=tracing.current_traceparent() or traceparent.get(),  # this request's span, when tracing is on
     )
 
 
