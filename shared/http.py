@@ -217,6 +217,8 @@ async def forward(request: Request, owner: str) -> Response:
         client = request.app.state.forwarder = httpx.AsyncClient(timeout=FORWARD_TIMEOUT)
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
     headers[FORWARDED_BY] = f"{request.app.state.runtime.service}/{request.app.state.settings.instance}"
+    if tracing.ENABLED and (current := tracing.current_traceparent()):  # the owner's span: a child of this one
+        headers["traceparent"] = current
     body = await request.body()
     try:
         answer = await client.request(

@@ -50,19 +50,11 @@ def setup(service: str, *, instance: int = 0, environ: Mapping[str, str] = os.en
     global ENABLED, _tracer
     if endpoint(environ) is None:
         return False
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import SpanLimits, TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from shared.tracing_sdk import provider  # the SDK is imported only when tracing is on
 
-    resource = Resource.create(
-        {"service.name": service, "service.namespace": "smguard", "service.instance.id": f"{service}/{instance}"}
-    )
-    limits = SpanLimits(max_attributes=32, max_events=16, max_links=MAX_LINKS, max_attribute_length=256)
-    provider = TracerProvider(resource=resource, span_limits=limits)
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    trace.set_tracer_provider(provider)  # FastAPI's own HTTP server spans use it too
-    _tracer = provider.get_tracer("smguard")
+    made = provider(service, instance=instance, max_links=MAX_LINKS)
+    trace.set_tracer_provider(made)  # FastAPI's own HTTP server spans use it too
+    _tracer = made.get_tracer("smguard")
     ENABLED = True
     return True
 
@@ -120,6 +112,19 @@ def attached(traceparent: str | None) -> Iterator[None]:
         yield
         return
     token = otel_context.attach(_context_of(traceparent))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+@contextmanager
+def current(span: Span | None) -> Iterator[None]:
+    """Run the block with ``span`` as the current span (what it starts are its children); no span: as it is."""
+    if span is None:
+        yield
+        return
+    token = otel_context.attach(trace.set_span_in_context(span))
     try:
         yield
     finally:
@@ -230,14 +235,15 @@ def sending(topic: str, traceparents: Sequence[str | None]) -> Iterator[Span | N
 
 def start_post(what: str, url: str, *, parent: str | None = None, links: Sequence[str | None] = (),
                attributes: Mapping[str, Any] | None = None) -> Span | None:
-    """The client span of an outgoing POST (a webhook): its URL without credentials, query or fragment."""
+    """The client span of an outgoing POST (a webhook), naming its peer by address only: a webhook URL's
+    path or query may hold a token."""
     if not ENABLED:
         return None
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     described: dict[str, Any] = {
-        "http.request.method": "POST", "url.full": f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}",
-        "server.address": parts.hostname or "", **({"server.port": port} if port else {}), **(attributes or {}),
+        "http.request.method": "POST", "url.scheme": parts.scheme, "server.address": parts.hostname or "",
+        **({"server.port": port} if port else {}), **(attributes or {}),
     }  # fmt: skip
     distinct = {value for value in links if value}
     if parent is None and len(distinct) == 1:
