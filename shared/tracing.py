@@ -6,7 +6,7 @@ the hot path pays one check. On, spans go through a batch processor to the OTLP 
 the service that consumes it continues the same trace. ``docs/tracing.md`` lists the spans.
 
 Attributes are ids and names only — never a request body, a secret or a user's free text — and bounded
-(``LIMITS``).
+(``shared.tracing_sdk``: 32 attributes of at most 256 characters, 32 links a span).
 """
 
 from __future__ import annotations
