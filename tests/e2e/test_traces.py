@@ -33,7 +33,6 @@ class Received:
 
     service: str
     name: str
-    kind: int
     trace_id: str
     span_id: str
     parent_id: str
@@ -84,7 +83,7 @@ def _spans(resource: Any) -> Iterator[Received]:
     for scope in resource.scope_spans:
         for span in scope.spans:
             attributes = {a.key: _value(a.value) for a in span.attributes}
-            yield Received(service, span.name, span.kind, span.trace_id.hex(), span.span_id.hex(),
+            yield Received(service, span.name, span.trace_id.hex(), span.span_id.hex(),
                            span.parent_span_id.hex(), attributes)  # fmt: skip
 
 
@@ -149,7 +148,7 @@ def test_one_anomaly_is_one_trace_from_the_sensor_to_the_enforcement_request(tra
 
     [received] = [r for r in _hes_requests(hes) if r["connection_id"] == connection]
     _, trace_id, sender_span, _ = received["traceparent"].split("-")
-    spans = api.until("the trace's spans exported", lambda: _complete(collector.received(), trace_id, system.prefix))
+    spans = api.until("the trace's spans exported", lambda: _complete(collector.received(), trace_id))
     by_id = {span.span_id: span for span in spans}
 
     [root] = [span for span in spans if not span.parent_id]  # the sensor's request began the trace
@@ -168,7 +167,7 @@ def test_one_anomaly_is_one_trace_from_the_sensor_to_the_enforcement_request(tra
     assert not [secret for secret in story.facts.secrets if secret in exported]
 
 
-def _complete(spans: list[Any], trace_id: str, prefix: str) -> list[Any] | None:
+def _complete(spans: list[Received], trace_id: str) -> list[Received] | None:
     """The trace's spans once the enforcement request's and its ancestors' have all arrived."""
     ours = [span for span in spans if span.trace_id == trace_id]
     by_id = {span.span_id: span for span in ours}
