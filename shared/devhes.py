@@ -1,9 +1,10 @@
 """A development stand-in for the utility's HES / network access control, for ``smguard run`` only.
 
 It receives the connection service's enforcement webhooks on loopback, checks them as any
-receiver should (signature over ``<timestamp>.<body>``, a recent timestamp, the key id), records each request in ``<data>/hes/requests.jsonl`` and acknowledges it (the single form, or the bulk
-form with a result per request: ``services/connection/adapters/webhook.py``) — so a local run shows
-blocks being enforced. Production points ``SMGUARD_ENFORCEMENT_URL`` at the real HES.
+receiver should (signature over ``<timestamp>.<body>``, a recent timestamp, the key id), records each
+request in ``<data>/hes/requests.jsonl`` (with its ``traceparent`` when it has one) and acknowledges it
+(the single form, or the bulk form with a result per request: ``services/connection/adapters/webhook.py``)
+— so a local run shows blocks being enforced. Production points ``SMGUARD_ENFORCEMENT_URL`` at the real HES.
 """
 
 from __future__ import annotations
@@ -43,10 +44,12 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError):
             self._answer(400, {"error": "not an enforcement request"})
             return
-        received_at = datetime.now(timezone.utc).isoformat()
+        received = {"received_at": datetime.now(timezone.utc).isoformat()}
+        if self.headers.get("traceparent"):  # the trace it is part of, when the sender traces
+            received["traceparent"] = self.headers["traceparent"][:64]
         with self.server.lock, open(self.server.log_file, "a", encoding="utf-8") as out:
             for request in requests:
-                out.write(json.dumps({"received_at": received_at, **request}, ensure_ascii=False) + "\n")
+                out.write(json.dumps({**received, **request}, ensure_ascii=False) + "\n")
         if "requests" in document:  # the bulk form: a result per request
             self._answer(200, {"id": document.get("id"), "results": [{"request_id": i, "status": "enforced"} for i in ids]})
         else:

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared import tracing
 from shared.auth import CurrentPrincipal, Replayers
 from shared.domain import DomainError, NotFound
 from shared.principal import Principal
@@ -216,6 +217,8 @@ async def forward(request: Request, owner: str) -> Response:
         client = request.app.state.forwarder = httpx.AsyncClient(timeout=FORWARD_TIMEOUT)
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
     headers[FORWARDED_BY] = f"{request.app.state.runtime.service}/{request.app.state.settings.instance}"
+    if tracing.ENABLED and (current := tracing.current_traceparent()):  # the owner's span: a child of this one
+        headers["traceparent"] = current
     body = await request.body()
     try:
         answer = await client.request(
@@ -273,7 +276,7 @@ def context_of(principal: Principal, *, operator_id: str | None = None) -> Conte
         actor=principal.sub,
         operator_id=operator_id if operator_id is not None else principal.operator_id,
         correlation_id=correlation_id.get(),
-        traceparent=traceparent.get(),
+        traceparent=tracing.current_traceparent() or traceparent.get(),  # this request's span, when tracing is on
     )
 
 

@@ -7,6 +7,7 @@ import sys
 
 import uvicorn
 
+from shared import tracing
 from shared.auth import TokenConfigError, check_settings
 from shared.config import Settings, get_settings
 from shared.kafka.access import service_credentials
@@ -38,6 +39,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     settings = own_principal(settings, args.service)
     configure_logs(args.service, settings.log_level)
+    tracing.setup(args.service, instance=settings.instance)  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set
     app = bootstrap(args.service).build_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port_of(args.service), log_config=None, access_log=False)
     return 0

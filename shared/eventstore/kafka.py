@@ -14,11 +14,13 @@ import asyncio
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 
 from shared.kafka.clients import Access
+from shared import tracing
 from shared.backoff import Backoff
 from shared.domain import Aggregate
 from shared.events import DomainEvent
@@ -289,14 +291,24 @@ class KafkaEventStore(EventStore):
         earlier = self._earlier(idempotency_key)
         if earlier is not None:
             return Staged(earlier)
-        current = self.snapshot(aggregate_id)
-        envelopes = envelopes_for(
-            aggregate_id, events, current=current.version if current else 0, expected=expected_version,
-            source=self.layout.source, idempotency_key=idempotency_key, context=context,
-        )  # fmt: skip
-        keys = [key for key in (idempotency_key, *markers) if key]
-        encoded = encode_append(aggregate_id, envelopes, snapshot, keyed=bool(keys), limit=self.max_record_bytes)
+        span = self._append_span(aggregate_id, events, context) if tracing.ENABLED else None
+        if span is not None:  # the events carry the append's own span: their consumers continue from it
+            context = replace(context, traceparent=tracing.traceparent_of(span))
+        try:
+            current = self.snapshot(aggregate_id)
+            envelopes = envelopes_for(
+                aggregate_id, events, current=current.version if current else 0, expected=expected_version,
+                source=self.layout.source, idempotency_key=idempotency_key, context=context,
+            )  # fmt: skip
+            keys = [key for key in (idempotency_key, *markers) if key]
+            encoded = encode_append(aggregate_id, envelopes, snapshot, keyed=bool(keys), limit=self.max_record_bytes)
+        except BaseException as exc:
+            tracing.end(span, exc)
+            raise
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        if span is not None:
+            future.add_done_callback(partial(tracing.end_when_done, span))
+            tracing.remember(aggregate_id, context.traceparent)
         self._writer(k, aggregate_id).put(
             Pending(future, aggregate_id, envelopes, snapshot, keys, inbox=inbox, at=time.time(), encoded=encoded)
         )
@@ -304,6 +316,14 @@ class KafkaEventStore(EventStore):
         for key in keys:
             self._pending_keys[key] = (k, future)
         return Staged(future)
+
+    def _append_span(self, aggregate_id: str, events: Sequence[DomainEvent], context: Context) -> tracing.Span | None:
+        """The span of an append: a child of the context's trace (or of the current span)."""
+        if not events:
+            return None
+        topic = self.layout.topics.get(type(events[0]).topic, type(events[0]).topic)
+        types = [event.event_type() for event in events]
+        return tracing.start_append(topic, aggregate_id, types, parent=context.traceparent)
 
     def consumed(self, inbox: InboxRecord) -> Staged:
         """An inbox record that decided nothing: its offset commits with the partition's next transaction."""

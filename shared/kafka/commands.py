@@ -8,10 +8,11 @@ inbox, for decisions each owner takes over its own aggregates (e.g. a fleet-wide
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 
+from shared import tracing
 from shared.kafka import clients
 from shared.config import Settings
 
@@ -44,6 +45,13 @@ class CommandSender:
         """Send several commands, then wait for all of them."""
         assert self._producer is not None, "start() first"
         topic = self._settings.topic(inbox)
+        if tracing.ENABLED:
+            with tracing.sending(topic, [command.get("traceparent") for _, command in commands]) as span:
+                return await self._many(topic, _continued(commands, span))
+        await self._many(topic, commands)
+
+    async def _many(self, topic: str, commands: list[tuple[str, dict[str, Any]]]) -> None:
+        assert self._producer is not None, "start() first"
         sent = [await self._producer.send(topic, _body(command), key=key.encode()) for key, command in commands]
         for future in sent:
             await future
@@ -55,6 +63,13 @@ class CommandSender:
         """
         assert self._producer is not None, "start() first"
         topic = self._settings.topic(inbox)
+        if tracing.ENABLED:
+            with tracing.sending(topic, [command.get("traceparent") for _, command in commands]) as span:
+                return await self._in_order(topic, _continued(commands, span))
+        await self._in_order(topic, commands)
+
+    async def _in_order(self, topic: str, commands: list[tuple[str | None, dict[str, Any]]]) -> None:
+        assert self._producer is not None, "start() first"
         partitions = sorted(await self._producer.partitions_for(topic)) if any(k is None for k, _ in commands) else []
         sent = []
         for key, command in commands:
@@ -77,3 +92,16 @@ class CommandSender:
 
 def _body(command: dict[str, Any]) -> bytes:
     return json.dumps(command, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+K = TypeVar("K")
+
+
+def _continued(commands: list[tuple[K, dict[str, Any]]], span: tracing.Span | None) -> list[tuple[K, dict[str, Any]]]:
+    """The commands carrying the send's span, when they carry a trace and all the same one (several traces:
+    each keeps its own, the send span links them)."""
+    traces = {command.get("traceparent") for _, command in commands}
+    if span is None or len(traces) != 1 or None in traces:
+        return commands
+    own = tracing.traceparent_of(span)
+    return [(key, {**command, "traceparent": own}) for key, command in commands]

@@ -10,6 +10,7 @@ from typing import Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from shared import tracing
 from shared.kafka.clients import Access
 from shared.envelope import DecodeError, Envelope, Position, decode
 from shared.kafka.deadletters import DeadLetters
@@ -156,10 +157,13 @@ class Subscriber:
             for envelope, position in batch:
                 await self._apply_one(envelope, position)
             return
+        span = self._span(batch[0][1].topic, [envelope.traceparent for envelope, _ in batch]) if tracing.ENABLED else None
         try:
             await self._sink.apply_many([(envelope, self._resume_at(position)) for envelope, position in batch])
             self.applied += len(batch)
-        except Exception:  # one of them cannot be applied: one at a time finds it (and parks it)
+            tracing.end(span)
+        except Exception as exc:  # one of them cannot be applied: one at a time finds it (and parks it)
+            tracing.end(span, exc)
             for envelope, position in batch:
                 if not self._sink.already_applied(envelope.id):
                     await self._apply_one(envelope, position)
@@ -174,14 +178,23 @@ class Subscriber:
             queue.append(Parked(envelope, "waiting behind an earlier parked event", attempts=0))
             return
         token = correlation_id.set(envelope.correlation_id or envelope.id)
+        span = self._span(position.topic, [envelope.traceparent]) if tracing.ENABLED else None
         try:
-            await self._sink.apply(envelope, resume_at=self._resume_at(position))
+            with tracing.current(span):
+                await self._sink.apply(envelope, resume_at=self._resume_at(position))
             self.applied += 1
+            tracing.end(span)
         except Exception as exc:  # any failure of the sink parks the event; the subscriber goes on
+            tracing.end(span, exc)
             log.exception("parked an event that could not be applied", extra={"event_id": envelope.id})
             self.parked[envelope.subject] = deque([Parked(envelope, f"{type(exc).__name__}: {exc}")])
         finally:
             correlation_id.reset(token)
+
+    def _span(self, topic: str, traceparents: list[str | None]) -> tracing.Span | None:
+        """The span of applying records: the child of one record's trace, or linked to a batch's."""
+        attributes = {"smguard.subscriber": self.name, "messaging.batch.message_count": len(traceparents)}
+        return tracing.start_process(topic, links=traceparents, attributes=attributes)
 
     def _resume_at(self, position: Position) -> int:
         """Resume after this record, but never past a parked event of the same partition."""

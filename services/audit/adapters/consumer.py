@@ -12,6 +12,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from shared import tracing
 from shared.kafka import clients
 from services.audit.projections.log import AuditLog
 from shared.config import Settings
@@ -88,9 +89,15 @@ class AuditConsumer:
             for tp, records in fetched.items():
                 base = self._bases[tp.topic]
                 batch = [Record(base, r.partition, r.offset, r.value or b"") for r in records]
+                span = tracing.start_process(
+                    tp.topic, links=[tracing.of_record(r.headers) for r in records],
+                    attributes={"smguard.subscriber": self.name, "messaging.batch.message_count": len(records)},
+                ) if tracing.ENABLED else None  # fmt: skip
                 try:
                     self._log.append(batch)
-                except Exception:
+                    tracing.end(span)
+                except Exception as exc:
+                    tracing.end(span, exc)
                     log.exception("could not append to the audit log; re-reading from the last stored entry")
                     self._consumer.seek(tp, self._logged(tp))
                     await asyncio.sleep(1.0)

@@ -30,6 +30,7 @@ from services.connection.application.ports import (
     EnforcementNotConfigured,
     EnforcementPort,
 )
+from shared import tracing
 from shared.webhooks import failure_category, signed_headers
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,11 @@ def bulk_body_of(batch_id: str, calls: list[EnforcementCall]) -> bytes:
     ).encode()
 
 
+def _about(call: EnforcementCall) -> dict[str, str]:
+    """A request's span attributes: its ids (never the body)."""
+    return {"smguard.request_id": call.request_id, "smguard.action": call.action, "smguard.connection_id": call.connection_id}
+
+
 class WebhookEnforcement(EnforcementPort):
     """Posts each request to ``url``; the caller retries."""
 
@@ -78,12 +84,16 @@ class WebhookEnforcement(EnforcementPort):
             "Idempotency-Key": call.request_id,
             **signed_headers(self._key, body),
         }
+        span = tracing.start_post("enforcement", self._url, parent=call.traceparent, attributes=_about(call)) if tracing.ENABLED else None
         try:
             async with self._gate:
-                response = await self._client.post(self._url, content=body, headers=headers)
+                response = await self._client.post(self._url, content=body, headers={**headers, **tracing.headers(span)})
         except httpx.HTTPError as exc:
+            tracing.end(span, exc)
             log.warning("enforcement request failed", extra={"request_id": call.request_id, "error": repr(exc)})
             raise EnforcementError(failure_category(exc)) from None
+        tracing.answered(span, response.status_code)
+        tracing.end(span)
         if not response.is_success:
             raise EnforcementError(f"HTTP {response.status_code} from the enforcement peer")
 
@@ -161,12 +171,19 @@ class BulkWebhookEnforcement(EnforcementPort):
         body = bulk_body_of(batch_id, calls)
         headers = {"Content-Type": "application/json", "X-Smguard-Batch-Id": batch_id, "Idempotency-Key": batch_id,
                    **signed_headers(self._key, body)}  # fmt: skip
+        span = tracing.start_post(
+            "enforcement", self._url, links=[call.traceparent for call in calls],
+            attributes={"smguard.batch_id": batch_id, "smguard.requests": len(calls)},
+        ) if tracing.ENABLED else None  # fmt: skip
         try:
             async with self._gate:
-                response = await self._client.post(self._url, content=body, headers=headers)
+                response = await self._client.post(self._url, content=body, headers={**headers, **tracing.headers(span)})
         except httpx.HTTPError as exc:
+            tracing.end(span, exc)
             log.warning("bulk enforcement request failed", extra={"batch_id": batch_id, "requests": len(calls), "error": repr(exc)})
             raise EnforcementError(failure_category(exc)) from None
+        tracing.answered(span, response.status_code)
+        tracing.end(span)
         if not response.is_success:
             raise EnforcementError(f"HTTP {response.status_code} from the enforcement peer")
         try:

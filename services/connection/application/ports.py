@@ -49,6 +49,7 @@ class EnforcementCall:
     operator_id: str
     smart_meter_ids: tuple[str, ...]
     incident_id: str | None = None
+    traceparent: str | None = None  # the trace of the decision that made the request (when tracing is on)
 
 
 class EnforcementError(Exception):

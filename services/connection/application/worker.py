@@ -20,6 +20,7 @@ from services.connection.application.queries import requested_at
 from services.connection.application.service import ConnectionService
 from services.connection.domain.model import Connection
 from services.connection.domain.state import EnforcementRequest
+from shared import tracing
 from shared.backoff import Backoff
 from shared.clock import utcnow
 from shared.eventstore import NotOwner, StoreUnavailable
@@ -78,10 +79,12 @@ class EnforcementWorker:
                 except EnforcementError as exc:
                     attempt = attempts[call.request_id] = attempts.get(call.request_id, 0) + 1
                     error = str(exc)
-                    await self._record(lambda: record_failure(self.service, connection_id, call.request_id, error=error))
+                    with tracing.attached(call.traceparent):  # the outcome joins the request's trace
+                        await self._record(lambda: record_failure(self.service, connection_id, call.request_id, error=error))
                     await asyncio.sleep(self.backoff.delay(attempt))
                     continue
-                await self._record_acknowledged(call)
+                with tracing.attached(call.traceparent):
+                    await self._record_acknowledged(call)
         finally:
             self._tasks.pop(connection_id, None)
 
@@ -94,7 +97,7 @@ class EnforcementWorker:
         return EnforcementCall(
             request_id=request.request_id, action=request.action, connection_id=connection_id,
             operator_id=connection.operator_id, smart_meter_ids=tuple(connection.smart_meter_ids),
-            incident_id=request.incident_id,
+            incident_id=request.incident_id, traceparent=tracing.latest(connection_id),
         )  # fmt: skip
 
     def _committed_pending(self, connection_id: str) -> tuple[Connection, EnforcementRequest] | None:

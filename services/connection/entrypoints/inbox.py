@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from services.connection.application.reactions import decide_batch
 from services.connection.application.service import ConnectionService
 from services.connection.domain.commands import Reaction
+from shared import tracing
 from shared.eventstore import InboxRecord, StoreUnavailable
 from shared.kafka.deadletters import DeadLetters
 
@@ -48,4 +49,30 @@ class Inbox:
                 await self._dlq.send(record, f"not a connection command: {exc.errors(include_url=False)}")
                 commands.append(None)
         last = records[-1]
-        await decide_batch(self._service, partition, commands, last=InboxRecord(last.topic, last.partition, last.offset))
+        spans = [_span(last.topic, command) for command in commands] if tracing.ENABLED else []
+        if spans:  # what each command decides continues its trace, from this span
+            commands = [_continued(command, span) for command, span in zip(commands, spans)]
+        try:
+            await decide_batch(self._service, partition, commands, last=InboxRecord(last.topic, last.partition, last.offset))
+        except BaseException as exc:
+            for span in spans:
+                tracing.end(span, exc)
+            raise
+        for span in spans:
+            tracing.end(span)
+
+
+def _span(topic: str, command: Reaction | None) -> tracing.Span | None:
+    """The span of deciding one command: a child of the span that sent it."""
+    if command is None:
+        return None
+    return tracing.start_process(
+        topic, parent=command.traceparent,
+        attributes={"smguard.command": type(command).__name__, "smguard.incident_id": command.incident_id},
+    )  # fmt: skip
+
+
+def _continued(command: Reaction | None, span: tracing.Span | None) -> Reaction | None:
+    if command is None or span is None:
+        return command
+    return command.model_copy(update={"traceparent": tracing.traceparent_of(span)})

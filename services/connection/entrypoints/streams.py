@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 import faust
 from aiokafka.errors import KafkaError
 
 from services.connection.application.router import route
+from shared import tracing
 from shared.config import Settings
 from shared.backoff import Backoff
 from shared.envelope import DecodeError, Envelope, Position, decode
@@ -52,13 +54,30 @@ async def forward_many(sender: CommandSender, messages: list[Any], dead_letters:
     (the read models' subscriber dead-letters it); if a record cannot be routed, each record is routed
     alone so that only that one is dead-lettered."""
     envelopes = [envelope for envelope in map(_readable, messages) if envelope is not None]
+    spans = [_span(envelope) for envelope in envelopes] if tracing.ENABLED else []
+    if spans:  # each command continues the trace of its event, from the router's span
+        envelopes = [replace(e, traceparent=tracing.traceparent_of(s) or e.traceparent) for e, s in zip(envelopes, spans)]
     try:
-        commands = [command for envelope in envelopes for command in _commands(envelope)]
-    except Exception:  # a bug must not stop the commands of every later incident event
-        for message in messages:
-            await forward(sender, message, dead_letters)
-        return
-    await _sending(sender, commands, about=f"{len(messages)} incident events")
+        try:
+            commands = [command for envelope in envelopes for command in _commands(envelope)]
+        except Exception:  # a bug must not stop the commands of every later incident event
+            for message in messages:
+                await forward(sender, message, dead_letters)
+            return
+        await _sending(sender, commands, about=f"{len(messages)} incident events")
+    finally:
+        for span in spans:
+            tracing.end(span)
+
+
+def _span(envelope: Envelope) -> tracing.Span | None:
+    """The router's span of one incident event: a child of the span that wrote it."""
+    assert envelope.position is not None
+    return tracing.start_process(
+        envelope.position.topic, parent=envelope.traceparent,
+        attributes={"messaging.message.id": envelope.id, "smguard.event.type": envelope.type,
+                    "smguard.incident_id": envelope.subject},
+    )  # fmt: skip
 
 
 async def forward(sender: CommandSender, message: Any, dead_letters: DeadLetters) -> None:

@@ -16,6 +16,7 @@ from typing import Awaitable, Callable
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
+from shared import tracing
 from shared.eventstore import Context, InboxRecord, StoreUnavailable
 from shared.kafka.deadletters import DeadLetters
 from services.incident.application.anomalies import handle_anomalies
@@ -41,10 +42,20 @@ class AnomalyIntake:
         await self._directory_loaded()
         good, bad = self._read(partition, records)
         last = records[-1]
-        outcomes = await handle_anomalies(
-            self._svc, [anomaly for _, anomaly in good], context=Context(actor=TOPIC_ACTOR),
-            inbox=InboxRecord(last.topic, last.partition, last.offset),
-        )  # fmt: skip
+        span = tracing.start_process(
+            last.topic, links=[tracing.of_record(record.headers) for record in records],
+            attributes={"messaging.batch.message_count": len(records), "messaging.destination.partition.id": str(partition)},
+        ) if tracing.ENABLED else None  # fmt: skip
+        try:
+            outcomes = await handle_anomalies(
+                self._svc, [anomaly for _, anomaly in good],
+                context=Context(actor=TOPIC_ACTOR, traceparent=tracing.traceparent_of(span)),
+                inbox=InboxRecord(last.topic, last.partition, last.offset),
+            )  # fmt: skip
+        except BaseException as exc:
+            tracing.end(span, exc)
+            raise
+        tracing.end(span)
         bad.extend((record, o.refused) for (record, _), o in zip(good, outcomes) if o.refused)
         await asyncio.gather(*(self._dlq.send(record, reason) for record, reason in bad))
         self.decided += len(records)

@@ -10,6 +10,7 @@ import logging
 
 import aiosmtplib
 
+from shared import tracing
 from shared.webhooks import failure_category
 from services.notification.application.ports import DeliveryError, OutboundMessage, Sender, Undeliverable
 
@@ -40,11 +41,18 @@ class SmtpSender(Sender):
     async def send(self, message: OutboundMessage) -> None:
         """Send one e-mail; any SMTP or network failure is a DeliveryError."""
         mail = self.build(message)
+        span = tracing.start(
+            "SMTP send", kind=tracing.SpanKind.CLIENT,
+            attributes={"server.address": self.host, "server.port": self.port, "smguard.notification_id": message.notification_id},
+        ) if tracing.ENABLED else None  # fmt: skip
         try:
             await aiosmtplib.send(mail, hostname=self.host, port=self.port, timeout=self.timeout)
         except aiosmtplib.SMTPResponseException as exc:
+            tracing.end(span, exc)
             log.warning("e-mail refused", extra={"notification_id": message.notification_id, "error": repr(exc)})
             raise DeliveryError(f"SMTP {exc.code}") from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            tracing.end(span, exc)
             log.warning("e-mail not sent", extra={"notification_id": message.notification_id, "error": repr(exc)})
             raise DeliveryError(f"SMTP {failure_category(exc)}") from None
+        tracing.end(span)

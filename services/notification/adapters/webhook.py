@@ -15,6 +15,7 @@ from typing import Callable
 
 import httpx
 
+from shared import tracing
 from shared.events.notification import Recipient
 from shared.webhooks import failure_category, signed_headers
 from services.notification.application.ports import DeliveryError, Destinations, OutboundMessage, Sender, Undeliverable
@@ -45,12 +46,19 @@ class WebhookSender(Sender):
         target, extensions = url, {}
         if message.recipient.kind != "utility_desk":
             target, extensions = await self._pinned(message, url, headers)
+        span = tracing.start_post(
+            "notification webhook", url,
+            attributes={"smguard.notification_id": message.notification_id, "smguard.recipient.kind": message.recipient.kind},
+        ) if tracing.ENABLED else None  # fmt: skip
         try:
             async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
                 response = await client.post(target, content=body, headers=headers, extensions=extensions)
         except httpx.HTTPError as exc:
+            tracing.end(span, exc)
             log.warning("webhook delivery failed", extra={"notification_id": message.notification_id, "error": repr(exc)})
             raise DeliveryError(failure_category(exc)) from None
+        tracing.answered(span, response.status_code)
+        tracing.end(span)
         if not response.is_success:
             raise DeliveryError(f"HTTP {response.status_code}")
 

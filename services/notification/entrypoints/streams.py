@@ -20,6 +20,7 @@ from typing import Any
 import faust
 from aiokafka.errors import KafkaError
 
+from shared import tracing
 from shared.backoff import Backoff
 from shared.envelope import DecodeError, Envelope, Position, decode
 from shared.eventstore import StoreUnavailable
@@ -52,7 +53,13 @@ class Router:
         except DecodeError:
             log.warning("an unreadable domain record is not routed", extra={"topic": record.topic, "offset": record.offset})
         else:
-            await self._route(record, envelope)
+            span = tracing.start_process(
+                record.topic, parent=envelope.traceparent,
+                attributes={"messaging.message.id": envelope.id, "smguard.event.type": envelope.type},
+            ) if tracing.ENABLED else None  # fmt: skip
+            with tracing.current(span):  # the commands it sends continue the event's trace
+                await self._route(record, envelope)
+            tracing.end(span)
         self.handled += 1
 
     async def _route(self, record: SimpleNamespace, envelope: Envelope) -> None:
