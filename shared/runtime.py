@@ -25,7 +25,7 @@ from shared.supervision import Supervised, watched
 
 log = logging.getLogger(__name__)
 LAG_TIMEOUT = 3.0
-"""How long a scrape waits for one consumer's end offsets (its lag is left out of that scrape beyond)."""
+"""How long a scrape waits for the consumers' end offsets (asked at once; a consumer's lag is left out beyond)."""
 Read = Callable[[], "Values | Awaitable[Values]"]
 
 
@@ -147,11 +147,10 @@ class Runtime:
             sources.append((self.store.layout.group_id, self.store.ownership))
         sources += [(c.group, c) for c in self._started if isinstance(c, FaustComponent)]
         prefix, found = self.settings.topic_prefix, {}
-        for group, source in sources:
-            try:
-                lags = await asyncio.wait_for(source.partition_lags(), LAG_TIMEOUT)
-            except Exception as exc:  # noqa: BLE001 - the broker away: this scrape shows no lag for it
-                log.warning("could not read a consumer's lag", extra={"consumer": group, "error": repr(exc)})
+        asked = [asyncio.wait_for(source.partition_lags(), LAG_TIMEOUT) for _, source in sources]
+        for (group, _), lags in zip(sources, await asyncio.gather(*asked, return_exceptions=True)):
+            if isinstance(lags, BaseException):  # the broker away: this scrape shows no lag for it
+                log.warning("could not read a consumer's lag", extra={"consumer": group, "error": repr(lags)})
                 continue
             for tp, lag in lags.items():
                 key = (group.removeprefix(prefix), tp.topic.removeprefix(prefix), str(tp.partition))
