@@ -16,7 +16,7 @@ from shared.events.values import BlockReason, Severity
 from shared.kafka import clients
 from shared.metrics import COMPLIANCE_ITEMS, ENFORCEMENT_OUTCOMES, NOTIFICATION_STATES, POLICY_MODES
 from shared.services import PROCESSES
-from shared.topics import ALL_TOPICS, SENSOR_ANOMALIES
+from shared.topics import ALL_TOPICS, INCIDENT_EVENTS, SENSOR_ANOMALIES
 from services.incident.config import IncidentSettings
 from tests.factories import DETECTED, FakeClock, bearer, eventually
 from tests.services.incident.helpers import incident_body, running
@@ -80,50 +80,59 @@ async def test_metrics_follow_the_work_and_every_label_value_is_bounded(settings
         body = incident_body(operator_id=operator_id) | {"severity": "high"}
         await eventually(lambda: _created(client, body, soc), what="the incident opened")  # a 503 (rebalancing) is retried
 
-        after = await eventually(lambda: _when(scrape(client), "smguard_open_incidents", severity="high"), what="open, high", interval=0.25)
-        for name, labels in [("smguard_events_appended_total", {"type": "IncidentOpened"}),
-                             ("smguard_eventstore_append_seconds_count", {}), ("smguard_eventstore_commit_seconds_count", {})]:  # fmt: skip
-            assert value(after, name, **labels) - value(before, name, **labels) >= 1, name
-        assert value(after, "smguard_events_appended_total", type="IncidentOpened") - value(
-            before, "smguard_events_appended_total", type="IncidentOpened"
-        ) == 1
+        after = await until(client, "smguard_open_incidents", severity="high")
+        moved = {name: value(after, name, **labels) - value(before, name, **labels) for name, labels in [
+            ("smguard_events_appended_total", {"type": "IncidentOpened"}), ("smguard_eventstore_append_seconds_count", {}),
+            ("smguard_eventstore_commit_seconds_count", {}),
+        ]}  # fmt: skip
+        assert moved["smguard_events_appended_total"] == 1 and min(moved.values()) >= 1, moved
+        assert value(after, "smguard_open_incidents", severity="high") == 1
         assert value(after, "smguard_open_incidents", severity="low") == 0
         assert value(after, "smguard_overdue_reports", part="initial") == 0
         clock.advance(hours=2)  # the initial report's deadline passes
-        await eventually(lambda: _when(scrape(client), "smguard_overdue_reports", part="initial"), what="an overdue report", interval=0.25)
+        overdue = await until(client, "smguard_overdue_reports", part="initial")
+        assert value(overdue, "smguard_overdue_reports", part="initial") == 1
 
         # Lag: the inbox partition held back (as the store does while taking it over), a record written to it
         # waits — one record of lag for the group on that partition — until the partition is read again.
-        ownership, k, group = client.svc.store.ownership, 0, "smguard.incident"
+        ownership, k = client.svc.store.ownership, 0
         tp = TopicPartition(settings.topic(SENSOR_ANOMALIES), k)
         ownership.unread(k, await ownership.consumer.position(tp))
-        producer = clients.producer(settings, acks="all")
-        await producer.start()
-        try:
-            await producer.send_and_wait(tp.topic, b"{not json", key=b"sensor-1", partition=k)
-        finally:
-            await producer.stop()
-        lag = {"group": group, "topic": SENSOR_ANOMALIES, "partition": str(k)}
-        held = await eventually(lambda: _when(scrape(client), "smguard_consumer_lag", **lag), what="lag of one record", interval=0.25)
+        await _send(settings, tp, b"{not json")
+        lag = {"group": "smguard.incident", "topic": SENSOR_ANOMALIES, "partition": str(k)}
+        held = await until(client, "smguard_consumer_lag", **lag)
         assert value(held, "smguard_consumer_lag", **lag) == 1
         ownership.serve(k)
-        done = await eventually(lambda: _when(scrape(client), "smguard_consumer_lag", expect=0, **lag), what="lag back to 0", interval=0.25)
-        moved = value(done, "smguard_dead_lettered_total", topic=SENSOR_ANOMALIES) - value(
-            before, "smguard_dead_lettered_total", topic=SENSOR_ANOMALIES
-        )
-        assert moved == 1
-        assert value(done, "smguard_consumer_lag", group="incident.readmodel", topic="smguard.incident.events", partition="0") == 0
+        done = await until(client, "smguard_consumer_lag", expect=0, **lag)
+        dead = [value(m, "smguard_dead_lettered_total", topic=SENSOR_ANOMALIES) for m in (before, done)]
+        assert dead[1] - dead[0] == 1
+        assert value(done, "smguard_consumer_lag", group="incident.readmodel", topic=INCIDENT_EVENTS, partition="0") == 0
+
         routes = set(client.app.openapi()["paths"])  # the route templates of the code
         assert unbounded(done, allowed(settings, routes), service="incident") == []
 
 
-async def _when(scraping, name: str, *, expect: float | None = None, **labels: str) -> Samples | None:
-    """The scrape once the sample is present and positive (or equals ``expect``)."""
-    samples = await scraping
-    key = (name, tuple(sorted(labels.items())))
-    if key not in samples:
-        return None
-    return samples if (samples[key] > 0 if expect is None else samples[key] == expect) else None
+async def until(client, name: str, *, expect: float | None = None, **labels: str) -> Samples:
+    """Scrape until the sample is present and positive (or equals ``expect``); that scrape."""
+
+    async def check() -> Samples | None:
+        samples = await scrape(client)
+        key = (name, tuple(sorted(labels.items())))
+        if key not in samples:
+            return None
+        return samples if (samples[key] > 0 if expect is None else samples[key] == expect) else None
+
+    return await eventually(check, what=f"{name}{labels} on /metrics", interval=0.25)
+
+
+async def _send(settings, tp: TopicPartition, value: bytes) -> None:
+    """One record on a partition, as a sensor writes it."""
+    producer = clients.producer(settings, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(tp.topic, value, key=b"sensor-1", partition=tp.partition)
+    finally:
+        await producer.stop()
 
 
 async def _created(client, body, headers) -> bool:
