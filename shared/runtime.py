@@ -136,8 +136,11 @@ class Runtime:
         found: dict[Reading, Values] = {READY: {(): 1.0 if ready else 0.0}, CONSUMER_LAG: lags}
         found[PARKED] = {(s.name,): float(sum(map(len, getattr(s, "parked", {}).values()))) for s in self.subscribers}
         for reading, read in self._readings:
-            values = read()
-            found[reading] = await values if asyncio.iscoroutine(values) else values  # type: ignore[assignment]
+            try:
+                values = read()
+                found[reading] = await values if asyncio.iscoroutine(values) else values  # type: ignore[assignment]
+            except Exception:  # e.g. a read model closing as the service stops: left out of this scrape
+                log.exception("could not read a metric", extra={"metric": reading.name})
         return found
 
     async def _lags(self) -> dict[tuple[str, ...], float]:
