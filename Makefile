@@ -12,7 +12,7 @@ BROKER = $(BROKER_PY) infra/kafka/broker.py
 COMPOSE = docker compose -f infra/docker-compose.yml
 
 .DEFAULT_GOAL := help
-.PHONY: help venv browser screenshots python-version kafka-up kafka-down kafka-status test faults run bench schemas up down clean
+.PHONY: help venv browser promtool screenshots python-version kafka-up kafka-down kafka-status test faults run bench schemas up down clean
 
 help: ## list the targets
 	@echo "smguard: make <target>"
@@ -67,7 +67,16 @@ browser: ## install Debian's Chromium and CJK fonts for the console's browser te
 	  mkdir -p .cache && (cd .cache && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && mkdir -p axe-core-$(AXE_VERSION) && \
 	  tar xzf axe-core-$(AXE_VERSION).tgz -C axe-core-$(AXE_VERSION) --strip-components=1 && rm axe-core-$(AXE_VERSION).tgz); }
 
-test: venv browser ## run the tests (they start their own broker); PYTEST_ARGS="-k name -x" passes options
+# The alert rules (infra/observability/alerts.yml) are checked and unit-tested with promtool, from Debian's
+# prometheus package. Installed once; skipped when present.
+promtool: ## install Debian's prometheus package for promtool, which checks the alert rules (skipped when present)
+	@if command -v promtool >/dev/null 2>&1 || [ -n "$$SMGUARD_PROMTOOL" ]; then :; else \
+	  command -v apt-get >/dev/null 2>&1 || { echo "the alert-rule tests need promtool: install Debian's prometheus package, or set SMGUARD_PROMTOOL"; exit 1; }; \
+	  echo "installing Debian's prometheus package for promtool (once)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	fi
+
+test: venv browser promtool ## run the tests (they start their own broker); PYTEST_ARGS="-k name -x" passes options
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 faults: venv ## inject faults (service kills, broker crash and hang) with the long variants; the results table to docs/reliability.md

@@ -10,7 +10,7 @@ import httpx
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -20,6 +20,7 @@ from shared.domain import DomainError, NotFound
 from shared.principal import Principal
 from shared.eventstore import ConcurrencyError, Context, NotOwner, StoreUnavailable, WriterFenced
 from shared.logs import correlation_id, traceparent
+from shared.metrics import exposition
 from shared.schemas import clock_skew
 
 REQUESTS = Counter("smguard_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
@@ -249,9 +250,11 @@ def operations_router(service: str) -> APIRouter:
         return JSONResponse({"ready": ok, "service": service, **detail}, status_code=200 if ok else 503)
 
     @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-    async def metrics() -> Response:
-        """Prometheus metrics."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics: the counters of the process, and what its runtime reads now (lag, readiness, …)."""
+        runtime = getattr(request.app.state, "runtime", None)
+        readings = await runtime.readings() if runtime is not None else {}
+        return Response(exposition(readings), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/ops/parked")
     async def parked(request: Request, _: Replayers) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Mapping, Protocol
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Protocol
 
 from fastapi import FastAPI
 
@@ -19,10 +19,14 @@ from shared.kafka.admin import ensure_topics
 from shared.kafka.deadletters import DeadLetters
 from shared.kafka.sinks import Sink
 from shared.kafka.subscriber import Subscriber
+from shared.metrics import CONSUMER_LAG, PARKED, READY, Reading, Values
 from shared.periodic import Periodic
 from shared.supervision import Supervised, watched
 
 log = logging.getLogger(__name__)
+LAG_TIMEOUT = 3.0
+"""How long a scrape waits for the consumers' end offsets (asked at once; a consumer's lag is left out beyond)."""
+Read = Callable[[], "Values | Awaitable[Values]"]
 
 
 class Component(Protocol):
@@ -63,6 +67,7 @@ class Runtime:
         self.read_model: LiveModel | None = None
         self._components: list[Component] = [self.dead_letters]
         self._started: list[Component] = []
+        self._readings: list[tuple[Reading, Read]] = []
 
     def event_store(self, kinds: Mapping[str, type[Aggregate]], *, inbox: str, changelog: str) -> KafkaEventStore:
         """The service's event store: ``kinds`` maps each own topic to its aggregate; ``inbox`` defines ownership."""
@@ -120,6 +125,40 @@ class Runtime:
     def expose(self, read_model: LiveModel) -> None:
         """Show these read models at ``GET /ops/read-model`` (what ``smguard replay`` compares)."""
         self.read_model = read_model
+
+    def measure(self, reading: Reading, read: Read) -> None:
+        """Read ``reading`` (from a read model: a cheap query) each time ``/metrics`` is scraped."""
+        self._readings.append((reading, read))
+
+    async def readings(self) -> dict[Reading, Values]:
+        """What ``/metrics`` shows beside the counters, as it is now: readiness, lag, parked events, the service's own."""
+        (ready, _), lags = await asyncio.gather(self.readiness(), self._lags())
+        found: dict[Reading, Values] = {READY: {(): 1.0 if ready else 0.0}, CONSUMER_LAG: lags}
+        found[PARKED] = {(s.name,): float(sum(map(len, getattr(s, "parked", {}).values()))) for s in self.subscribers}
+        for reading, read in self._readings:
+            try:
+                values = read()
+                found[reading] = await values if asyncio.iscoroutine(values) else values  # type: ignore[assignment]
+            except Exception:  # e.g. a read model closing as the service stops: left out of this scrape
+                log.exception("could not read a metric", extra={"metric": reading.name})
+        return found
+
+    async def _lags(self) -> dict[tuple[str, ...], float]:
+        """Per consumer group (or subscriber), topic base and partition: records not processed yet."""
+        sources: list[tuple[str, Any]] = [(s.name, s) for s in self.subscribers if hasattr(s, "partition_lags")]
+        if self.store is not None:
+            sources.append((self.store.layout.group_id, self.store.ownership))
+        sources += [(c.group, c) for c in self._started if isinstance(c, FaustComponent)]
+        prefix, found = self.settings.topic_prefix, {}
+        asked = [asyncio.wait_for(source.partition_lags(), LAG_TIMEOUT) for _, source in sources]
+        for (group, _), lags in zip(sources, await asyncio.gather(*asked, return_exceptions=True)):
+            if isinstance(lags, BaseException):  # the broker away: this scrape shows no lag for it
+                log.warning("could not read a consumer's lag", extra={"consumer": group, "error": repr(lags)})
+                continue
+            for tp, lag in lags.items():
+                key = (group.removeprefix(prefix), tp.topic.removeprefix(prefix), str(tp.partition))
+                found[key] = float(lag)
+        return found
 
     def add(self, component: Component) -> Component:
         """Start another component after those added before it."""
@@ -242,6 +281,19 @@ class FaustComponent:
     def supervised(self) -> list[Supervised]:
         """The watch over the faust worker."""
         return [self._watch]
+
+    @property
+    def group(self) -> str:
+        """The consumer group of the app's agents (its id)."""
+        return str(self.app.conf.id)
+
+    async def partition_lags(self) -> dict[Any, int]:
+        """Per partition assigned to the agents, the records past what they committed."""
+        consumer = self.app.consumer
+        assigned = sorted(consumer.assignment())
+        ends = await consumer.highwaters(*assigned) if assigned else {}
+        committed = consumer._committed_offset  # faust keeps no public view of it
+        return {tp: max(0, end - (committed.get(tp) or 0)) for tp, end in ends.items()}
 
     async def _crashed(self) -> None:
         """Returns (raising why) once the worker or one of its agents has crashed or stopped on its own."""

@@ -43,6 +43,8 @@ def build_app(settings: Settings, audit_settings: AuditSettings | None = None) -
     runtime.watch(consumer)
     # A signed tree head every interval, when something was logged since the last one.
     runtime.add(Periodic("audit-checkpoints", audit.checkpoint, interval=audit_settings.audit_checkpoint_seconds))
+    if audit_settings.audit_verify_seconds:  # the result is smguard_audit_verification_ok on /metrics
+        runtime.add(Periodic("audit-verify", audit.verify, interval=audit_settings.audit_verify_seconds))
     runtime.expose(LiveAuditLog(audit.log))
     app = create_app(
         runtime,

@@ -19,6 +19,9 @@ class AuditSettings(BaseSettings):
         default=None, description="Ed25519 private key: base64 of the raw 32 bytes, or PEM (PKCS#8)"
     )
     audit_checkpoint_seconds: float = Field(default=300.0, gt=0, description="how often to sign a tree head")
+    audit_verify_seconds: float = Field(
+        default=3600.0, ge=0, description="how often the service verifies its own log (the metrics show the result); 0: never"
+    )
 
 
 def audit_dir(settings: Settings) -> Path:

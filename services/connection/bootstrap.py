@@ -13,10 +13,11 @@ from typing import Awaitable, Callable
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
+from services.connection.adapters.metered import MeteredEnforcement
 from services.connection.adapters.owners import HttpOwners
 from services.connection.adapters.sealer import FernetSealer, KeyRing
 from services.connection.adapters.webhook import BulkWebhookEnforcement, UnconfiguredEnforcement, WebhookEnforcement
-from services.connection.application.compliance import check_overdue
+from services.connection.application.compliance import check_overdue, overdue_by_kind
 from services.connection.application.ports import EnforcementPort
 from services.connection.application.queries import read_model
 from services.connection.application.service import ConnectionService
@@ -36,6 +37,7 @@ from shared.clock import Clock, utcnow
 from shared.config import Settings
 from shared.eventstore.kafka import KafkaEventStore
 from shared.keyring import CONNECTION_KEYS, KeyFolder
+from shared.metrics import COMPLIANCE_ITEMS, OVERDUE_COMPLIANCE, tally
 from shared.kafka.commands import CommandSender
 from shared.periodic import Periodic
 from shared.replay import LiveReadModel, ReadModels
@@ -88,7 +90,7 @@ def enforcement_worker(settings: Settings, own: ConnectionSettings, service: Con
     """The worker carrying out the owned connections' committed requests, told of every commit."""
     port = enforcement_port(settings, own)
     worker = EnforcementWorker(
-        service, port, backoff=Backoff(own.enforcement_backoff_seconds, own.enforcement_backoff_max_seconds),
+        service, MeteredEnforcement(port), backoff=Backoff(own.enforcement_backoff_seconds, own.enforcement_backoff_max_seconds),
         escalate_after=own.enforcement_escalate_seconds, configured=not isinstance(port, UnconfiguredEnforcement),
     )  # fmt: skip
     service.store.on_commit(worker.committed)
@@ -131,6 +133,7 @@ def build_app(settings: Settings, own: ConnectionSettings | None = None, *, cloc
     check = when_ready(store, partial(check_overdue, service))
     checks = Periodic("compliance-check", check, interval=own.compliance_check_seconds, first_after=0)
     runtime.add(checks)
+    runtime.measure(OVERDUE_COMPLIANCE, lambda: tally(overdue_by_kind(service), COMPLIANCE_ITEMS))
     runtime.expose(LiveReadModel(settings, READ_MODELS.topics, snapshot=partial(read_model, service), sinks=[views]))
     app = create_app(
         runtime,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import get_args
 
 from fastapi import FastAPI
 
 from shared.clock import Clock, utcnow
 from shared.config import Settings
+from shared.events.values import Severity
+from shared.metrics import OPEN_INCIDENTS, OVERDUE_REPORTS, tally
 from shared.periodic import Periodic
 from shared.replay import LiveReadModel, ReadModels, SinkProjector, scratch_dir
 from shared.runtime import Runtime
@@ -51,6 +54,8 @@ def build_app(settings: Settings, *, options: IncidentSettings | None = None, cl
     runtime.add(Periodic("incident-deadlines", partial(check_deadlines, svc), interval=options.deadline_check_seconds, first_after=0))
     runtime.add(Periodic("incident-readmodel-window", model.forget_applied, interval=FORGET_APPLIED_SECONDS))
     runtime.expose(LiveReadModel(settings, READ_MODEL_TOPICS, snapshot=model.snapshot, sinks=[model]))
+    runtime.measure(OPEN_INCIDENTS, lambda: tally(model.open_by_severity(), get_args(Severity)))
+    runtime.measure(OVERDUE_REPORTS, lambda: tally(model.overdue_reports(), ("initial", "cause")))
     app = create_app(runtime, svc, title="smguard incident service", description=DESCRIPTION, routers=[router])
     app.state.intake = intake
     return app

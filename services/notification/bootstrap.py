@@ -18,6 +18,7 @@ from shared.kafka import clients
 from shared.eventstore import EventStore
 from shared.events.notification import Recipient
 from shared.kafka.commands import CommandSender
+from shared.metrics import NOTIFICATION_STATES, NOTIFICATIONS, tally
 from shared.periodic import Periodic
 from shared.replay import LiveReadModel, ReadModels, SinkProjector
 from shared.runtime import FaustComponent, Runtime
@@ -166,6 +167,7 @@ def build_app(
     runtime.add(Periodic("notification.dispatcher", partial(dispatch, service), interval=config.dispatch_interval_seconds, first_after=0))
     forget = Periodic("notification.forget-applied", lambda: [m.forget_applied() for m in (views, knowledge)], interval=3600)
     runtime.add(forget)
+    runtime.measure(NOTIFICATIONS, lambda: tally(views.by_status(), NOTIFICATION_STATES))
     runtime.expose(LiveReadModel(settings, READ_MODEL_TOPICS, snapshot=partial(snapshot, views, knowledge), sinks=[views, knowledge]))
     app = create_app(
         runtime, service, title="smguard notification service",

@@ -148,6 +148,14 @@ class Ownership(ConsumerRebalanceListener):
             else:
                 self.consumer.seek(tp, committed)
 
+    async def partition_lags(self) -> dict[TopicPartition, int]:
+        """Per inbox partition assigned here, the records in it past the group's committed offset."""
+        if self.consumer is None:
+            return {}
+        assigned = sorted(self.consumer.assignment())
+        ends = await self.consumer.end_offsets(assigned) if assigned else {}
+        return {tp: max(0, end - (await self.consumer.committed(tp) or 0)) for tp, end in ends.items()}
+
     def _heard(self, owners: dict[int, str]) -> None:
         self.owners = owners
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -31,6 +32,7 @@ from shared.envelope import Envelope, Position, encode, kafka_headers
 from shared.eventstore.common import Encoded, RecordRefused, answer_json, snapshot_json
 from shared.eventstore.ports import AppendResult, InboxRecord, Snapshot, StoreUnavailable, WriterFenced
 from shared.eventstore.state import Changes, Checkpoint
+from shared.metrics import APPEND_SECONDS, COMMIT_SECONDS, EVENTS_APPENDED
 from shared.supervision import Supervised
 
 log = logging.getLogger(__name__)
@@ -205,13 +207,16 @@ class PartitionWriter:
         """Commit the batch; a refused record takes its append (and the appends decided on it) out, and the rest
         goes again — each round leaves one append out at least, so it ends."""
         while batch:
+            began = time.perf_counter()
             try:
                 changes = await self._commit(batch)
             except Refused as refused:
                 batch = self._reject(batch, refused.pending, refused.error)
                 continue
+            COMMIT_SECONDS.observe(time.perf_counter() - began)
             self._committed(self.partition, changes)
             self._settle(batch)
+            _count(batch)
             return
 
     def _reject(self, batch: list[Pending], culprit: Pending, error: BaseException) -> list[Pending]:
@@ -356,6 +361,17 @@ class PartitionWriter:
         while not self._queue.empty():
             drained.append(self._queue.get_nowait())
         return drained
+
+
+def _count(batch: list[Pending]) -> None:
+    """The committed appends in the metrics: events by type, and each append's wait from staging to commit."""
+    now = time.time()
+    for pending in batch:
+        if not pending.envelopes:
+            continue
+        APPEND_SECONDS.observe(max(0.0, now - pending.at))
+        for envelope in pending.envelopes:
+            EVENTS_APPENDED.labels(type(envelope.event).event_type()).inc()
 
 
 def _key_json(kept: tuple[float, str] | None) -> bytes | None:

@@ -8,6 +8,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from shared.kafka import clients
 from shared.config import Settings
+from shared.metrics import DEAD_LETTERED
 from shared.topics import DEAD_LETTERS
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class DeadLetters:
         assert self._producer is not None, "DeadLetters.start() first"
         await self._producer.send_and_wait(self._topic, record.value, key=record.key, headers=headers)
         self.count += 1
+        DEAD_LETTERED.labels(record.topic.removeprefix(self._settings.topic_prefix)).inc()
         log.warning(
             "dead-lettered a record",
             extra={"reason": reason, "topic": record.topic, "partition": record.partition, "offset": record.offset},

@@ -97,8 +97,14 @@ class Subscriber:
         """Records in the topics now that this subscriber has not processed yet."""
         if self._consumer is None:
             return -1
+        return sum((await self.partition_lags()).values())
+
+    async def partition_lags(self) -> dict[TopicPartition, int]:
+        """Per partition, the records in it now that this subscriber has not processed yet."""
+        if self._consumer is None:
+            return {}
         ends = await self._consumer.end_offsets(list(self._ends))
-        return sum(max(0, end - self._done.get(tp, 0)) for tp, end in ends.items())
+        return {tp: max(0, end - self._done.get(tp, 0)) for tp, end in ends.items()}
 
     def _processed(self, ends: dict[TopicPartition, int]) -> bool:
         """Whether every record below ``ends`` has been processed (applied, parked or dead-lettered)."""

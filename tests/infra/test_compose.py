@@ -4,6 +4,7 @@ every process compose runs — the four services and the console — as the code
 from __future__ import annotations
 
 import importlib
+import json
 import re
 
 import yaml
@@ -15,10 +16,12 @@ from shared.auth import check_settings
 from shared.config import REPO_ROOT, Settings
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "infra" / "docker-compose.yml").read_text())
+OBSERVABILITY = ("prometheus", "grafana")
 
 
 def test_every_service_of_the_code_is_in_compose_and_nothing_else_but_kafka() -> None:
-    assert set(COMPOSE["services"]) - {"kafka", "kafka-secrets", "kafka-setup", "mailcatcher", "jwt-key"} == set(PROCESSES)
+    others = {"kafka", "kafka-secrets", "kafka-setup", "mailcatcher", "jwt-key", *OBSERVABILITY}
+    assert set(COMPOSE["services"]) - others == set(PROCESSES)
 
 
 def test_each_service_runs_an_existing_command_on_the_port_the_code_defaults_to() -> None:
@@ -102,3 +105,42 @@ def test_the_development_settings_compose_passes_are_ones_a_service_starts_with(
     settings = Settings(**{k.removeprefix("SMGUARD_").lower(): v for k, v in values.items()})
     assert not settings.oidc_issuer and settings.host == "0.0.0.0"
     check_settings(settings)  # raises when a service would refuse to start
+
+
+def _mounts(service: str) -> dict[str, str]:
+    """A compose service's bind mounts: path in the container → the file on the host (checked to exist)."""
+    found = {}
+    for volume in COMPOSE["services"][service]["volumes"]:
+        source, target, *_ = volume.split(":")
+        if source.startswith("."):
+            assert (REPO_ROOT / "infra" / source).is_file(), source
+            found[target] = source
+    return found
+
+
+def test_prometheus_scrapes_every_process_on_its_port_and_loads_the_alert_rules() -> None:
+    spec = COMPOSE["services"]["prometheus"]
+    assert spec["image"].startswith("prom/prometheus:v") and spec["ports"] == ["127.0.0.1:9090:9090"]
+    mounts = _mounts("prometheus")
+    assert mounts["/etc/prometheus/prometheus.yml"] == "./observability/prometheus.yml"
+    assert mounts["/etc/prometheus/alerts.yml"] == "./observability/alerts.yml"
+    config = yaml.safe_load((REPO_ROOT / "infra" / "observability" / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["alerts.yml"]  # beside the config, where compose mounts it
+    [job] = config["scrape_configs"]
+    targets = {t for static in job["static_configs"] for t in static["targets"]}
+    defaults = Settings()
+    assert targets == {f"{service}:{defaults.port_of(service)}" for service in PROCESSES}
+
+
+def test_grafana_is_provisioned_with_the_dashboard_and_prometheus_as_its_source() -> None:
+    spec = COMPOSE["services"]["grafana"]
+    assert spec["image"].startswith("grafana/grafana:") and spec["ports"] == ["127.0.0.1:3000:3000"]
+    mounts = _mounts("grafana")
+    datasource = yaml.safe_load((REPO_ROOT / "infra" / mounts["/etc/grafana/provisioning/datasources/smguard.yml"]).read_text())
+    provider = yaml.safe_load((REPO_ROOT / "infra" / mounts["/etc/grafana/provisioning/dashboards/smguard.yml"]).read_text())
+    folder = provider["providers"][0]["options"]["path"]
+    [dashboard] = [REPO_ROOT / "infra" / host for target, host in mounts.items() if target.startswith(folder + "/")]
+    [source] = datasource["datasources"]
+    assert source["url"] == "http://prometheus:9090"
+    uids = {t["datasource"]["uid"] for p in json.loads(dashboard.read_text())["panels"] for t in p["targets"]}
+    assert uids == {source["uid"]}

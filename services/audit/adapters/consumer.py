@@ -75,8 +75,14 @@ class AuditConsumer:
         """Records in the event topics now that are not logged yet."""
         if self._consumer is None:
             return -1
+        return sum((await self.partition_lags()).values())
+
+    async def partition_lags(self) -> dict[TopicPartition, int]:
+        """Per partition, the records in it now that are not logged yet."""
+        if self._consumer is None:
+            return {}
         ends = await self._consumer.end_offsets(list(self._ends))
-        return sum(max(0, end - self._done.get(tp, 0)) for tp, end in ends.items())
+        return {tp: max(0, end - self._done.get(tp, 0)) for tp, end in ends.items()}
 
     def parked_view(self) -> list[dict[str, Any]]:
         """The log parks nothing: every record is appended as it is."""

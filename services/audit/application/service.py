@@ -19,6 +19,7 @@ from services.audit.domain.integrity import recompute
 from services.audit.projections.log import AuditLog
 from shared.clock import Clock, utcnow
 from shared.domain import Invalid, NotFound, not_found
+from shared.metrics import AUDIT_VERIFICATION_OK, AUDIT_VERIFICATION_TIME
 from shared.principal import Principal
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,12 @@ class AuditService:
         """Recompute every log from the stored entries, against every signed checkpoint; ``tally(done, total)``
         is called from the worker thread as entries are recomputed."""
         checkpoints = self.checkpoints.all(limit=1_000_000)  # read here: a store's connection belongs to the loop
-        return await asyncio.to_thread(self._verify, checkpoints, tally)
+        report = await asyncio.to_thread(self._verify, checkpoints, tally)
+        AUDIT_VERIFICATION_OK.set(1 if report["ok"] else 0)
+        AUDIT_VERIFICATION_TIME.set(self.clock().timestamp())
+        if not report["ok"]:
+            log.error("the audit log failed verification", extra={"first_bad": report["first_bad"]})
+        return report
 
     async def verify_with_progress(self) -> AsyncIterator[dict[str, Any]]:
         """``{"done", "total"}`` as the recomputation goes, then ``{"report": …}`` (what ``verify`` answers)."""

@@ -23,7 +23,8 @@ from services.connection.domain.commands import (
     RequestStatus,
 )
 from services.connection.domain.operator import Operator
-from services.connection.projections.operators import operator
+from services.connection.domain.compliance import split
+from services.connection.projections.operators import every_operator, operator
 from services.connection.projections.standing import attestation, report_records, standing
 from shared.domain import not_found
 from shared.envelope import new_id
@@ -155,3 +156,12 @@ async def check_overdue(service: ConnectionService) -> list[ComplianceOverdue]:
         )
     return flagged
 
+
+
+def overdue_by_kind(service: ConnectionService) -> list[tuple[str, int]]:
+    """Today's overdue items of every onboarded operator, by kind (a status request's kind, not its id)."""
+    today, found = service.today(), []
+    for each in every_operator(service.views.docs):
+        overdue, _ = split(each.due_items(), today, within_days=0)
+        found += [(item.item.split(":")[0] if item.item.startswith("status_request:") else item.item, 1) for item in overdue]
+    return found

@@ -33,6 +33,7 @@ from shared.envelope import new_id
 from shared.events.values import BlockReason
 from shared.eventstore import Context, InboxRecord, Staged
 from shared.firmware import Firmware
+from shared.metrics import BLOCK_DECISIONS
 
 log = logging.getLogger(__name__)
 SYSTEM = "smguard/connection"
@@ -117,6 +118,7 @@ def _by_policy(
     """The policy in force when the source event was written decides for each connection."""
     mode = policy_at(service.views.docs, command.at).get(reason, "off")
     if mode == "off" or not connection_ids:
+        BLOCK_DECISIONS.labels("off", reason).inc(len(connection_ids))
         return []
     actor = policy_actor(reason, mode)
 
@@ -126,7 +128,9 @@ def _by_policy(
         else:
             c.recommend_block(recommendation_id=new_id(), reason=reason, incident_id=command.incident_id)
 
-    return _each(service, command, connection_ids, decide=decide, actor=actor.id)
+    staged = _each(service, command, connection_ids, decide=decide, actor=actor.id)
+    BLOCK_DECISIONS.labels(mode, reason).inc(len(staged))  # a command read again decides nothing new: not counted
+    return staged
 
 
 def _each(

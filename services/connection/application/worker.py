@@ -24,6 +24,7 @@ from shared import tracing
 from shared.backoff import Backoff
 from shared.clock import utcnow
 from shared.eventstore import NotOwner, StoreUnavailable
+from shared.metrics import ENFORCEMENT_ESCALATIONS
 
 log = logging.getLogger(__name__)
 SWEEP_BATCH = 500
@@ -172,3 +173,4 @@ class EnforcementWorker:
                     extra={"request_id": request.request_id, "connection_id": connection_id, "waited_seconds": waited},
                 )
                 await escalate_request(self.service, connection_id, request.request_id, waited_seconds=round(waited, 3))
+                ENFORCEMENT_ESCALATIONS.labels(request.action).inc()

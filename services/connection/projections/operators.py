@@ -7,7 +7,7 @@ command decided late — or again — decides as it would have at the time.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic_core import to_jsonable_python
 
@@ -35,6 +35,14 @@ def operator(docs: Documents, operator_id: str) -> Operator | None:
     doc = docs.get(OPERATORS, operator_id)
     found = Operator.restore(operator_id, doc["version"], doc["state"]) if doc else None
     return found if found is not None and found.onboarded else None
+
+
+def every_operator(docs: Documents) -> Iterator[Operator]:
+    """Every onboarded operator as its events left it (for the metrics: operators are few)."""
+    for operator_id, doc in docs.every(OPERATORS):
+        found = Operator.restore(operator_id, doc["version"], doc["state"])
+        if found.onboarded:
+            yield found
 
 
 def fold_policy(docs: Documents, envelope: Envelope) -> None:

@@ -63,6 +63,24 @@ class IncidentReadModel(DocumentSink):
 
         return await self.wait_for(holds, timeout=READ_YOUR_WRITES_SECONDS)
 
+    def open_by_severity(self) -> list[tuple[str, int]]:
+        """How many incidents are open, by severity (one indexed counting query, for the metrics)."""
+        return self.db.execute(
+            "SELECT s.value, COUNT(*) FROM tags o JOIN tags s ON s.coll = o.coll AND s.key = o.key AND s.name = 'severity' "
+            "WHERE o.coll = ? AND o.name = 'status' AND o.value = 'open' GROUP BY s.value",
+            (INCIDENTS,),
+        ).fetchall()
+
+    def overdue_reports(self) -> list[tuple[str, int]]:
+        """Open incidents whose report of a part was flagged overdue and is still not filed, by part."""
+        return self.db.execute(
+            "SELECT json_extract(o.value, '$.part') AS part, COUNT(DISTINCT d.key) FROM tags t "
+            "JOIN docs d ON d.coll = t.coll AND d.key = t.key, json_each(d.doc, '$.overdue') o "
+            "WHERE t.coll = ? AND t.name = 'status' AND t.value = 'open' "
+            "AND json_array_length(d.doc, '$.reports.' || json_extract(o.value, '$.part')) = 0 GROUP BY part",
+            (INCIDENTS,),
+        ).fetchall()
+
     # ------------------------------------------------------------------ the directory
 
     def connection(self, connection_id: str) -> ConnectionRef | None:

@@ -154,6 +154,12 @@ class NotificationViews(DocumentSink):
         """A page of a coalesced notice's members in the order they joined, and how many in all."""
         return self.docs.query(MEMBERS, where={"notification": notification_id}, offset=offset, limit=limit, newest_first=False)
 
+    def by_status(self) -> list[tuple[str, int]]:
+        """How many notifications are in each status (one indexed counting query, for the metrics)."""
+        return self.db.execute(
+            "SELECT value, COUNT(*) FROM tags WHERE coll = ? AND name = 'status' GROUP BY value", (NOTIFICATIONS,)
+        ).fetchall()
+
     def page(
         self, *, operator_id: str | None, status: str | None, offset: int, limit: int
     ) -> tuple[list[dict[str, Any]], int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client import REGISTRY
 
 from services.audit.adapters.memory import MemoryCheckpointStore
 from services.audit.application.service import AuditService
@@ -82,6 +83,15 @@ class TestVerify:
         assert [p["checkpoint"] for p in report["checkpoint_problems"]] == [2]
         assert "signature" in report["checkpoint_problems"][0]["reason"]
 
+    async def test_the_metrics_tell_whether_the_last_verification_found_the_log_whole(self, audit):
+        log_incident(audit, uid("op"))
+        audit.checkpoint()
+        await audit.verify()
+        assert REGISTRY.get_sample_value("smguard_audit_verification_ok") == 1
+        assert REGISTRY.get_sample_value("smguard_audit_verification_timestamp_seconds") == audit.clock().timestamp()
+        audit.log.db.execute("UPDATE entries SET value = CAST(value || ' ' AS BLOB) WHERE idx = 0")
+        await audit.verify()
+        assert REGISTRY.get_sample_value("smguard_audit_verification_ok") == 0
 
     async def test_a_byte_changed_in_the_store_is_named_and_the_streamed_report_is_the_same(self, audit):
         for _ in range(5):

@@ -13,6 +13,7 @@ from shared.domain import Invalid
 from shared.eventstore import ConcurrencyError, Context
 from shared.eventstore.memory import InMemoryEventStore
 from shared.events.operator import ComplianceOverdue
+from shared.metrics import COMPLIANCE_ITEMS, tally
 from shared.principal import Principal
 from tests.factories import FakeClock
 from tests.services.connection.helpers import in_memory
@@ -56,6 +57,16 @@ class TestOverdueCheck:
             ("training:incident_drill", date(2025, 4, 1)),
         ]
         assert h.service.store.seen(f"connection:compliance-overdue:{OP}:risk_assessment:2025-04-01")
+
+    async def test_the_metrics_count_overdue_items_by_kind_until_they_are_recorded(self, tmp_path):
+        h, _ = await onboarded(tmp_path, date(2024, 4, 1), datetime(2025, 4, 2, 3, 0, tzinfo=timezone.utc))
+        counts = tally(compliance.overdue_by_kind(h.service), COMPLIANCE_ITEMS)
+        assert counts == {("risk_assessment",): 1, ("training:education",): 1, ("training:incident_drill",): 1,
+                          ("status_request",): 0}  # fmt: skip
+        assessment = RecordAssessment(date(2025, 4, 2), "全社", "脆弱性診断", "問題なし", "完了")
+        await compliance.record_assessment(h.service, OP, assessment, context=STAFF)
+        await h.sync()
+        assert tally(compliance.overdue_by_kind(h.service), COMPLIANCE_ITEMS)[("risk_assessment",)] == 0
 
     async def test_nothing_is_flagged_before_the_due_date_has_passed_in_japan(self, tmp_path):
         h, _ = await onboarded(tmp_path, date(2024, 4, 1), datetime(2025, 4, 1, 14, 59, tzinfo=timezone.utc))

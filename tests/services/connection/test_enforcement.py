@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.factories import eventually, serving, uid
 from tests.services.connection.helpers import (
     acknowledged,
@@ -31,8 +34,27 @@ async def _request(client, settings, connection_id: str, state: str) -> dict | N
     return requests[0] if requests else None
 
 
+def _counted(name: str, **labels: str) -> float:
+    """A counter of the process's ``/metrics`` (0 before its first increment)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def _router_lag(client) -> dict[str, float] | None:
+    """The faust router's lag on the incident topic, by partition, as ``/metrics`` shows it (None while absent)."""
+    text = (await client.get("/metrics")).text
+    lag = {
+        s.labels["partition"]: s.value
+        for family in text_string_to_metric_families(text) if family.name == "smguard_consumer_lag"
+        for s in family.samples if s.labels["group"] == "smguard-connection" and s.labels["topic"] == "smguard.incident.events"
+    }  # fmt: skip
+    return lag or None
+
+
 async def test_a_failing_peer_is_retried_until_it_acknowledges(settings, peer):
     answers(peer).fail_first = 2
+    outcomes = ("failed", "enforced")
+    before = [_counted("smguard_enforcement_requests_total", action="block", outcome=o) for o in outcomes]
+    decided = _counted("smguard_block_decisions_total", mode="auto", reason="unauthorized_access")
     app = app_for(settings, peer)
     async with serving(app) as client, incident_writer(settings) as feed:
         operator = uid("op")
@@ -43,11 +65,18 @@ async def test_a_failing_peer_is_retried_until_it_acknowledges(settings, peer):
         assert [r["ok"] for r in requests_to(peer) if r["request_id"] == request["request_id"]] == [False, False, True]
         types = await stream_types(settings, connection_id)
         assert types.count("BlockEnforcementFailed") == 2 and types[-1] == "BlockEnforced"
+        lag = await eventually(lambda: _router_lag(client), what="the router's lag on /metrics", interval=0.25)
+        # every partition, caught up: at most the commit marker of the last transaction on it is not a record
+        assert set(lag) == {str(k) for k in range(settings.topic_partitions)} and set(lag.values()) <= {0, 1}
+    after = [_counted("smguard_enforcement_requests_total", action="block", outcome=o) for o in outcomes]
+    assert [a - b for a, b in zip(after, before)] == [2, 1]  # as /metrics shows them
+    assert _counted("smguard_block_decisions_total", mode="auto", reason="unauthorized_access") - decided == 1
 
 
 async def test_a_block_not_acknowledged_in_time_escalates_once_and_is_still_retried(settings, peer):
     answers(peer).always_fail = True
     app = app_for(settings, peer, enforcement_escalate_seconds=0.3)
+    escalated = _counted("smguard_enforcement_escalations_total", action="block")
     async with serving(app) as client, incident_writer(settings) as feed:
         operator = uid("op")
         await onboard(client, settings, operator)
@@ -56,6 +85,7 @@ async def test_a_block_not_acknowledged_in_time_escalates_once_and_is_still_retr
         answers(peer).always_fail = False
         await eventually(lambda: _request(client, settings, connection_id, "enforced"), what="enforced later")
         assert (await stream_types(settings, connection_id)).count("EnforcementEscalated") == 1
+    assert _counted("smguard_enforcement_escalations_total", action="block") - escalated == 1
 
 
 async def test_after_a_restart_pending_requests_resume_and_nothing_is_enforced_twice(settings, peer):

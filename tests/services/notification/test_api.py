@@ -144,6 +144,11 @@ class TestNotifications:
         acked = await running.post(f"/notifications/{found[mine]['id']}/ack", headers=own)
         assert acked.status_code == 200 and acked.json()["status"] == "acknowledged"
 
+        async def counted() -> bool:  # the people running it see the acknowledgement among notifications by state
+            return 'smguard_notifications{state="acknowledged"} 1.0' in (await running.get("/metrics")).text
+
+        await eventually(counted, what="the acknowledgement on /metrics", interval=0.25)
+
     async def test_only_the_receiving_side_may_acknowledge(self, running, settings):
         operator, incident = uid("op"), uid("inc")
         await file_report(settings, incident, operator)
