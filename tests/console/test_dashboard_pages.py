@@ -352,3 +352,63 @@ def test_the_stream_sends_new_events_as_they_come_and_too_many_followers_get_503
     feed.max_followers = 0
     refused = soc.get("/live/events")
     assert refused.status_code == 503 and refused.headers["retry-after"]
+
+
+# ------------------------------------------------------------------------------------ declaring a vulnerability
+
+DECLARATION = {
+    "title": "TK-100 ファームウェアの認証回避", "severity": "critical", "asset_kind": "special_meter", "maker": "東海計器",
+    "model": "TK-100", "firmware": ">=2.1,<2.3", "smart_meter_ids": "", "description": "詳細は別紙", "tlp": "AMBER",
+}  # fmt: skip
+
+
+class TestDeclaringAVulnerability:
+    def test_the_soc_sees_the_count_per_operator_before_declaring_and_lands_on_the_incident(self, world):
+        soc, backend, _ = world
+        backend.reach = {"connections": 5, "operators": 2, "policy": "auto", "complete": True,
+                         "by_operator": [{"operator_id": "op-a", "connections": 3}, {"operator_id": "op-b", "connections": 2}]}  # fmt: skip
+        form = soc.get("/vulnerabilities/new")
+        assert form.status_code == 200 and 'for="firmware"' in form.text
+        token = csrf_of(form.text)
+        preview = soc.post("/vulnerabilities/new", data={"csrf": token, **DECLARATION})
+        assert preview.status_code == 200
+        shown = text(preview.text)
+        assert "2 事業者の 5 接続" in shown and "すぐに遮断されます" in shown
+        assert re.search(r"op-a 3 .*op-b 2", shown)
+        (query, _), = backend.calls("connection", "GET", "/connections/matching")
+        assert query == {"asset_kind": ["special_meter"], "maker": ["東海計器"], "model": ["TK-100"], "firmware": [">=2.1,<2.3"]}
+        assert backend.calls("incident", "POST", "/vulnerabilities") == []  # nothing declared before the confirmation
+        hidden = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', preview.text))
+        assert hidden["confirmed"] == "yes" and hidden["firmware"] == "&gt;=2.1,&lt;2.3"
+        declared = soc.post("/vulnerabilities/new", data={"csrf": token, **DECLARATION, "confirmed": "yes", "declare": "1"})
+        assert declared.status_code == 303 and declared.headers["location"].startswith("/incidents/inc-vuln-1?notice=")
+        (_, body), = backend.calls("incident", "POST", "/vulnerabilities")
+        assert body == {"title": DECLARATION["title"], "severity": "critical", "asset_kind": "special_meter", "maker": "東海計器",
+                        "model": "TK-100", "firmware": ">=2.1,<2.3", "smart_meter_ids": [], "description": "詳細は別紙", "tlp": "AMBER"}  # fmt: skip
+
+    def test_input_errors_keep_the_input_and_say_what_to_fix(self, world):
+        soc, backend, _ = world
+        token = csrf_of(soc.get("/vulnerabilities/new").text)
+        wrong = soc.post("/vulnerabilities/new", data={"csrf": token, **DECLARATION, "title": "", "firmware": "1.0,2.0"})
+        assert wrong.status_code == 422
+        assert "件名を入力してください" in wrong.text and "ファームウェアの指定を読み取れません" in wrong.text
+        assert 'value="東海計器"' in wrong.text and 'value="1.0,2.0"' in wrong.text
+        assert backend.requests == []
+        backend.refuse[("incident", "/vulnerabilities")] = (422, "smart_meter_ids: too many")
+        refused = soc.post("/vulnerabilities/new", data={"csrf": token, **DECLARATION, "confirmed": "yes"})
+        assert refused.status_code == 422 and "too many" in refused.text and 'value="TK-100"' in refused.text
+        edit = soc.post("/vulnerabilities/new", data={"csrf": token, **DECLARATION, "confirmed": "yes", "edit": "1"})
+        assert edit.status_code == 200 and 'action="/vulnerabilities/new"' in edit.text and 'value="TK-100"' in edit.text
+
+    def test_utility_side_meters_are_counted_and_only_the_soc_may_declare(self, world):
+        soc, backend, as_role = world
+        token = csrf_of(soc.get("/vulnerabilities/new").text)
+        meters = {**DECLARATION, "asset_kind": "smart_meter", "smart_meter_ids": "SM-1\nSM-2, SM-2"}
+        soc.post("/vulnerabilities/new", data={"csrf": token, **meters})
+        (query, _), = backend.calls("connection", "GET", "/connections/matching")
+        assert query["smart_meter_ids"] == ["SM-1", "SM-2"]
+        desk = as_role("utility_desk")
+        assert desk.get("/vulnerabilities/new").status_code == 403
+        desk_token = csrf_of(desk.get("/").text)
+        assert desk.post("/vulnerabilities/new", data={"csrf": desk_token, **DECLARATION, "confirmed": "yes"}).status_code == 403
+        assert backend.calls("incident", "POST", "/vulnerabilities") == []
