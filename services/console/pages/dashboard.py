@@ -393,6 +393,7 @@ register({
     "dashboard.col.decide": ("判断", "Decision"),
     "dashboard.col.what": ("項目", "Item"),
     "dashboard.col.due": ("期限", "Due"),
+    "dashboard.reports_count": ("初報 {initial}・要因 {cause}", "initial {initial} · cause {cause}"),
     "dashboard.approved_by": ("承認済み({who})", "Approved ({who})"),
     "dashboard.not_yet": ("未承認", "Not yet"),
     "dashboard.overdue_report": ("報告の期限超過", "report overdue"),
