@@ -72,6 +72,7 @@ EXPECTED: dict[Route, dict[str, int]] = {
     ("connection", "POST", "/connections"): allows(201, "utility_soc", "operator", other=403),  # B naming A
     ("connection", "POST", "/connections/bulk"): allows(200, "utility_soc", "operator", other=403),  # B naming A
     ("connection", "GET", "/connections"): allows(200, *READERS),
+    ("connection", "GET", "/connections/matching"): allows(200, "utility_soc"),
     ("connection", "GET", "/connections/{connection_id}"): allows(200, *READERS, other=404),
     ("connection", "POST", "/connections/{connection_id}/secrets"): allows(200, "utility_soc", "operator", other=404),
     ("connection", "POST", "/connections/{connection_id}/block"): allows(201, "utility_soc"),
@@ -88,7 +89,7 @@ EXPECTED: dict[Route, dict[str, int]] = {
     ("connection", "PUT", "/block-policy"): allows(200, "utility_soc"),
     ("connection", "GET", "/secrets/keys"): allows(200, "auditor", "utility_soc"),
     ("connection", "POST", "/secrets/reseal"): allows(200, "utility_soc"),
-    ("connection", "GET", "/block-recommendations"): allows(200, "utility_soc"),
+    ("connection", "GET", "/block-recommendations"): allows(200, *UTILITY_READERS),  # the desk and auditors read them
     ("connection", "POST", "/block-recommendations/{recommendation_id}/confirm"): allows(200, "utility_soc"),
     ("connection", "POST", "/block-recommendations/{recommendation_id}/reject"): allows(200, "utility_soc"),
     # notification service
@@ -252,9 +253,14 @@ def request_for(w: World, route: Route) -> tuple[str, dict[str, Any], Any]:
         "recommendation_id": ids["to_reject"] if template.endswith("/reject") else ids["recommendation_id"],
     }  # fmt: skip
     path = template.format(**names)
-    query = {"first": 1, "second": 1} if template == "/audit/proofs/consistency" else {}
+    query = QUERIES.get(template, {})
     return path, query, BODIES.get((method, template), lambda _: None)(w) if method != "GET" else None
 
+
+QUERIES: dict[str, dict[str, Any]] = {
+    "/audit/proofs/consistency": {"first": 1, "second": 1},
+    "/connections/matching": {"asset_kind": "special_meter", "maker": "M", "firmware": ">=1.0"},
+}
 
 BODIES: dict[tuple[str, str], Callable[[World], Any]] = {
     ("POST", "/incidents"): lambda w: {

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from services.connection.application.service import ConnectionService
+from services.connection.domain.matching import VulnerabilityCriteria, affected
 from services.connection.domain.model import Connection
 from services.connection.projections.directory import CONNECTIONS, RECOMMENDATIONS
 from services.connection.projections.operators import OPERATORS, POLICY, policy
@@ -92,6 +94,64 @@ def connections_blocked_by(service: ConnectionService, principal: Principal, inc
         found += [doc["public"]["id"] for doc in page]
         if not page or len(found) >= total:
             return found
+
+
+REACH_SCAN_LIMIT = 50_000
+"""The most connections a preview of a vulnerability's reach reads (beyond it the answer says it is incomplete)."""
+
+
+@dataclass(frozen=True)
+class _Unit:
+    id: str
+    kind: str
+    maker: str
+    model: str
+    firmware: str
+
+
+def vulnerability_reach(
+    service: ConnectionService, criteria: VulnerabilityCriteria, smart_meter_ids: Sequence[str]
+) -> dict[str, Any]:
+    """How many connections of how many operators a vulnerability with these criteria concerns now — by the rule
+    the owners block with (``matching.affected``), over the read model's ``model`` and ``meter`` tags (the
+    candidates only, never every connection) — and the policy that would decide for them."""
+    docs = service.views.docs
+    operator_of: dict[str, str] = {}
+    read = {"count": 0, "complete": True}
+
+    def found(where: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            page, total = docs.query(CONNECTIONS, where=where, offset=offset, limit=500, newest_first=False)
+            for doc in page:
+                public = doc["public"]
+                operator_of[public["id"]] = public["operator_id"]
+                yield public
+            offset += len(page)
+            read["count"] += len(page)
+            if not page or offset >= total:
+                return
+            if read["count"] >= REACH_SCAN_LIMIT:
+                read["complete"] = False
+                return
+
+    def on_meters(meters: Sequence[str]) -> list[str]:
+        return [public["id"] for public in found({"meter": list(dict.fromkeys(meters))})]
+
+    def candidates(model_key: str) -> Iterator[_Unit]:
+        for p in found({"model": model_key}):
+            yield _Unit(p["id"], p["kind"], p["maker"], p["model"], p["firmware"])
+
+    matched = affected(criteria, smart_meter_ids, on_meters=on_meters, candidates=candidates)
+    by_operator: dict[str, int] = {}
+    for connection_id in matched:
+        by_operator[operator_of[connection_id]] = by_operator.get(operator_of[connection_id], 0) + 1
+    ranked = sorted(by_operator.items(), key=lambda item: (-item[1], item[0]))
+    return {
+        "connections": len(matched), "operators": len(by_operator),
+        "by_operator": [{"operator_id": operator, "connections": n} for operator, n in ranked],
+        "policy": policy(service.views.docs).get("serious_vulnerability", "off"), "complete": read["complete"],
+    }  # fmt: skip
 
 
 def recommendation_owner(service: ConnectionService, recommendation_id: str) -> str:

@@ -24,7 +24,7 @@ from services.connection.domain.commands import (
     Reaction,
     ReleaseHolds,
 )
-from services.connection.domain.matching import VulnerabilityCriteria
+from services.connection.domain.matching import VulnerabilityCriteria, affected
 from services.connection.domain.model import Connection
 from services.connection.domain.policy import policy_actor
 from services.connection.projections.operators import policy_at
@@ -161,20 +161,21 @@ def _stage(
 def _affected(
     service: ConnectionService, partition: int, criteria: VulnerabilityCriteria, command: MatchVulnerability
 ) -> list[str]:
-    """Utility-side kinds match the connections on the listed smart meters; operator-side ones by criteria."""
+    """This partition's connections the vulnerability concerns (``matching.affected``: the one rule)."""
     store = service.store
-    if not criteria.operator_side:
-        if not command.smart_meter_ids:
-            log.warning("utility-side vulnerability without smart_meter_ids: no connection can be matched",
-                        extra={"incident_id": command.incident_id})  # fmt: skip
-        on_meters = sorted({c for meter in command.smart_meter_ids for c in store.find("meter", meter)})
-        return _on(service, partition, on_meters)
-    if not (criteria.maker or criteria.model):
+    if not criteria.operator_side and not command.smart_meter_ids:
+        log.warning("utility-side vulnerability without smart_meter_ids: no connection can be matched",
+                    extra={"incident_id": command.incident_id})  # fmt: skip
+    if criteria.operator_side and not (criteria.maker or criteria.model):
         log.warning("vulnerability names neither maker nor model: matching by kind and firmware only")
-    candidates = [service.connections.load(c) for c in _on(service, partition, store.find("model", criteria.model_key))]
-    return [
-        c.id for c in candidates if criteria.matches(kind=c.kind, maker=c.maker, model=c.model, firmware=c.firmware)
-    ]
+
+    def on_meters(meters: Sequence[str]) -> list[str]:
+        return _on(service, partition, sorted({c for meter in meters for c in store.find("meter", meter)}))
+
+    def candidates(model_key: str) -> list[Connection]:
+        return [service.connections.load(c) for c in _on(service, partition, store.find("model", model_key))]
+
+    return affected(criteria, command.smart_meter_ids, on_meters=on_meters, candidates=candidates)
 
 
 def _on(service: ConnectionService, partition: int, connection_ids: list[str]) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable, Iterable, Protocol, Sequence
 
 from shared.events.values import OPERATOR_ASSET_KINDS
 from shared.firmware import Firmware
@@ -59,3 +60,32 @@ class VulnerabilityCriteria:
         if self.model and self.model.strip().casefold() != model.strip().casefold():
             return False
         return self.firmware.matches(firmware)
+
+
+class Unit(Protocol):
+    """What the rule reads of a connection (the aggregate, or its document in the read model)."""
+
+    id: str
+    kind: str
+    maker: str
+    model: str
+    firmware: str
+
+
+def affected(
+    criteria: VulnerabilityCriteria,
+    smart_meter_ids: Sequence[str],
+    *,
+    on_meters: Callable[[Sequence[str]], Iterable[str]],
+    candidates: Callable[[str], Iterable[Unit]],
+) -> list[str]:
+    """The connections a vulnerability concerns — the one rule, whoever asks (the owner that blocks them, or a
+    preview of how many it would block): a utility-side kind concerns the connections on the listed smart
+    meters (none without meters); an operator-side kind the candidates of its ``model`` key whose kind, maker,
+    model and firmware match. ``on_meters`` and ``candidates`` look connections up where the caller keeps them."""
+    if not criteria.operator_side:
+        return sorted(set(on_meters(smart_meter_ids))) if smart_meter_ids else []
+    return [
+        c.id for c in candidates(criteria.model_key)
+        if criteria.matches(kind=c.kind, maker=c.maker, model=c.model, firmware=c.firmware)
+    ]  # fmt: skip

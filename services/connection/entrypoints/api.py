@@ -13,6 +13,7 @@ from services.connection.application.ports import PlainSecrets
 from services.connection.application.registrations import Registration
 from services.connection.application.service import ConnectionService
 from services.connection.domain.commands import BlockConnection, RegisterConnection
+from services.connection.domain.matching import VulnerabilityCriteria
 from services.connection.entrypoints import bulk
 from services.connection.entrypoints.schemas import (
     ApprovalCreate,
@@ -24,10 +25,13 @@ from services.connection.entrypoints.schemas import (
     ConnectionsPublic,
     Created,
     SecretsCreate,
+    VulnerabilityReachPublic,
 )
 from shared.auth import Parties, Readers, Soc
 from shared.domain import Forbidden
 from shared.events.connection import ConnectionBlocked, ConnectionReconnected
+from shared.events.values import AssetKind
+from shared.firmware import Firmware
 from shared.http import ErrorPublic, ExpectedVersion, IdempotencyKey, Offset, PathId, QueryId, context_of, service_of
 
 router = APIRouter(tags=["connections"])
@@ -119,6 +123,28 @@ async def list_connections(
 ) -> dict[str, Any]:
     """Connections the caller may see, filtered, one bounded page at a time."""
     return queries.connection_page(service, principal, status=status, operator_id=operator_id, offset=offset, limit=limit)
+
+
+Criterion = Annotated[str | None, Query(min_length=1, max_length=200)]
+MAX_PREVIEW_METERS = 500
+"""Smart meters a preview names in its query string (a declaration itself may name more)."""
+
+
+@router.get("/connections/matching", response_model=VulnerabilityReachPublic)
+async def vulnerability_reach(
+    _: Soc,
+    service: Service,
+    asset_kind: AssetKind,
+    maker: Criterion = None,
+    model: Criterion = None,
+    firmware: Criterion = None,
+    smart_meter_ids: Annotated[list[str], Query(max_length=MAX_PREVIEW_METERS)] = [],  # noqa: B006 - FastAPI's query list
+) -> dict[str, Any]:
+    """How many connections of how many operators a vulnerability with these criteria (as ``POST /vulnerabilities``
+    takes them) would concern now, per operator, by the same rule that blocks them when it is declared; and the
+    ``serious_vulnerability`` policy that would decide. Read-only, for the SOC's confirmation before declaring."""
+    criteria = VulnerabilityCriteria(asset_kind, maker, model, Firmware(firmware))  # an unreadable range: 422
+    return queries.vulnerability_reach(service, criteria, smart_meter_ids)
 
 
 @router.get("/connections/{connection_id}", response_model=ConnectionPublic)

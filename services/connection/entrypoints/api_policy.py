@@ -58,12 +58,13 @@ async def put_block_policy(
 
 @router.get("/block-recommendations", response_model=list[RecommendationPublic])
 async def open_recommendations(
-    _: Soc,
+    _: UtilityReaders,
     service: Service,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
-    """Open block recommendations whose incident is still open, oldest first, one bounded page at a time."""
+    """Open block recommendations whose incident is still open, oldest first, one bounded page at a time (the SOC
+    decides them; the desk and auditors read them)."""
     return queries.open_recommendations(service, offset=offset, limit=limit)
 
 

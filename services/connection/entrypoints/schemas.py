@@ -178,6 +178,25 @@ class ConnectionsPublic(BaseModel):
     next_offset: int | None
 
 
+class OperatorReachPublic(BaseModel):
+    """How many of one operator's connections a vulnerability concerns."""
+
+    operator_id: str
+    connections: int
+
+
+class VulnerabilityReachPublic(BaseModel):
+    """What declaring a vulnerability with these criteria would concern now (``GET /connections/matching``)."""
+
+    connections: int
+    operators: int
+    by_operator: list[OperatorReachPublic]
+    policy: Mode
+    """The ``serious_vulnerability`` mode in force: ``auto`` blocks them, ``recommend`` raises recommendations."""
+    complete: bool
+    """False when there were more candidates than the service reads for a preview (the counts are a lower bound)."""
+
+
 class RecommendationPublic(BaseModel):
     """An open block recommendation."""
 

@@ -3,7 +3,8 @@
 Each connection's document keeps its aggregate state (folded with the aggregate's own ``fold``, so
 the view and the decisions never disagree), the times only the envelopes know, and the public view
 the GET routes answer with. Tags: ``operator``, ``status`` and ``incident`` (the recent incidents
-that blocked it, for bulk approval); sorted by registration.
+that blocked it, for bulk approval), ``model`` and ``meter`` (the aggregate's own fleet-matching index, for
+the preview of a vulnerability's reach); sorted by registration.
 """
 
 from __future__ import annotations
@@ -36,9 +37,28 @@ def fold_connection(docs: Documents, envelope: Envelope) -> None:
         {"version": connection.version, "state": connection.snapshot(), "times": times,
          "public": connection_public(connection, times)},
         sort=times["sort"],
-        tags={"operator": connection.operator_id, "status": connection.status, "incident": connection.blocked_by_ever},
+        tags=connection_tags(connection),
     )  # fmt: skip
     _recommendation(docs, connection, envelope)
+
+
+def connection_tags(connection: Connection) -> dict[str, Any]:
+    """What a connection's document is found by."""
+    index = connection.index()
+    return {
+        "operator": connection.operator_id, "status": connection.status, "incident": connection.blocked_by_ever,
+        "model": index.get("model", []), "meter": index.get("meter", []),
+    }  # fmt: skip
+
+
+def retag_connections(docs: Documents) -> int:
+    """Tag every connection document again (read models written before a tag existed); how many were."""
+    count = 0
+    for key, doc in list(docs.every(CONNECTIONS)):
+        connection = Connection.restore(key, doc["version"], doc["state"] or {})
+        docs.put(CONNECTIONS, key, doc, sort=doc["times"]["sort"], tags=connection_tags(connection))
+        count += 1
+    return count
 
 
 def sort_key(envelope: Envelope) -> str:

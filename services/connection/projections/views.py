@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.connection.projections.directory import fold_connection, unlist_for
+from services.connection.projections.directory import CONNECTIONS, fold_connection, retag_connections, unlist_for
 from services.connection.projections.incidents import fold_incident
 from services.connection.projections.operators import fold_operator, fold_policy
 from shared.config import Settings
@@ -23,6 +23,25 @@ TOPICS = (CONNECTION_EVENTS, POLICY_EVENTS, OPERATOR_EVENTS, INCIDENT_EVENTS)
 
 class Views(DocumentSink):
     """Connections, recommendations, operators, the policy and its history, the incident ledger."""
+
+    def __init__(self, path: Path, *, window_seconds: float = 7 * 86400) -> None:
+        super().__init__(path, window_seconds=window_seconds)
+        self._tag_for_matching()
+
+    def _tag_for_matching(self) -> None:
+        """Read models kept before connections carried their ``model`` and ``meter`` tags get them, once."""
+        untagged = self.db.execute(
+            "SELECT EXISTS (SELECT 1 FROM docs WHERE coll = ?) AND NOT EXISTS "
+            "(SELECT 1 FROM tags WHERE coll = ? AND name = 'model')", (CONNECTIONS, CONNECTIONS),
+        ).fetchone()[0]  # fmt: skip
+        if untagged:
+            self.db.execute("BEGIN")
+            try:
+                retag_connections(self.docs)
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     def fold(self, docs: Documents, envelope: Envelope) -> None:
         """Route one event to the fold of its topic."""
