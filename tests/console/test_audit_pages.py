@@ -208,7 +208,7 @@ class TestAudit:
         assert (asked["since"], asked["until"]) == ("2026-04-01T18:00:00+09:00", "2099-12-31T23:59:00+09:00")
         page = text_of(found.text)
         assert "OperatorOnboarded" in page and "IncidentOpened" in page and "op-other" not in page
-        assert f'href="/incidents/{incident}"' in found.text
+        assert f'href="/incidents/{incident}"' in found.text and f'href="/incidents/{incident}/dossier"' in found.text
         assert 'href="/incidents/conn-op-c"' not in found.text  # a connection is not an incident
 
         before = len(backends.asked)
@@ -286,6 +286,7 @@ class TestOperators:
         client = signed_in(backends, "utility_soc")
         page = text_of(client.get("/operators/op-x").text)
         assert "リスク評価(脆弱性調査など)" in page and "期限超過" in page  # agreed 2025-06-01: due 2026-06-01, overdue
+        assert "189 日超過" in page
         assert "佐藤 花子" in page and "csirt@mikawa.example.jp" in page and "2026-12-01 09:30 JST" in page
         token = csrf_of(client.get("/operators/op-x").text)
         asked = client.post("/operators/op-x/status-requests", data={"csrf": token, "subject": "年次の運用状況をご提示ください",

@@ -89,6 +89,7 @@ register({
                            "The incident's whole story in order: reports, blocks, notifications and acknowledgements, approvals, reconnection."),
     "audit.incident_id": ("インシデントID", "Incident id"),
     "audit.open_dossier": ("ドシエを開く", "Open the dossier"),
+    "audit.dossier_link": ("ドシエ", "dossier"),
     "audit.need_incident": ("インシデントIDを入力してください", "Enter an incident id"),
     "audit.bad_incident": ("インシデントIDに使えない文字が含まれています", "The incident id contains characters an id cannot have"),
 })
@@ -145,7 +146,7 @@ def _message(page: Page, error: str) -> str:
 def _row(entry: dict[str, Any]) -> dict[str, Any]:
     """An entry as the table shows it; its subject links to the incident when it is one."""
     subject = entry.get("subject")
-    incident = bool(subject) and entry.get("topic", "").endswith(INCIDENT_EVENTS)
+    incident = bool(subject) and str(entry.get("topic") or "").endswith(INCIDENT_EVENTS)  # topics may carry a prefix
     return {
         "entry": entry.get("entry"), "position": f"{entry.get('log')}#{entry.get('index')}", "time": entry.get("time"),
         "type": entry.get("type"), "subject": subject, "actor": entry.get("actor"), "operator_id": entry.get("operator_id"),
@@ -234,8 +235,11 @@ async def checkpoint_file(page: Reader) -> Response:
     body = answer.content
     if len(body) > MAX_CHECKPOINT_BYTES:
         raise ApiError("audit", 502, "the checkpoint is larger than the console passes on")
-    seq = answer.json().get("checkpoint", {}).get("seq", "latest")
-    name = f"smguard-checkpoint-{int(seq) if isinstance(seq, int) else 'latest'}.json"
+    try:
+        seq = answer.json()["checkpoint"]["seq"]
+    except (ValueError, KeyError, TypeError):
+        raise ApiError("audit", 502, "the audit service's answer is not a checkpoint") from None
+    name = f"smguard-checkpoint-{seq if isinstance(seq, int) else 'latest'}.json"
     return Response(body, media_type="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
 

@@ -63,6 +63,8 @@ register({
     "operators.last_done": ("最終実施日", "Last done"),
     "operators.days_left": ("残り日数", "Days left"),
     "operators.state": ("状態", "State"),
+    "operators.days_to_go": ("あと {n} 日", "{n} days to go"),
+    "operators.days_over": ("{n} 日超過", "{n} days over"),
     "operators.state.ok": ("問題なし", "OK"),
     "operators.state.upcoming": ("期限間近", "Due soon"),
     "operators.state.overdue": ("期限超過", "Overdue"),
