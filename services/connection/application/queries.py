@@ -10,7 +10,7 @@ from services.connection.application.service import ConnectionService
 from services.connection.domain.matching import VulnerabilityCriteria, affected
 from services.connection.domain.model import Connection
 from services.connection.projections.directory import CONNECTIONS, RECOMMENDATIONS
-from services.connection.projections.operators import OPERATORS, POLICY, policy
+from services.connection.projections.operators import OPERATORS, POLICY, operator_row, operator_rows, policy
 from services.connection.projections.readmodel import snapshot
 from shared.domain import not_found
 from shared.principal import Principal
@@ -80,6 +80,19 @@ def connection_page(
         "items": [doc["public"] for doc in docs], "total": total, "offset": offset, "limit": limit,
         "next_offset": offset + limit if more else None,
     }  # fmt: skip
+
+
+def operator_page(service: ConnectionService, principal: Principal, *, offset: int, limit: int) -> dict[str, Any]:
+    """A page of the onboarded operators the caller may see, in id order: every one for utility roles and
+    auditors, only itself for an operator (an operator token without an operator id: none)."""
+    docs = service.views.docs
+    if principal.role == "operator":
+        own = operator_row(docs, principal.operator_id) if principal.operator_id else None
+        rows, total = ([own] if own and offset == 0 else []), (1 if own else 0)
+    else:
+        rows, total = operator_rows(docs, offset=offset, limit=limit)
+    more = offset + limit < total
+    return {"items": rows, "total": total, "offset": offset, "limit": limit, "next_offset": offset + limit if more else None}
 
 
 def connections_blocked_by(service: ConnectionService, principal: Principal, incident_id: str) -> list[str]:

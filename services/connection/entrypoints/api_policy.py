@@ -17,9 +17,10 @@ from services.connection.entrypoints.schemas import (
     Created,
     DecisionCreate,
     OperatorCreate,
+    OperatorsPublic,
     RecommendationPublic,
 )
-from shared.auth import Parties, Soc, UtilityReaders
+from shared.auth import Parties, Readers, Soc, UtilityReaders
 from shared.http import ExpectedVersion, IdempotencyKey, Offset, PathId, context_of
 from shared.principal import Principal
 from shared.repository import Saved
@@ -35,6 +36,15 @@ async def onboard_operator(body: OperatorCreate, principal: Soc, service: Servic
     saved = await handlers.onboard_operator(service, cmd, context=context, key=key)
     await queries.settled(service, saved)
     return Created(id=saved.aggregate_id, version=saved.version)
+
+
+@router.get("/operators", response_model=OperatorsPublic)
+async def list_operators(
+    principal: Readers, service: Service, offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> dict[str, Any]:
+    """Onboarded operators in id order, one bounded page at a time: all of them for utility roles and auditors,
+    only itself for an operator."""
+    return queries.operator_page(service, principal, offset=offset, limit=limit)
 
 
 @router.get("/block-policy")

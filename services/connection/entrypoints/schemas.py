@@ -5,7 +5,7 @@ Every string and list is bounded (characters, not bytes), every day a caller sup
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
@@ -195,6 +195,25 @@ class VulnerabilityReachPublic(BaseModel):
     """The ``serious_vulnerability`` mode in force: ``auto`` blocks them, ``recommend`` raises recommendations."""
     complete: bool
     """False when there were more candidates than the service reads for a preview (the counts are a lower bound)."""
+
+
+class OperatorPublic(BaseModel):
+    """An onboarded operator as the list shows it (its compliance is ``GET /operators/{id}/compliance``)."""
+
+    operator_id: str
+    name: str
+    agreement_date: date
+    version: int
+
+
+class OperatorsPublic(BaseModel):
+    """A page of operators in id order."""
+
+    items: list[OperatorPublic]
+    total: int
+    offset: int
+    limit: int
+    next_offset: int | None
 
 
 class RecommendationPublic(BaseModel):

@@ -6,6 +6,7 @@ command decided late — or again — decides as it would have at the time.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Iterator
 
@@ -43,6 +44,32 @@ def every_operator(docs: Documents) -> Iterator[Operator]:
         found = Operator.restore(operator_id, doc["version"], doc["state"])
         if found.onboarded:
             yield found
+
+
+def operator_rows(docs: Documents, *, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of the onboarded operators in id order (id, name, agreement date, version), and how many there are.
+
+    The documents are keyed by operator id and carry no tags, so the page is read by key from the store's
+    table (``Documents.query`` gives documents without their keys)."""
+    docs.write_held()
+    total = docs.db.execute("SELECT COUNT(*) FROM docs WHERE coll = ?", (OPERATORS,)).fetchone()[0]
+    found = docs.db.execute(
+        "SELECT key, doc FROM docs WHERE coll = ? ORDER BY key LIMIT ? OFFSET ?", (OPERATORS, limit, offset)
+    ).fetchall()
+    return [row for key, doc in found if (row := _row(key, json.loads(doc))) is not None], int(total)
+
+
+def operator_row(docs: Documents, operator_id: str) -> dict[str, Any] | None:
+    """One onboarded operator as the list shows it, or None."""
+    doc = docs.get(OPERATORS, operator_id)
+    return _row(operator_id, doc) if doc else None
+
+
+def _row(operator_id: str, doc: dict[str, Any]) -> dict[str, Any] | None:
+    agreement_date = (doc.get("state") or {}).get("agreement_date")
+    if not agreement_date:
+        return None  # not onboarded (part 5's records are refused before it, so no such document is written)
+    return {"operator_id": operator_id, "name": doc["name"], "agreement_date": agreement_date, "version": doc["version"]}
 
 
 def fold_policy(docs: Documents, envelope: Envelope) -> None:
