@@ -79,6 +79,7 @@ EXPECTED: dict[Route, dict[str, int]] = {
     ("connection", "POST", "/connections/{connection_id}/approvals"): allows(409, "utility_soc", "operator", other=404),
     ("connection", "POST", "/incidents/{incident_id}/approvals"): allows(200, "utility_soc", "operator", other=404),
     ("connection", "POST", "/operators"): allows(201, "utility_soc"),
+    ("connection", "GET", "/operators"): allows(200, *READERS),  # an operator: a page with only itself
     ("connection", "POST", "/operators/{operator_id}/risk-assessments"): allows(201, "operator", other=404),
     ("connection", "POST", "/operators/{operator_id}/trainings"): allows(201, "operator", other=404),
     ("connection", "POST", "/operators/{operator_id}/leakage-controls"): allows(201, "operator", other=404),
