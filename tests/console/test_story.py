@@ -61,8 +61,9 @@ def test_the_agreements_story_through_the_console(signed_in, console_system) -> 
     soc.fill("#new-operator-id", operator_id)
     soc.fill("#new-operator-name", "東海スマートエナジー株式会社")
     soc.fill("#new-operator-date", date.today().isoformat())
-    soc.click("form[action='/operators'] button[type=submit]")
-    expect(soc.get_by_text(operator_id).first).to_be_visible()
+    soc.click("#onboard form[method='post'] button[type=submit]")
+    soc.wait_for_url(re.compile(rf"/operators/{operator_id}\?notice="))
+    expect(soc.get_by_role("heading", level=1)).to_contain_text("東海スマートエナジー株式会社")
     policy = httpx.put(f"{console_system.url('connection')}/block-policy", json={"unauthorized_access": "auto"},
                        headers={"Authorization": f"Bearer {mint_token(Settings(jwt_secret=TEST_SECRET), role='utility_soc')}"})  # fmt: skip
     assert policy.status_code == 200, policy.text  # the policy has no page yet: the SOC sets it once, by the API
@@ -133,7 +134,7 @@ def test_the_agreements_story_through_the_console(signed_in, console_system) -> 
     soc.click("form[action$='/clear'] button[type=submit]")
     soc.click("form[action$='/clear'] button[type=submit]")  # the confirmation step
     soc.wait_for_url(re.compile(rf"/incidents/{incident_id}"))
-    expect(soc.locator("#timeline")).to_contain_text("IncidentCleared", timeout=LIVE)
+    expect(soc.locator(".badges .status-cleared")).to_have_text("解消")
     visit(soc, "incident")
 
     for page in (soc, operator):
