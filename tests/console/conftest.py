@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
-from shared.devhes import DevHes
-from shared.devmail import start_catcher
-from shared.localbroker import broker_module
 from shared.processes import System
-from tests.factories import TEST_SECRET
+from tests.system import whole_system
 
 OUTPUT = Path(__file__).parent / "output"
 AXE = Path(__file__).resolve().parents[2] / ".cache" / "axe-core-4.14.1" / "axe.min.js"
 """axe-core, fetched by ``make test``'s setup (``make browser``): the accessibility rules browsers' own audits use."""
-ENFORCEMENT_SECRET = "console-enforcement-secret-0123456789"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
 """What a root process on a machine with a closed network needs: no sandbox, and no calls home."""
@@ -42,38 +37,11 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def console_system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """The four services and the console, started as ``smguard run`` starts them, with mail and HES on disk."""
-    data = tmp_path_factory.mktemp("console")
-    free_port = broker_module().free_port
-    smtp_port, hes_port = free_port(), free_port()
-    catcher = start_catcher(data / "mail", port=smtp_port)
-    hes = DevHes(port=hes_port, secret=ENFORCEMENT_SECRET, folder=data / "hes")
-    hes.start()
-    running = System(
-        bootstrap=kafka_bootstrap,
-        prefix=f"console{uuid.uuid4().hex[:6]}.",
-        data_dir=data / "services",
-        secret=TEST_SECRET,
-        console=True,
-        extra_env={
-            "SMGUARD_SMTP_HOST": "127.0.0.1",
-            "SMGUARD_SMTP_PORT": str(smtp_port),
-            "SMGUARD_ENFORCEMENT_URL": f"http://127.0.0.1:{hes_port}/enforce",
-            "SMGUARD_ENFORCEMENT_SECRET": ENFORCEMENT_SECRET,
-            "SMGUARD_ENFORCEMENT_MODE": "bulk",
-            "SMGUARD_DISPATCH_INTERVAL_SECONDS": "0.2",
-            "SMGUARD_ENFORCEMENT_SWEEP_SECONDS": "0.2",
-        },
-    )
-    try:
-        running.start(timeout=180)  # without progress: a loaded machine starts five processes slowly
-        running.env()  # the ports are known now
+    """The four services and the console, started as ``smguard run`` starts them, with mail and HES on disk.
+    A loaded machine starts five processes slowly: 180 s without progress before giving up."""
+    with whole_system(kafka_bootstrap, tmp_path_factory.mktemp("console"), stem="console", console=True, timeout=180) as running:
         running.console_url = running.url("console")  # type: ignore[attr-defined]
         yield running
-    finally:
-        running.stop()
-        hes.stop()
-        catcher.stop()
 
 
 @pytest.fixture(scope="session")
