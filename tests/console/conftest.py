@@ -2,7 +2,8 @@
 
 Chromium is Debian's (``/usr/bin/chromium``, installed by ``make test``'s setup: Playwright cannot download
 its own browser here), driven by Playwright for Python. The system is started once for every browser test
-(session scope) on its own topic prefix; each test signs in as the role it needs with the development form.
+(package scope: stopped once the console's tests are done, so it does not run beside the rest of the suite) on its
+own topic prefix; each test signs in as the role it needs with the development form.
 Screenshots go to ``tests/console/output/`` (ignored by git, kept by CI as artifacts).
 """
 
@@ -35,7 +36,7 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     """The four services and the console, started as ``smguard run`` starts them, with mail and HES on disk.
     A loaded machine starts five processes slowly: 180 s without progress before giving up."""
@@ -44,7 +45,7 @@ def console_system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactor
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     """One headless Chromium for the session."""
     from playwright.sync_api import sync_playwright
