@@ -17,7 +17,7 @@ from shared.demo.story import Facts, Story
 from shared.devmail import read_mailbox
 from shared.kafka.reader import assign_all, read_to_end
 from shared.processes import SIDE_NICENESS, System
-from shared.services import SERVICES
+from shared.services import PROCESSES, SERVICES
 from shared.topics import ALL_TOPICS, CONNECTION_EVENTS, INCIDENT_EVENTS
 from tests.factories import TEST_SECRET, bearer
 
@@ -149,7 +149,7 @@ class TestSecrets:
         assert len(texts["topics"]) > 1000 and texts["responses"]
         # The services' broker passwords travel only to the broker, never into what anyone reads.
         broker_passwords = [p.read_text().strip() for p in (system.data_dir / "kafka-security" / "users").glob("*.password")]
-        assert len(broker_passwords) == 4
+        assert len(broker_passwords) == len(PROCESSES)  # each service's and the console's principal
         for secret in [*facts.secrets, *broker_passwords]:
             escaped = json.dumps(secret)[1:-1]
             for where, text in texts.items():
