@@ -17,7 +17,7 @@ from tests.faults.smguard_run import Run, _alive
 
 pytestmark = pytest.mark.integration
 
-OTHERS_RESTARTED = re.compile(r"^smguard run: (connection|notification|audit)\b.*(was killed|exited|started again)", re.M)
+OTHERS_RESTARTED = re.compile(r"^smguard run: (connection|notification|audit|console)\b.*(was killed|exited|started again)", re.M)
 RESTART_DEADLINE = 180.0  # back-off (1 s) + a service start on a busy machine
 
 
@@ -33,7 +33,7 @@ def test_a_killed_service_is_started_again_and_the_others_are_left_alone(tmp_pat
     try:
         run.start()
         before = run.service_pids()
-        assert set(before) == {"incident", "connection", "notification", "audit"}, run.text()[-2000:]
+        assert set(before) == {"incident", "connection", "notification", "audit", "console"}, run.text()[-2000:]
         killed_at = time.monotonic()
         os.kill(before["incident"], signal.SIGKILL)
 
@@ -46,7 +46,7 @@ def test_a_killed_service_is_started_again_and_the_others_are_left_alone(tmp_pat
         after = run.service_pids()
         text = run.text()
         log = (tmp_path / "data" / "logs" / "incident.log").read_text(errors="replace")
-        others_untouched = all(after[s] == before[s] and _alive(before[s], "shared.cli") for s in ("connection", "notification", "audit"))
+        others_untouched = all(after[s] == before[s] and _alive(before[s], "shared.cli") for s in ("connection", "notification", "audit", "console"))
         held = (after["incident"] != before["incident"] and others_untouched and "was killed by SIGKILL" in text
                 and "[smguard run] restart 1: incident ready again" in log and not OTHERS_RESTARTED.search(text))  # fmt: skip
         record(fault="SIGKILL of one service under smguard run", invariant="the service is started again and ready; the others never restarted; run keeps running",
