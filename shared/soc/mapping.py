@@ -67,6 +67,7 @@ MAPPING: dict[str, Entry] = {
                                    fields={"vulnerability.description": "title", "vulnerability.severity": "severity"}),
     "ReportFiled": Entry("event", _IDS, ("info",), "{part} report revision {revision} filed by the {filed_by}"),
     "ReportOverdue": Entry("alert", _IDS, ("info",), "{part} report overdue since {due_at}"),
+    "IncidentNoteAttached": Entry("event", _IDS, ("info",), "note attached by the {attached_by}: {text}"),
     "IncidentCleared": Entry("event", _IDS, ("info",), "cleared by the {cleared_by}: {summary}"),
     # connection: smguard.connection.events
     "ConnectionRegistered": Entry("event", _CONFIG, ("creation",), "{kind} {maker} {model} {firmware} registered, meters {smart_meter_ids}",
