@@ -52,15 +52,18 @@ kafka-status: ## show whether the local Kafka broker runs
 	@$(BROKER) status $(KAFKA_ARGS) || [ $$? -eq 3 ]
 
 # The console's browser tests drive Debian's Chromium (Playwright cannot download its own browser on a closed
-# network), with CJK fonts so Japanese renders in screenshots. Installed once; skipped when present.
+# network), with CJK fonts so Japanese renders in screenshots; the alert-rule tests need promtool (Debian's
+# prometheus). One apt-get for whatever is missing; skipped when all are present.
 SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
 AXE_VERSION = 4.14.1
 AXE = .cache/axe-core-$(AXE_VERSION)/axe.min.js
 browser: ## install Debian's Chromium and CJK fonts for the console's browser tests (skipped when present)
-	@if command -v chromium >/dev/null 2>&1 && [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]; then :; else \
-	  command -v apt-get >/dev/null 2>&1 || { echo "the browser tests need Chromium and CJK fonts: install chromium and fonts-noto-cjk, or set SMGUARD_CHROMIUM"; exit 1; }; \
-	  echo "installing Chromium and CJK fonts for the console's browser tests (once)"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null; \
+	@missing="$$(command -v chromium >/dev/null 2>&1 || echo chromium) $$([ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || echo fonts-noto-cjk) \
+	  $$(command -v promtool >/dev/null 2>&1 || [ -n "$$SMGUARD_PROMTOOL" ] || echo prometheus)"; \
+	if [ -n "$$(echo $$missing)" ]; then \
+	  command -v apt-get >/dev/null 2>&1 || { echo "the tests need $$missing (Debian packages): install them, or set SMGUARD_CHROMIUM / SMGUARD_PROMTOOL"; exit 1; }; \
+	  echo "installing $$missing for the browser and alert-rule tests (once)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 	@# axe-core checks each page for accessibility problems (labels, contrast, roles) in the browser tests
 	@[ -f $(AXE) ] || { command -v npm >/dev/null 2>&1 || { echo "the browser tests need npm to fetch axe-core $(AXE_VERSION)"; exit 1; }; \

@@ -10,7 +10,8 @@ replicas are in sync). Under load:
    answered 201/202 is missing afterwards;
 3. that broker is started again: writes succeed again, and every acknowledged write is read back.
 
-One test runs the three steps in turn. The CI variant runs the incident service (the one these writes go through) with a light load of
+One test runs the three steps in turn, under ``make faults`` (it takes over two minutes, beyond CI's budget). Its
+smaller variant (``SMGUARD_FAULTS_CLUSTER=1 pytest tests/faults/test_cluster.py``) runs the incident service (the one these writes go through) with a light load of
 incident reports; the long variant (SMGUARD_FAULTS_FULL=1, set by ``make faults``) runs all four
 services and adds sensors' anomalies on registered connections, with more load.
 """
@@ -122,6 +123,8 @@ class Load:
         return first
 
 
+@pytest.mark.skipif(not (FULL or os.environ.get("SMGUARD_FAULTS_CLUSTER") == "1"),
+                    reason="three brokers take over two minutes, beyond CI's budget: make faults runs it (or SMGUARD_FAULTS_CLUSTER=1)")
 async def test_the_leader_killed_then_a_second_broker_writes_refused_and_back_they_succeed(cluster: Any, system: System) -> None:
     settings, load, stop, writers = await _loaded(cluster, system)
     try:

@@ -18,6 +18,7 @@ import pytest
 
 from shared.config import Settings
 from tests.factories import TEST_SECRET, bearer
+from tests.faults.conftest import full_only
 from tests.faults.report import record
 from tests.faults.smguard_run import STOP_DEADLINE, Run
 from tests.services.incident.helpers import incident_body
@@ -152,5 +153,6 @@ def test_sigterm_to_the_group_then_sigint_to_the_process_stop_everything(tmp_pat
     _scenario(tmp_path, (signal.SIGTERM, True), (signal.SIGINT, False))
 
 
+@full_only  # the other two combinations; CI's budget runs the two above
 def test_sigterm_to_the_process_then_sigint_to_the_group_stop_everything(tmp_path: Path) -> None:
     _scenario(tmp_path, (signal.SIGTERM, False), (signal.SIGINT, True))
