@@ -243,7 +243,15 @@ class Rig:
         """The live audit root, then the root of an audit service rebuilt from nothing (same topics)."""
         url = f"{self.system.url('audit')}/audit/verify"
         async with httpx.AsyncClient(timeout=60, headers=self.headers("auditor")) as http:
-            live = (await http.get(url)).raise_for_status().json()
+            # Late writes after a fault (retried enforcements, deliveries) may still be on their way: compare the
+            # log once it has stopped growing (the same size on three polls in a row), not while it catches up.
+            seen: list[int] = []
+
+            async def settled() -> dict[str, Any] | None:
+                answer = (await http.get(url)).raise_for_status().json()
+                seen.append(answer["size"])
+                return answer if len(seen) >= 3 and len(set(seen[-3:])) == 1 else None
+            live = await eventually(settled, timeout=60, interval=1.0, what="the live audit log stopped growing")
             await asyncio.to_thread(self.system.stop, "audit")
             kept = self.system.data_dir / "audit"
             before = self.system.data_dir / f"audit-before-{uuid.uuid4().hex[:4]}"
