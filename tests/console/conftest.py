@@ -112,3 +112,17 @@ def accessibility_problems(page: Any) -> list[str]:
         return list(result)
     finally:
         context.close()
+
+
+def open_until(page: Any, path: str, shows: Callable[[], bool], *, within: float = 30.0, what: str = "") -> None:
+    """Open a page, and open it again until it ``shows`` what a write made elsewhere has reached its service's
+    read model (eventually consistent: the broker is between the write and the read); fails after ``within``."""
+    import time
+
+    deadline = time.monotonic() + within
+    page.goto(path)
+    while not shows():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{path} did not show {what or 'what was expected'} within {within:.0f}s")
+        page.wait_for_timeout(200)  # the poll's interval
+        page.goto(path)

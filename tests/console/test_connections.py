@@ -15,7 +15,7 @@ import pytest
 
 from shared.auth import mint_token
 from shared.config import Settings
-from tests.console.conftest import screenshot
+from tests.console.conftest import open_until, screenshot
 from tests.factories import TEST_SECRET
 
 pytestmark = pytest.mark.integration
@@ -126,14 +126,12 @@ def test_an_operator_keeps_its_connections_contacts_and_records_in_the_portal(si
     assert "firmware" in page.locator("tr.refused").inner_text()
     no_secret_in(page)
 
-    page.goto("/portal")
-    assert page.get_by_text("認証情報の漏洩の疑い").is_visible()
+    open_until(page, "/portal", lambda: page.get_by_text("認証情報の漏洩の疑い").count() > 0, what="the reported incident")
     assert page.locator("td .owed").count() == 2  # both reports owed, each with its deadline
     assert page.locator("td .due").count() == 2
     screenshot(page, "portal")
 
-    page.goto("/connections")
-    assert page.locator("tbody tr").count() == 2
+    open_until(page, "/connections", lambda: page.locator("tbody tr").count() == 2, what="both connections")
     outsider = signed_in("operator", other)
     outsider.goto("/connections")
     assert connection_id not in outsider.content()

@@ -243,15 +243,7 @@ class Rig:
         """The live audit root, then the root of an audit service rebuilt from nothing (same topics)."""
         url = f"{self.system.url('audit')}/audit/verify"
         async with httpx.AsyncClient(timeout=60, headers=self.headers("auditor")) as http:
-            # Late writes after a fault (retried enforcements, deliveries) may still be on their way: compare the
-            # log once it has stopped growing (the same size on three polls in a row), not while it catches up.
-            seen: list[int] = []
-
-            async def settled() -> dict[str, Any] | None:
-                answer = (await http.get(url)).raise_for_status().json()
-                seen.append(answer["size"])
-                return answer if len(seen) >= 3 and len(set(seen[-3:])) == 1 else None
-            live = await eventually(settled, timeout=60, interval=1.0, what="the live audit log stopped growing")
+            live = (await http.get(url)).raise_for_status().json()
             await asyncio.to_thread(self.system.stop, "audit")
             kept = self.system.data_dir / "audit"
             before = self.system.data_dir / f"audit-before-{uuid.uuid4().hex[:4]}"
@@ -262,12 +254,51 @@ class Rig:
             for state in (self.system.data_dir / "state").glob("audit-*"):
                 state.unlink()
             await asyncio.to_thread(self.system.start, "audit")
+            stored = _entry_count(before / "audit-log.sqlite")  # what it logged until it stopped (≥ what it said)
 
             async def rebuilt() -> dict[str, Any] | None:
                 answer = (await http.get(url)).json()
-                return answer if answer.get("size", 0) >= live["size"] else None
+                return answer if answer.get("size", 0) >= max(live["size"], stored) else None
             again = await eventually(rebuilt, timeout=120, interval=0.5, what="the rebuilt audit log caught up")
-        return live["root"], (again["root"] if again["size"] == live["size"] else f"size {again['size']}")
+        if again["size"] == live["size"]:
+            return live["root"], again["root"]
+        # Later writes (a delivery retried after a back-off) reached the rebuild but not the live read: the live
+        # log must then be exactly the rebuild's beginning, entry for entry in every partition's log.
+        differs = _first_difference(before / "audit-log.sqlite", kept / "audit-log.sqlite")
+        return live["root"], (live["root"] if differs is None else differs)
+
+
+def _entry_count(path: Path) -> int:
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+    finally:
+        db.close()
+
+
+def _first_difference(live: Path, rebuilt: Path) -> str | None:
+    """Where the live audit log is not the beginning of the rebuilt one (a log, an entry), or None."""
+    import sqlite3
+
+    def entries(path: Path) -> dict[str, list[tuple[int, bytes]]]:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            found: dict[str, list[tuple[int, bytes]]] = {}
+            for log, offset, leaf in db.execute("SELECT log, kafka_offset, leaf_hash FROM entries ORDER BY log, idx"):
+                found.setdefault(log, []).append((offset, leaf))
+            return found
+        finally:
+            db.close()
+
+    was, now = entries(live), entries(rebuilt)
+    for log, logged in was.items():
+        again = now.get(log, [])
+        for i, entry in enumerate(logged):
+            if i >= len(again) or again[i] != entry:
+                return f"{log} entry {i} differs from the rebuild"
+    return None
 
 
 async def send(http: httpx.AsyncClient, method: str, url: str, **options: Any) -> httpx.Response:
