@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from aiokafka import TopicPartition
 
+from shared import jsoncodec
 from shared.envelope import Envelope
 from shared.kafka.sinks import Sink
 
@@ -52,7 +52,7 @@ class Documents:
         if self._held is not None and (coll, key) in self._held:
             return self._held[(coll, key)].doc
         row = self.db.execute("SELECT doc FROM docs WHERE coll = ? AND key = ?", (coll, key)).fetchone()
-        doc = json.loads(row[0]) if row else None
+        doc = jsoncodec.loads(row[0]) if row else None
         if self._held is not None and doc is not None:
             self._held[(coll, key)] = _Held(doc)
         return doc
@@ -108,7 +108,7 @@ class Documents:
             f"SELECT item FROM items WHERE coll = ? AND key = ? ORDER BY seq {order} LIMIT ? OFFSET ?",
             (coll, key, limit, offset),
         )
-        return [json.loads(r[0]) for r in rows]
+        return [jsoncodec.loads(r[0]) for r in rows]
 
     def count_items(self, coll: str, key: str) -> int:
         """How many items a document has."""
@@ -135,13 +135,13 @@ class Documents:
             f"SELECT doc FROM docs d WHERE {condition} ORDER BY d.sort {order}, d.key {order} LIMIT ? OFFSET ?",
             [*args, limit, offset],
         )
-        return [json.loads(r[0]) for r in rows], int(total)
+        return [jsoncodec.loads(r[0]) for r in rows], int(total)
 
     def every(self, coll: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every document of a collection by key (for snapshots and tools)."""
         self.write_held()
         for key, doc in self.db.execute("SELECT key, doc FROM docs WHERE coll = ? ORDER BY key", (coll,)):
-            yield key, json.loads(doc)
+            yield key, jsoncodec.loads(doc)
 
 
 class DocumentSink(Sink):
@@ -242,4 +242,4 @@ def _tag_rows(coll: str, key: str, tags: Tags) -> Iterator[tuple[str, str, str, 
 
 
 def _json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return jsoncodec.dumps_text(value)

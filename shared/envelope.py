@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import ValidationError
 
+from shared import jsoncodec
 from shared.events import DomainEvent, UnknownEventType, event_class
 
 TYPE_PREFIX = "jp.smguard."
@@ -89,8 +89,9 @@ _EXTENSIONS = {
 def encode(envelope: Envelope) -> KafkaMessage:
     """Serialise to a Kafka message: JSON CloudEvent as value, the subject as key.
 
-    The record is byte for byte what the SDK's ``to_structured`` with ``JSONFormat`` writes
-    (``encode_with_sdk``; a test holds them equal), built without its per-event object and checks:
+    The record is what the SDK's ``to_structured`` with ``JSONFormat`` writes (``encode_with_sdk``):
+    the same key and headers, and a value the SDK reads back to the same event (a test holds them
+    equal). It is compact UTF-8 JSON from orjson, built without the SDK's per-event object and checks:
     an envelope's attributes are ours, valid by construction, and this runs for every event written.
     """
     attributes = _attributes(envelope)
@@ -99,7 +100,7 @@ def encode(envelope: Envelope) -> KafkaMessage:
     for name in ("correlationid", "traceparent"):
         if attributes.get(name):
             headers[name] = str(attributes[name]).encode()
-    return KafkaMessage(headers=headers, key=envelope.subject.encode(), value=json.dumps(body).encode())
+    return KafkaMessage(headers=headers, key=envelope.subject.encode(), value=jsoncodec.dumps(body))
 
 
 def encode_with_sdk(envelope: Envelope) -> KafkaMessage:
@@ -229,7 +230,7 @@ def _read_plain(value: bytes) -> dict[str, Any] | None:
     a subset of what the SDK accepts, with the same result (a test holds them equal).
     """
     try:
-        body = json.loads(value)
+        body = jsoncodec.loads(value)
     except ValueError:  # not JSON, or not UTF-8: the SDK says so
         return None
     if type(body) is not dict or body.get("specversion") != SPECVERSION or "data_base64" in body or "data" not in body:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Sequence
 
 from cloudevents.core.bindings.kafka import KafkaMessage
 
+from shared import jsoncodec
 from shared.domain import Invalid
 from shared.envelope import Envelope, decode, encode, record_size
 from shared.events import DomainEvent
@@ -66,12 +66,12 @@ def answer_json(result: AppendResult, encoded: Sequence[bytes] | None = None) ->
     ``encoded``: the events' record values when the caller has them already (encoding is not free).
     """
     values = encoded if encoded is not None else [encode(envelope).value for envelope in result.envelopes]
-    return json.dumps({"version": result.version, "events": [v.decode() for v in values]}, ensure_ascii=False)
+    return jsoncodec.dumps_text({"version": result.version, "events": [v.decode() for v in values]})
 
 
 def answer_of(text: str) -> AppendResult:
     """A kept answer, given again to a retry."""
-    kept = json.loads(text)
+    kept = jsoncodec.loads(text)
     envelopes = tuple(decode(event.encode()) for event in kept["events"])
     return AppendResult(envelopes, kept["version"], replayed=True)
 
@@ -117,4 +117,4 @@ def encode_append(
 def snapshot_json(snapshot: Snapshot) -> bytes:
     """A snapshot as the changelog keeps it."""
     body = {"version": snapshot.version, "state": snapshot.state, "index": snapshot.index}
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return jsoncodec.dumps(body)

@@ -8,11 +8,11 @@ truth) and written to the changelog again, so the next take-over is quick.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import TYPE_CHECKING
 
+from shared import jsoncodec
 from shared.envelope import DecodeError, Position, decode
 from shared.eventstore.common import answer_json
 from shared.eventstore.ports import AppendResult, Snapshot
@@ -63,7 +63,7 @@ async def _write(store: "KafkaEventStore", writer: PartitionWriter, k: int, fold
 
 
 def _changelog_record(changes: Changes, events: dict[str, int], key: str, value: bytes | None, since: float) -> None:
-    body = json.loads(value) if value is not None else None
+    body = jsoncodec.loads(value) if value is not None else None
     if key.startswith(AGGREGATE):
         changes.snapshots[key[len(AGGREGATE):]] = None if body is None else Snapshot(body["version"], body["state"], body["index"])
     elif key.startswith(KEY):

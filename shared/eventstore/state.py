@@ -8,13 +8,13 @@ with the number of aggregates beyond the cache.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from shared import jsoncodec
 from shared.eventstore.ports import Snapshot
 
 SCHEMA = """
@@ -71,7 +71,7 @@ class LocalState:
             self._cache.move_to_end(aggregate_id)
             return self._cache[aggregate_id]
         row = self.db.execute("SELECT version, state, idx FROM aggregates WHERE id = ?", (aggregate_id,)).fetchone()
-        found = Snapshot(row[0], json.loads(row[1]), json.loads(row[2])) if row else None
+        found = Snapshot(row[0], jsoncodec.loads(row[1]), jsoncodec.loads(row[2])) if row else None
         self._remember(aggregate_id, found)
         return found
 
@@ -95,7 +95,7 @@ class LocalState:
     def checkpoint(self, part: int) -> Checkpoint:
         """How far the store reflects ``part``."""
         row = self.db.execute("SELECT changelog, events FROM checkpoints WHERE part = ?", (part,)).fetchone()
-        return Checkpoint(row[0], json.loads(row[1])) if row else Checkpoint()
+        return Checkpoint(row[0], jsoncodec.loads(row[1])) if row else Checkpoint()
 
     def ids(self, part: int) -> list[str]:
         """Every aggregate stored for a partition."""
@@ -181,4 +181,4 @@ def _rows(aggregate_id: str, part: int, snapshot: Snapshot) -> Iterable[tuple[st
 
 
 def _json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return jsoncodec.dumps_text(value)

@@ -15,7 +15,6 @@ the partition again.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from aiokafka.errors import InvalidProducerEpoch, KafkaError, MessageSizeTooLarg
 from aiokafka.producer import sender as _sender
 from cloudevents.core.bindings.kafka import KafkaMessage
 
+from shared import jsoncodec
 from shared.backoff import Backoff
 from shared.kafka.clients import Access, aiokafka_options
 from shared.envelope import Envelope, Position, encode, kafka_headers
@@ -322,7 +322,7 @@ class PartitionWriter:
         made = encoded or {}
         records = [(AGGREGATE + i, made.get(i) or snapshot_json(s)) for i, s in changes.snapshots.items() if s is not None]
         records += [(KEY + key, _key_json(kept)) for key, kept in changes.keys.items()]
-        records.append((CHECKPOINT + str(self.partition), json.dumps({"events": events}).encode()))
+        records.append((CHECKPOINT + str(self.partition), jsoncodec.dumps({"events": events})))
         owner = (owners or {}).get
         sends = [
             (owner(key), await self._record(owner(key), self._changelog, value, key=key.encode())) for key, value in records
@@ -377,4 +377,4 @@ def _count(batch: list[Pending]) -> None:
 def _key_json(kept: tuple[float, str] | None) -> bytes | None:
     if kept is None:
         return None  # a tombstone: compaction forgets the key
-    return json.dumps({"at": kept[0], "answer": kept[1]}, ensure_ascii=False, separators=(",", ":")).encode()
+    return jsoncodec.dumps({"at": kept[0], "answer": kept[1]})

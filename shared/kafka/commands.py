@@ -7,11 +7,11 @@ inbox, for decisions each owner takes over its own aggregates (e.g. a fleet-wide
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 
+from shared import jsoncodec
 from shared import tracing
 from shared.kafka import clients
 from shared.config import Settings
@@ -91,7 +91,7 @@ class CommandSender:
 
 
 def _body(command: dict[str, Any]) -> bytes:
-    return json.dumps(command, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    return jsoncodec.dumps(command)
 
 
 K = TypeVar("K")
