@@ -8,10 +8,13 @@ restart resumes where it stopped. ``snapshot()`` is what ``smguard replay`` comp
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from shared.documents import DocumentSink, Documents
 from shared.envelope import Envelope
+from shared.events.connection import ConnectionRegistered
 from shared.events.incident import IncidentEvent
 from services.incident.domain.anomalies import ConnectionRef
 from services.incident.projections import connections, incidents
@@ -19,10 +22,17 @@ from services.incident.projections.incidents import ANOMALIES, INCIDENTS, View
 
 PAGE = 500
 READ_YOUR_WRITES_SECONDS = 3.0
+DIRECTORY_CACHE = 100_000
+"""Connections whose operator and kind the decisions keep at hand (some 30 MB at most): an anomaly storm
+looks the same few connections up again and again, and a lookup in SQLite decodes a document each time."""
 
 
 class IncidentReadModel(DocumentSink):
     """The views the routes read and the directory the decisions look connections up in."""
+
+    def __init__(self, path: Path, *, window_seconds: float = 7 * 86400) -> None:
+        super().__init__(path, window_seconds=window_seconds)
+        self._refs = lru_cache(maxsize=DIRECTORY_CACHE)(self._lookup)
 
     def fold(self, docs: Documents, envelope: Envelope) -> None:
         """Apply an incident event to its view, or a connection event to the directory (and retag its incident)."""
@@ -30,6 +40,10 @@ class IncidentReadModel(DocumentSink):
             also = connections.blocked_operators(docs, envelope.subject)
             incidents.fold(docs, envelope, also_concerned=also)
             return
+        if isinstance(envelope.event, ConnectionRegistered):
+            # Forgotten before the document changes: nothing awaits between here and the commit, so no
+            # decision can read the old entry again (nor one that would be rolled back).
+            self._refs.cache_clear()
         retagged = connections.fold(docs, envelope)
         if retagged is not None:
             incidents.retag(docs, retagged, also_concerned=connections.blocked_operators(docs, retagged))
@@ -84,7 +98,10 @@ class IncidentReadModel(DocumentSink):
     # ------------------------------------------------------------------ the directory
 
     def connection(self, connection_id: str) -> ConnectionRef | None:
-        """The connection's operator and kind, if it was registered."""
+        """The connection's operator and kind, if it was registered (kept at hand until a registration)."""
+        return self._refs(connection_id)
+
+    def _lookup(self, connection_id: str) -> ConnectionRef | None:
         found = self.docs.get(connections.CONNECTIONS, connection_id)
         return ConnectionRef(found["operator_id"], found["kind"]) if found else None
 

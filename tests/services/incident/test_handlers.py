@@ -21,7 +21,8 @@ from services.incident.application.handlers import AsParty
 from services.incident.application.service import IncidentService
 from services.incident.domain.commands import Anomaly, ClearIncident, DeclareVulnerability, FileReport, OpenIncident
 from services.incident.projections.readmodel import IncidentReadModel
-from tests.factories import DETECTED, FakeClock
+from shared.envelope import Envelope
+from tests.factories import DETECTED, FakeClock, connection_registered
 
 CAUSE = CauseReport(cause="原因", countermeasure="対策", countermeasure_plan="計画", recurrence_prevention="再発防止")
 DEADLINES = {"initial": timedelta(hours=24), "cause": timedelta(days=14)}
@@ -181,6 +182,16 @@ class TestAnomalyBatches:
         assert not store.seen("signal:s1")
         with pytest.raises(Invalid, match="unknown connection conn-x"):
             await record_anomaly(svc, anomaly("s1", "conn-x"), context=CTX)
+
+    async def test_a_connection_registered_after_a_refused_signal_is_known_to_the_next_one(self, store, clock, views):
+        svc = service_over(store, views, clock, views)  # the read model as the directory, as the service runs
+        [refused] = await handle_anomalies(svc, [anomaly("s1", "conn-x")], context=CTX)
+        assert refused.refused == "unknown connection conn-x"
+        registered = Envelope(event=connection_registered("conn-x", "op-b"), subject="conn-x", sequence=1, source="smguard/connection")
+        await views.apply(registered, resume_at=1)
+        [opened] = await handle_anomalies(svc, [anomaly("s2", "conn-x")], context=CTX)
+        assert opened.refused is None and not opened.attached
+        assert store.find("connection", "conn-x") == [opened.incident_id]
 
 
 class TestTheInboxRecordOfABatch:
