@@ -39,11 +39,12 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
     }
 
 
-def goal(text: str, metric: str, op: str, value: float, unit: str = "") -> dict[str, Any]:
-    """A target a figure is held against: ``metric`` (a key of the row) ``op`` (``<=`` or ``>=``) ``value``."""
+def goal(text: str, metric: str, op: str, value: float, unit: str = "", *, why: str = "") -> dict[str, Any]:
+    """A target a figure is held against: ``metric`` (a key of the row) ``op`` (``<=`` or ``>=``) ``value``;
+    ``why``: what the profiles found limits the figure (reported with the gap when the goal is missed)."""
     if op not in ("<=", ">="):
         raise ValueError(f"a goal compares with <= or >=, not {op!r}")
-    return {"text": text, "metric": metric, "op": op, "value": value, "unit": unit}
+    return {"text": text, "metric": metric, "op": op, "value": value, "unit": unit, "why": why}
 
 
 def judge(row: dict[str, Any]) -> dict[str, Any]:

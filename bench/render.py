@@ -61,10 +61,25 @@ def render(doc: dict[str, Any]) -> str:
     if notes:
         lines += ["", "Notes:", ""]
         lines += [f"- {scenario}: {_cell(text)}" for scenario, text in notes]
+    whys = why_the_gaps(doc["results"])
+    if whys:
+        lines += ["", "Why the gaps (what the latest profiles found limits each missed goal):", ""]
+        lines += [f"- {goals}: {_cell(why)}" for goals, why in whys]
     parameters = doc.get("parameters")
     if parameters:
         lines += ["", "Parameters: " + ", ".join(f"{k}={_value(v)}" for k, v in parameters.items()) + "."]
     return "\n".join(lines)
+
+
+def why_the_gaps(results: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Each reason a missed goal gives, once, with the goals it explains."""
+    goals_of: dict[str, list[str]] = {}
+    for row in results:
+        for g in row.get("goals", []):
+            if g.get("met") is False and g.get("why"):
+                named = f"{g['text']} ({row['scenario']})"
+                goals_of.setdefault(g["why"], []).append(named)
+    return [("; ".join(names), why) for why, names in goals_of.items()]
 
 
 def update(text: str, block: str) -> str:

@@ -24,9 +24,22 @@ DEFAULT = ("steady", "burst", "fleet", "http", "bulk", "replay")
 """What ``make bench`` runs without ``BENCH_ONLY``; the others (``store``, ``scale``) are extras."""
 
 # The targets of the issue, each held against what the scenario measures.
-BULK_GOAL = goal("≥ 5,000 meters/s", "throughput_per_s", ">=", 5000, "/s")
-REPLAY_GOAL = goal("≥ 50,000 events/s", "throughput_per_s", ">=", 50000, "/s")
-VERIFY_GOAL = goal("≥ 200,000 entries/s", "throughput_per_s", ">=", 200000, "/s")
+BULK_GOAL = goal(
+    "≥ 5,000 meters/s", "throughput_per_s", ">=", 5000, "/s",
+    why="every row is validated, its secrets sealed (an AES-GCM encryption each) and recorded as its own "
+    "ConnectionRegistered event, then folded into the connection service's read model and the incident service's "
+    "directory: about 1.2 ms of the connection service's CPU a meter",
+)  # fmt: skip
+REPLAY_GOAL = goal(
+    "≥ 50,000 events/s", "throughput_per_s", ">=", 50000, "/s",
+    why="the rebuild runs every event through the same Python folds as the live services, one service after the "
+    "other, each fold a decoded event and SQLite document writes: the folds, not the broker, set the pace",
+)  # fmt: skip
+VERIFY_GOAL = goal(
+    "≥ 200,000 entries/s", "throughput_per_s", ">=", 200000, "/s",
+    why="the audit service recomputes each entry's hash and the Merkle tree's nodes in a Python loop over its "
+    "SQLite rows (hashlib's SHA-256 per leaf and node)",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

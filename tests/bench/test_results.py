@@ -71,6 +71,18 @@ def test_the_page_shows_machine_command_table_and_what_was_not_measured() -> Non
     assert "20,000 records/s" in block and "rates=100,1000" in block
 
 
+def test_a_missed_goal_says_why_once_and_a_met_one_says_nothing() -> None:
+    measured = rows()
+    slow = "the intake is CPU-bound"
+    measured[1]["goals"] = [goal("p99 ≤ 100 ms", "p99_ms", "<=", 100, "ms", why=slow)]
+    measured[2]["goals"] = [goal("≥ 10,000/s", "throughput_per_s", ">=", 10000, "/s", why=slow),
+                            goal("≥ 0.25 × bare loop", "ratio_to_bare", ">=", 0.25, "×", why="never shown: met")]  # fmt: skip
+    block = render.render(document(measured, bare_per_s=20000, command="make bench", parameters={}, machine_before=machine()))
+    assert "Why the gaps" in block and block.count(slow) == 1
+    assert "p99 ≤ 100 ms (steady 1,000 anomalies/s); ≥ 10,000/s (highest): the intake is CPU-bound" in block
+    assert "never shown: met" not in block
+
+
 def test_the_generated_block_is_replaced_and_the_hand_written_text_kept() -> None:
     page = render.update("", "first figures")
     assert "first figures" in page and "## What changed to get there" in page
