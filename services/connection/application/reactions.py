@@ -1,7 +1,8 @@
 """The inbox: commands the router made of incident events, decided by the owner of each connection's partition.
 
 A batch of one partition's commands is decided in order, each on the current (staged) state — a
-clearing sees the block decided just before it — and staged at once, with no ``await`` in between;
+clearing sees the block decided just before it — and staged at once, with no ``await`` in between
+(but for a fleet vulnerability, staged and committed a chunk at a time: ``decide_batch``);
 the batch's inbox offset is staged last (``EventStore.consumed``), so it commits with (or after)
 the decisions in the partition's transactions. Then the commits are awaited: a failed one makes
 the store forget what it staged, and the inbox reads the batch again, decided again in order.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from services.connection.application.service import ConnectionService
 from services.connection.domain.commands import (
@@ -38,17 +39,39 @@ from shared.metrics import BLOCK_DECISIONS
 log = logging.getLogger(__name__)
 SYSTEM = "smguard/connection"
 Decide = Callable[[Connection], object]
+FLEET_CHUNK = 500
+"""Connections of a fleet vulnerability decided (and committed) together."""
 
 
 async def decide_batch(
     service: ConnectionService, partition: int, commands: Sequence[Reaction | None], *, last: InboxRecord
 ) -> None:
-    """Decide a partition's commands in order (None: unreadable, skipped), then commit them with the inbox offset."""
+    """Decide a partition's commands in order (None: unreadable, skipped), then commit them with the inbox offset.
+
+    A vulnerability over a fleet is decided ``FLEET_CHUNK`` connections at a time, each chunk committed
+    while the next is decided (two in flight at most): the first blocks go out at once, memory holds two
+    chunks however large the fleet, and the event loop is never held for the whole fleet. Every decision
+    is keyed by its source event and connection, so a batch read again after a failure between chunks
+    decides only the connections not decided yet.
+    """
     staged: list[Staged] = []
+    in_flight: list[list[Staged]] = []
     for command in commands:
-        if command is not None:
+        if command is None:
+            continue
+        if not isinstance(command, MatchVulnerability):
             staged += react(service, partition, command)
+            continue
+        for chunk in block_vulnerable_units_in_chunks(service, partition, command):
+            in_flight.append(staged + chunk)  # what the batch staged before goes with the first chunk
+            staged = []
+            if len(in_flight) > 1:
+                await _committed(in_flight.pop(0))
     staged.append(service.store.consumed(last))
+    await _committed([append for chunk in in_flight for append in chunk] + staged)
+
+
+async def _committed(staged: list[Staged]) -> None:
     await asyncio.gather(*(append.committed() for append in staged))
 
 
@@ -57,7 +80,7 @@ def react(service: ConnectionService, partition: int, command: Reaction) -> list
     if isinstance(command, ApplyPolicy):
         return apply_policy(service, command)
     if isinstance(command, MatchVulnerability):
-        return block_vulnerable_units(service, partition, command)
+        return [append for chunk in block_vulnerable_units_in_chunks(service, partition, command) for append in chunk]
     if isinstance(command, ReleaseHolds):
         return release_holds(service, partition, command)
     return mark_compromised(service, command)
@@ -74,17 +97,21 @@ def apply_policy(service: ConnectionService, command: ApplyPolicy) -> list[Stage
     return _by_policy(service, command, [command.connection_id], reason=command.reason)
 
 
-def block_vulnerable_units(service: ConnectionService, partition: int, command: MatchVulnerability) -> list[Staged]:
-    """This partition's connections the vulnerability concerns, by the ``serious_vulnerability`` policy."""
+def block_vulnerable_units_in_chunks(
+    service: ConnectionService, partition: int, command: MatchVulnerability
+) -> Iterator[list[Staged]]:
+    """This partition's connections the vulnerability concerns, by the ``serious_vulnerability`` policy: what
+    each chunk of ``FLEET_CHUNK`` of them staged (a chunk is staged when the caller asks for it)."""
     try:
         firmware = Firmware(command.firmware)
     except DomainError as exc:
         log.error("vulnerability criteria cannot be matched", extra={"incident_id": command.incident_id, "error": exc.message})
-        return []
+        return
     criteria = VulnerabilityCriteria(command.asset_kind, command.maker, command.model, firmware)
     targets = _affected(service, partition, criteria, command)
     log.info("vulnerability matched connections", extra={"incident_id": command.incident_id, "matched": len(targets)})
-    return _by_policy(service, command, targets, reason="serious_vulnerability")
+    for start in range(0, len(targets), FLEET_CHUNK):
+        yield _by_policy(service, command, targets[start : start + FLEET_CHUNK], reason="serious_vulnerability")
 
 
 def release_holds(service: ConnectionService, partition: int, command: ReleaseHolds) -> list[Staged]:
@@ -172,8 +199,8 @@ def _affected(
     def on_meters(meters: Sequence[str]) -> list[str]:
         return _on(service, partition, sorted({c for meter in meters for c in store.find("meter", meter)}))
 
-    def candidates(model_key: str) -> list[Connection]:
-        return [service.connections.load(c) for c in _on(service, partition, store.find("model", model_key))]
+    def candidates(model_key: str) -> Iterator[Connection]:  # one loaded at a time: memory does not follow the fleet
+        return (service.connections.load(c) for c in _on(service, partition, store.find("model", model_key)))
 
     return affected(criteria, command.smart_meter_ids, on_meters=on_meters, candidates=candidates)
 

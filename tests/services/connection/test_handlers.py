@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from services.connection.application import reactions
 from services.connection.application.handlers import change_policy
 from shared.eventstore import Context
 from shared.eventstore.memory import InMemoryEventStore
@@ -106,6 +107,19 @@ class TestFleet:
         assert blocked() == set(hits)
         assert all(types(store, c).count("ConnectionBlocked") == 1 for c in hits)
         assert all(loaded(h, c).holds["vuln-1"].decided_by.kind == "policy" for c in hits)
+
+    async def test_a_fleet_larger_than_a_chunk_is_blocked_whole_once_with_the_batch_around_it(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(reactions, "FLEET_CHUNK", 2)
+        h = await in_memory(tmp_path)
+        fleet = [await registered(h, meter=f"sm-{n}", model="TK-9", firmware="3.0.1") for n in range(5)]
+        before, after = await registered(h, model="TK-1"), await registered(h, model="TK-2")
+        commands = await h.commands([*anomaly("inc-1", before, "op-a"), *vulnerability("vuln-1", asset_kind="special_meter",
+                                     model="TK-9", firmware="<3.1"), *anomaly("inc-2", after, "op-a")])  # fmt: skip
+        await h.deliver(commands)
+        assert all(loaded(h, c).status == "blocked" for c in [before, *fleet, after])
+        assert h.store.consumed_records[-1].offset == h.inbox_offset - 1 and len(h.store.consumed_records) == 1
+        await h.deliver(commands)  # the batch read again (as after a failure between chunks): nothing decided twice
+        assert all(types(h.store, c).count("ConnectionBlocked") == 1 for c in [before, *fleet, after])
 
     async def test_criteria_naming_only_a_model_find_their_candidates(self, tmp_path):
         h = await in_memory(tmp_path)
