@@ -2,7 +2,7 @@
 
 A batch of one partition's commands is decided in order, each on the current (staged) state — a
 clearing sees the block decided just before it — and staged at once, with no ``await`` in between
-(but for a fleet vulnerability, staged and committed a chunk at a time: ``decide_batch``);
+(a large batch — a fleet vulnerability — is staged and committed a chunk at a time: ``decide_batch``);
 the batch's inbox offset is staged last (``EventStore.consumed``), so it commits with (or after)
 the decisions in the partition's transactions. Then the commits are awaited: a failed one makes
 the store forget what it staged, and the inbox reads the batch again, decided again in order.
@@ -39,8 +39,8 @@ from shared.metrics import BLOCK_DECISIONS
 log = logging.getLogger(__name__)
 SYSTEM = "smguard/connection"
 Decide = Callable[[Connection], object]
-FLEET_CHUNK = 500
-"""Connections of a fleet vulnerability decided (and committed) together."""
+CHUNK = 500
+"""Appends of a batch committed together at most (a fleet vulnerability's connections decided together)."""
 
 
 async def decide_batch(
@@ -48,25 +48,24 @@ async def decide_batch(
 ) -> None:
     """Decide a partition's commands in order (None: unreadable, skipped), then commit them with the inbox offset.
 
-    A vulnerability over a fleet is decided ``FLEET_CHUNK`` connections at a time, each chunk committed
-    while the next is decided (two in flight at most): the first blocks go out at once, memory holds two
-    chunks however large the fleet, and the event loop is never held for the whole fleet. Every decision
-    is keyed by its source event and connection, so a batch read again after a failure between chunks
-    decides only the connections not decided yet.
+    The decisions are committed ``CHUNK`` appends at a time at most, each chunk while the next is decided
+    (two in flight): a vulnerability over a fleet sends its first blocks at once, memory holds two chunks
+    however large the batch, and the event loop is never held for the whole of it. Every decision is
+    keyed by its source event and connection, so a batch read again after a failure between chunks
+    decides only what was not decided yet.
     """
     staged: list[Staged] = []
     in_flight: list[list[Staged]] = []
     for command in commands:
         if command is None:
             continue
-        if not isinstance(command, MatchVulnerability):
-            staged += react(service, partition, command)
-            continue
-        for chunk in block_vulnerable_units_in_chunks(service, partition, command):
-            in_flight.append(staged + chunk)  # what the batch staged before goes with the first chunk
-            staged = []
-            if len(in_flight) > 1:
-                await _committed(in_flight.pop(0))
+        for decided in react(service, partition, command):
+            staged += decided
+            if len(staged) >= CHUNK:
+                in_flight.append(staged)
+                staged = []
+                if len(in_flight) > 1:
+                    await _committed(in_flight.pop(0))
     staged.append(service.store.consumed(last))
     await _committed([append for chunk in in_flight for append in chunk] + staged)
 
@@ -75,15 +74,17 @@ async def _committed(staged: list[Staged]) -> None:
     await asyncio.gather(*(append.committed() for append in staged))
 
 
-def react(service: ConnectionService, partition: int, command: Reaction) -> list[Staged]:
-    """Stage what one command calls for (synchronously: later commands of the batch see it)."""
+def react(service: ConnectionService, partition: int, command: Reaction) -> Iterator[list[Staged]]:
+    """Stage what one command calls for, a list at a time as the caller asks (synchronously within each:
+    later decisions see it); a fleet vulnerability gives one list per ``CHUNK`` of its connections."""
     if isinstance(command, ApplyPolicy):
-        return apply_policy(service, command)
-    if isinstance(command, MatchVulnerability):
-        return [append for chunk in block_vulnerable_units_in_chunks(service, partition, command) for append in chunk]
-    if isinstance(command, ReleaseHolds):
-        return release_holds(service, partition, command)
-    return mark_compromised(service, command)
+        yield apply_policy(service, command)
+    elif isinstance(command, MatchVulnerability):
+        yield from block_vulnerable_units(service, partition, command)
+    elif isinstance(command, ReleaseHolds):
+        yield release_holds(service, partition, command)
+    else:
+        yield mark_compromised(service, command)
 
 
 def apply_policy(service: ConnectionService, command: ApplyPolicy) -> list[Staged]:
@@ -97,11 +98,9 @@ def apply_policy(service: ConnectionService, command: ApplyPolicy) -> list[Stage
     return _by_policy(service, command, [command.connection_id], reason=command.reason)
 
 
-def block_vulnerable_units_in_chunks(
-    service: ConnectionService, partition: int, command: MatchVulnerability
-) -> Iterator[list[Staged]]:
+def block_vulnerable_units(service: ConnectionService, partition: int, command: MatchVulnerability) -> Iterator[list[Staged]]:
     """This partition's connections the vulnerability concerns, by the ``serious_vulnerability`` policy: what
-    each chunk of ``FLEET_CHUNK`` of them staged (a chunk is staged when the caller asks for it)."""
+    each ``CHUNK`` of them staged (a chunk is staged when the caller asks for it)."""
     try:
         firmware = Firmware(command.firmware)
     except DomainError as exc:
@@ -110,8 +109,8 @@ def block_vulnerable_units_in_chunks(
     criteria = VulnerabilityCriteria(command.asset_kind, command.maker, command.model, firmware)
     targets = _affected(service, partition, criteria, command)
     log.info("vulnerability matched connections", extra={"incident_id": command.incident_id, "matched": len(targets)})
-    for start in range(0, len(targets), FLEET_CHUNK):
-        yield _by_policy(service, command, targets[start : start + FLEET_CHUNK], reason="serious_vulnerability")
+    for start in range(0, len(targets), CHUNK):
+        yield _by_policy(service, command, targets[start : start + CHUNK], reason="serious_vulnerability")
 
 
 def release_holds(service: ConnectionService, partition: int, command: ReleaseHolds) -> list[Staged]:

@@ -109,7 +109,7 @@ class TestFleet:
         assert all(loaded(h, c).holds["vuln-1"].decided_by.kind == "policy" for c in hits)
 
     async def test_a_fleet_larger_than_a_chunk_is_blocked_whole_once_with_the_batch_around_it(self, tmp_path, monkeypatch):
-        monkeypatch.setattr(reactions, "FLEET_CHUNK", 2)
+        monkeypatch.setattr(reactions, "CHUNK", 2)
         h = await in_memory(tmp_path)
         fleet = [await registered(h, meter=f"sm-{n}", model="TK-9", firmware="3.0.1") for n in range(5)]
         before, after = await registered(h, model="TK-1"), await registered(h, model="TK-2")
