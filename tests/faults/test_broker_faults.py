@@ -30,6 +30,7 @@ class Prober:
 
     def __init__(self, rig: Rig) -> None:
         self.rig, self.statuses, self.ready_seen = rig, Counter(), {s: set() for s in SERVICES}
+        self.refusals: Counter[str] = Counter()  # each non-202 answer's code and detail: what a failure reports
         self.without_retry_after = 0
         self.stopping = False
 
@@ -49,8 +50,10 @@ class Prober:
                         self.rig.sent.anomalies.append(body["signal_id"])
                         self.rig.sent.attacked.add(connection)
                         self.rig.sent.acknowledged[answer.json()["incident_id"]] = "incident"
-                    elif answer.status_code == 503 and "retry-after" not in answer.headers:
-                        self.without_retry_after += 1
+                    else:
+                        self.refusals[f"{answer.status_code} {refusal(answer)}"] += 1
+                        if answer.status_code == 503 and "retry-after" not in answer.headers:
+                            self.without_retry_after += 1
                 except httpx.TimeoutException:
                     self.statuses["timeout"] += 1
                 await asyncio.sleep(0.2)  # pacing of the load, not synchronisation
@@ -71,6 +74,22 @@ class Prober:
     async def all_ready(self, wanted: bool) -> bool:
         async with httpx.AsyncClient() as http:
             return all(ready == wanted for ready in await asyncio.gather(*[self.ready(http, s) for s in SERVICES]))
+
+
+def refusal(answer: httpx.Response) -> str:
+    """An answer's error code and the start of its detail (enough to tell a fenced writer from a rebalance)."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return answer.text[:120]
+    return f"{body.get('code')}: {str(body.get('detail'))[:120]}" if isinstance(body, dict) else str(body)[:120]
+
+
+def log_tail(rig: Rig, service: str, size: int = 3000) -> str:
+    """The end of one service's log (the whole system's tail is mostly the consumers' reconnect noise)."""
+    supervisor = rig.system.supervisor
+    path = supervisor.log(service) if supervisor is not None else None
+    return path.read_text(errors="replace")[-size:] if path is not None and path.exists() else ""
 
 
 async def outage(rig: Rig, fault: str, away: Callable[[], None], back: Callable[[], None],
@@ -109,7 +128,8 @@ async def outage(rig: Rig, fault: str, away: Callable[[], None], back: Callable[
     record(fault=fault, invariant="/readyz false while the broker is away", outcome="held" if not_ready else "broken",
            statuses_during=during)
     record(fault=fault, invariant="services recover by themselves: /readyz true after, blocks enforced",
-           outcome="held" if recovered else "broken", statuses=statuses)
+           outcome="held" if recovered else "broken", statuses=statuses,
+           refusals=dict(prober.refusals.most_common(5)))
     record(fault=fault, invariant="writes answer 503 with Retry-After meanwhile, never 500 (nor hang)",
            outcome="held" if only_503 else "broken", statuses=statuses,
            without_retry_after=prober.without_retry_after)
@@ -122,7 +142,8 @@ async def outage(rig: Rig, fault: str, away: Callable[[], None], back: Callable[
                    **verdict.figures_for(invariant))
         findings += [f"{k}: {v}" for k, v in verdict.broken().items()]
     assert not_ready, "a service's /readyz stayed true while the broker was away"
-    assert recovered, f"the services did not recover by themselves; statuses seen: {statuses}\n{rig.system.logs()[-3000:]}"
+    assert recovered, (f"the services did not recover by themselves; statuses seen: {statuses}; refusals: "
+                       f"{dict(prober.refusals.most_common(5))}\nincident service's log:\n{log_tail(rig, 'incident')}")
     assert no_500, f"statuses seen during and after the outage: {statuses}"
     assert not findings, findings
     assert only_503, (f"a write waited past the client's 15 s while the broker was away instead of answering 503 "
