@@ -131,8 +131,14 @@ class Documents:
         condition = " AND ".join(clauses)
         total = self.db.execute(f"SELECT COUNT(*) FROM docs d WHERE {condition}", args).fetchone()[0]
         order = "DESC" if newest_first else "ASC"
+        # With tags, "+d.sort": do not walk the sort index to save the sorting. With a LIMIT, SQLite would otherwise
+        # read the whole collection in order, testing each document against the tags: an incident without blocks
+        # cost a scan of every block there is (18 ms at 120,000, growing with history). So the matches are found
+        # through the tags' key and only they are sorted: the cost follows the matches. Without tags, the index
+        # walk is the right plan (it stops after the page).
+        sort = "+d.sort" if len(clauses) > 1 else "d.sort"
         rows = self.db.execute(
-            f"SELECT doc FROM docs d WHERE {condition} ORDER BY d.sort {order}, d.key {order} LIMIT ? OFFSET ?",
+            f"SELECT doc FROM docs d WHERE {condition} ORDER BY {sort} {order}, d.key {order} LIMIT ? OFFSET ?",
             [*args, limit, offset],
         )
         return [jsoncodec.loads(r[0]) for r in rows], int(total)

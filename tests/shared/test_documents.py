@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 from aiokafka import TopicPartition
 
-from shared.documents import DocumentSink, Documents
+from shared.documents import SCHEMA, DocumentSink, Documents
 from shared.envelope import Envelope, Position
 from tests.factories import envelope, incident_opened, report_overdue, uid
 
@@ -26,6 +27,25 @@ class Counts(DocumentSink):
         docs.put("counts", event.subject, doc, sort=f"{doc['events']:04d}", tags={"last": doc["types"][-1]})
         _, total = docs.query("counts", where={"last": "ReportOverdue"})  # a query in a fold sees the batch so far
         docs.put("totals", "overdue", {"incidents": total})
+
+
+def test_a_tag_query_reads_its_matches_not_the_whole_collection() -> None:
+    """A page of what few documents match is found through the tags, never by reading every document of the
+    collection in order (what made GET /incidents/{id} slower with every block ever recorded)."""
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.executescript(SCHEMA)
+    docs = Documents(db)
+    for i in range(50):
+        docs.put("blocks", f"b{i:02d}", {"i": i}, sort=f"{49 - i:02d}", tags={"incident": "big" if i else "small"})
+    ran: list[str] = []
+    db.set_trace_callback(ran.append)
+    assert docs.query("blocks", where={"incident": "small"}, newest_first=False) == ([{"i": 0}], 1)
+    db.set_trace_callback(None)
+    page = next(sql for sql in ran if sql.startswith("SELECT doc"))
+    plan = " ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {page}"))
+    assert "docs_sort" not in plan and "(coll=? AND key=?)" in plan, plan
+    assert docs.query("blocks", where={"incident": "big"}, limit=3, newest_first=False) == ([{"i": 49}, {"i": 48}, {"i": 47}], 49)
+    assert docs.query("blocks", where={"incident": "big"}, limit=2)[0] == [{"i": 1}, {"i": 2}]
 
 
 def stream(incidents: list[str]) -> list[tuple[Envelope, int]]:
