@@ -128,7 +128,7 @@ class Documents:
             # Driven by the tags' primary key (coll, name, value, key): the cost follows the matches, not the collection.
             clauses.append(f"d.key IN (SELECT t.key FROM tags t WHERE t.coll = ? AND t.name = ? AND t.value IN ({marks}))")
             args += [coll, name, *values]
-        condition = " AND ".join(clauses)
+        condition, tagged = " AND ".join(clauses), len(clauses) > 1
         total = self.db.execute(f"SELECT COUNT(*) FROM docs d WHERE {condition}", args).fetchone()[0]
         order = "DESC" if newest_first else "ASC"
         # With tags, "+d.sort": do not walk the sort index to save the sorting. With a LIMIT, SQLite would otherwise
@@ -136,7 +136,7 @@ class Documents:
         # cost a scan of every block there is (18 ms at 120,000, growing with history). So the matches are found
         # through the tags' key and only they are sorted: the cost follows the matches. Without tags, the index
         # walk is the right plan (it stops after the page).
-        sort = "+d.sort" if len(clauses) > 1 else "d.sort"
+        sort = "+d.sort" if tagged else "d.sort"
         rows = self.db.execute(
             f"SELECT doc FROM docs d WHERE {condition} ORDER BY {sort} {order}, d.key {order} LIMIT ? OFFSET ?",
             [*args, limit, offset],

@@ -85,13 +85,6 @@ def refusal(answer: httpx.Response) -> str:
     return f"{body.get('code')}: {str(body.get('detail'))[:120]}" if isinstance(body, dict) else str(body)[:120]
 
 
-def log_tail(rig: Rig, service: str, size: int = 3000) -> str:
-    """The end of one service's log (the whole system's tail is mostly the consumers' reconnect noise)."""
-    supervisor = rig.system.supervisor
-    path = supervisor.log(service) if supervisor is not None else None
-    return path.read_text(errors="replace")[-size:] if path is not None and path.exists() else ""
-
-
 async def outage(rig: Rig, fault: str, away: Callable[[], None], back: Callable[[], None],
                  until_back: Callable[[Prober], Awaitable[object]]) -> None:
     """Load, the broker away (``away``) until ``until_back`` holds, ``back``; then recovery and the history."""
@@ -142,8 +135,9 @@ async def outage(rig: Rig, fault: str, away: Callable[[], None], back: Callable[
                    **verdict.figures_for(invariant))
         findings += [f"{k}: {v}" for k, v in verdict.broken().items()]
     assert not_ready, "a service's /readyz stayed true while the broker was away"
+    incident_log = rig.system.supervisor.tail("incident") if rig.system.supervisor else ""
     assert recovered, (f"the services did not recover by themselves; statuses seen: {statuses}; refusals: "
-                       f"{dict(prober.refusals.most_common(5))}\nincident service's log:\n{log_tail(rig, 'incident')}")
+                       f"{dict(prober.refusals.most_common(5))}\nincident service's log:\n{incident_log}")
     assert no_500, f"statuses seen during and after the outage: {statuses}"
     assert not findings, findings
     assert only_503, (f"a write waited past the client's 15 s while the broker was away instead of answering 503 "
